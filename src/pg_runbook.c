@@ -1,0 +1,128 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_runbook.c
+ *		Module entry point: settings (GUCs), shared memory, hook chaining.
+ *
+ * Diagnostic functions work without preloading; features that need shared
+ * memory (audit ring, worker) call rb_require_preload() and say how to
+ * enable them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/guc.h"
+
+#include "pg_runbook.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+/* settings */
+char	   *rb_exempt_roles = NULL;
+int			rb_max_actions_per_cycle = 100;
+
+/* shared state */
+RbShared   *rb_shared = NULL;
+bool		rb_preloaded = false;
+
+#define RB_SHARED_MAGIC 0x52424b31	/* "RBK1" */
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static Size
+rb_shmem_size(void)
+{
+	return MAXALIGN(sizeof(RbShared));
+}
+
+static void
+rb_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(rb_shmem_size());
+	RequestNamedLWLockTranche("pg_runbook", 1);
+}
+
+static void
+rb_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	rb_shared = ShmemInitStruct("pg_runbook", rb_shmem_size(), &found);
+	if (!found)
+	{
+		memset(rb_shared, 0, rb_shmem_size());
+		rb_shared->lock = &(GetNamedLWLockTranche("pg_runbook"))->lock;
+		rb_shared->magic = RB_SHARED_MAGIC;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * Error out, with the remedy, when a feature needs shared memory and the
+ * library was not preloaded.
+ */
+void
+rb_require_preload(const char *feature)
+{
+	if (rb_shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s needs pg_runbook in shared_preload_libraries", feature),
+				 errhint("Add pg_runbook to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+static void
+rb_define_gucs(void)
+{
+	DefineCustomStringVariable("pg_runbook.exempt_roles",
+							   "Roles whose sessions pg_runbook never signals (comma-separated).",
+							   "Membership counts: a session of a member of an exempt role is exempt too.",
+							   &rb_exempt_roles,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_LIST_INPUT,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_runbook.max_actions_per_cycle",
+							"Most sessions signalled by one function call or one worker cycle.",
+							NULL,
+							&rb_max_actions_per_cycle,
+							100, 1, 100000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("pg_runbook");
+}
+
+void
+_PG_init(void)
+{
+	if (IsBinaryUpgrade)
+		return;
+
+	rb_define_gucs();
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	rb_preloaded = true;
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = rb_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = rb_shmem_startup;
+}

@@ -1,0 +1,337 @@
+/*-------------------------------------------------------------------------
+ *
+ * snapshot.c
+ *		The one place that reads backend status and PGPROC.
+ *
+ * rb_snapshot_take() copies every in-use entry of the shared backend status
+ * array, in one pass, into a plain palloc'd array, adding the few PGPROC
+ * fields the analysis needs (xid, xmin, wait event, lock-group leader).
+ * Entries are read with the server's change-count protocol, so no lock is
+ * taken and no backend is ever held up.  rb_backend_read() re-reads one
+ * backend, fresh, for the re-check before a signal.
+ *
+ * Unlike pg_stat_activity (pgstat_read_current_status), nothing is cached
+ * for the rest of the transaction: every call sees the present.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/transam.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/proc.h"
+#include "storage/procarray.h"
+#include "storage/shmem.h"
+#include "utils/backend_status.h"
+#include "utils/timestamp.h"
+
+#include "pg_runbook.h"
+#include "snapshot.h"
+
+static PgBackendStatus *status_array = NULL;
+
+/*
+ * Attach to the server's own "Backend Status Array" (allocated by the
+ * postmaster; ShmemInitStruct finds it by name and checks the size).
+ */
+static PgBackendStatus *
+rb_status_array(void)
+{
+	if (status_array == NULL)
+	{
+		bool		found;
+		Size		size = mul_size(sizeof(PgBackendStatus), RB_NUM_STATUS_SLOTS);
+		PgBackendStatus *arr;
+
+		arr = (PgBackendStatus *) ShmemInitStruct("Backend Status Array",
+												  size, &found);
+		if (!found)
+			elog(ERROR, "backend status array not found in shared memory");
+		status_array = arr;
+	}
+	return status_array;
+}
+
+/*
+ * Copy one status entry with the change-count protocol.  Returns false if
+ * the slot is unused.  The query text, if wanted, goes through 'scratch'
+ * (track_activity_query_size bytes) and is clipped into a palloc'd copy.
+ */
+static bool
+copy_status_entry(volatile PgBackendStatus *be, RbBackend *out, int flags,
+				  char *scratch)
+{
+	for (;;)
+	{
+		int			before;
+		int			after;
+		int			pid;
+
+		pgstat_begin_read_activity(be, before);
+
+		pid = be->st_procpid;
+		if (pid > 0)
+		{
+			out->pid = pid;
+			out->backend_type = be->st_backendType;
+			out->dbid = be->st_databaseid;
+			out->roleid = be->st_userid;
+			out->backend_start = be->st_proc_start_timestamp;
+			out->xact_start = be->st_xact_start_timestamp;
+			out->query_start = be->st_activity_start_timestamp;
+			out->state_start = be->st_state_start_timestamp;
+			out->state = be->st_state;
+			out->query_id = be->st_query_id;
+			memcpy(&out->clientaddr, unvolatize(SockAddr *, &be->st_clientaddr),
+				   sizeof(SockAddr));
+			/* strlcpy is safe: the shared buffers always end in '\0' */
+			strlcpy(out->appname, be->st_appname, NAMEDATALEN);
+			if (be->st_clienthostname)
+				strlcpy(out->clienthost, be->st_clienthostname, NAMEDATALEN);
+			else
+				out->clienthost[0] = '\0';
+			if ((flags & RB_SNAP_QUERY) && scratch)
+				strlcpy(scratch, be->st_activity_raw,
+						pgstat_track_activity_query_size);
+		}
+
+		pgstat_end_read_activity(be, after);
+
+		if (pgstat_read_activity_complete(before, after))
+		{
+			if (pid <= 0)
+				return false;
+			out->query = NULL;
+			if ((flags & RB_SNAP_QUERY) && scratch)
+				out->query = pgstat_clip_activity(scratch);
+			return true;
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* Fill the PGPROC-derived fields of 'b' from 'proc' (may be NULL). */
+static void
+fill_from_proc(RbBackend *b, PGPROC *proc)
+{
+	volatile PGPROC *p = proc;
+
+	b->xid = InvalidTransactionId;
+	b->xmin = InvalidTransactionId;
+	b->wait_event_info = 0;
+	b->leader_pid = 0;
+	b->is_bgworker = false;
+	if (p == NULL || p->pid != b->pid)
+		return;
+	b->xid = p->xid;
+	b->xmin = p->xmin;
+	b->wait_event_info = p->wait_event_info;
+	b->is_bgworker = p->isBackgroundWorker;
+	if (p->lockGroupLeader != NULL)
+	{
+		int			lpid = p->lockGroupLeader->pid;
+
+		if (lpid != b->pid)
+			b->leader_pid = lpid;
+	}
+}
+
+/*
+ * Find the PGPROC of a backend read from status slot 'slot'.  'by_slot'
+ * (optional) maps regular slots to PGPROCs from one pass over allProcs; a
+ * stale mapping is caught by the pid check and resolved the slow way.
+ */
+static PGPROC *
+proc_for(const RbBackend *b, PGPROC **by_slot)
+{
+	PGPROC	   *proc = NULL;
+
+	if (by_slot && b->slot < MaxBackends)
+		proc = by_slot[b->slot];
+	if (proc != NULL && proc->pid == b->pid)
+		return proc;
+	proc = BackendPidGetProc(b->pid);
+	if (proc == NULL)
+		proc = AuxiliaryPidGetProc(b->pid);
+	return proc;
+}
+
+/*
+ * Take a snapshot of every backend.
+ */
+RbSnapshot *
+rb_snapshot_take(int flags)
+{
+	PgBackendStatus *arr = rb_status_array();
+	int			nslots = RB_NUM_STATUS_SLOTS;
+	RbSnapshot *snap = palloc(sizeof(RbSnapshot));
+	PGPROC	  **by_slot = palloc0(sizeof(PGPROC *) * MaxBackends);
+	char	   *scratch = NULL;
+	uint32		i;
+	int			n = 0;
+
+	/* one pass over PGPROC: status slot -> PGPROC for regular backends */
+	for (i = 0; i < ProcGlobal->allProcCount; i++)
+	{
+		PGPROC	   *proc = &ProcGlobal->allProcs[i];
+		int			slot;
+
+		if (proc->pid == 0)
+			continue;
+		slot = rb_proc_status_slot(proc);
+		if (slot >= 0 && slot < MaxBackends)
+			by_slot[slot] = proc;
+	}
+
+	if (flags & RB_SNAP_QUERY)
+		scratch = palloc(pgstat_track_activity_query_size);
+
+	snap->backends = palloc(sizeof(RbBackend) * nslots);
+	for (i = 0; i < (uint32) nslots; i++)
+	{
+		RbBackend  *b = &snap->backends[n];
+
+		if (!copy_status_entry(&arr[i], b, flags, scratch))
+			continue;
+		b->slot = i;
+		fill_from_proc(b, proc_for(b, by_slot));
+		n++;
+	}
+	snap->nbackends = n;
+	snap->taken_at = GetCurrentTimestamp();
+
+	if (scratch)
+		pfree(scratch);
+	pfree(by_slot);
+	return snap;
+}
+
+/*
+ * Re-read one backend, fresh from shared memory.  Returns false if no
+ * backend with this pid exists now.
+ */
+bool
+rb_backend_read(int pid, RbBackend *out, int flags)
+{
+	PgBackendStatus *arr = rb_status_array();
+	PGPROC	   *proc;
+	char	   *scratch = NULL;
+	int			slot;
+	bool		ok = false;
+
+	if (pid <= 0)
+		return false;
+	proc = BackendPidGetProc(pid);
+	if (proc == NULL)
+		proc = AuxiliaryPidGetProc(pid);
+	if (proc == NULL)
+		return false;
+
+	if (flags & RB_SNAP_QUERY)
+		scratch = palloc(pgstat_track_activity_query_size);
+
+	slot = rb_proc_status_slot(proc);
+	if (slot >= 0)
+	{
+		ok = copy_status_entry(&arr[slot], out, flags, scratch) &&
+			out->pid == pid;
+		out->slot = slot;
+	}
+	else
+	{
+		/* auxiliary process: its slot is past the regular ones */
+		for (slot = MaxBackends; slot < RB_NUM_STATUS_SLOTS; slot++)
+		{
+			if (arr[slot].st_procpid != pid)
+				continue;
+			ok = copy_status_entry(&arr[slot], out, flags, scratch) &&
+				out->pid == pid;
+			out->slot = slot;
+			break;
+		}
+	}
+	if (ok)
+		fill_from_proc(out, proc);
+	if (scratch)
+		pfree(scratch);
+	return ok;
+}
+
+RbBackend *
+rb_snapshot_find(RbSnapshot *snap, int pid)
+{
+	int			i;
+
+	for (i = 0; i < snap->nbackends; i++)
+		if (snap->backends[i].pid == pid)
+			return &snap->backends[i];
+	return NULL;
+}
+
+/* pg_stat_activity's names for the states */
+const char *
+rb_state_name(BackendState state)
+{
+	switch (state)
+	{
+		case STATE_IDLE:
+			return "idle";
+		case STATE_RUNNING:
+			return "active";
+		case STATE_IDLEINTRANSACTION:
+			return "idle in transaction";
+		case STATE_FASTPATH:
+			return "fastpath function call";
+		case STATE_IDLEINTRANSACTION_ABORTED:
+			return "idle in transaction (aborted)";
+		case STATE_DISABLED:
+			return "disabled";
+		case STATE_UNDEFINED:
+			break;
+	}
+	return NULL;
+}
+
+bool
+rb_state_parse(const char *name, BackendState *state)
+{
+	static const BackendState all[] = {
+		STATE_IDLE, STATE_RUNNING, STATE_IDLEINTRANSACTION, STATE_FASTPATH,
+		STATE_IDLEINTRANSACTION_ABORTED, STATE_DISABLED
+	};
+	int			i;
+
+	for (i = 0; i < lengthof(all); i++)
+	{
+		if (strcmp(name, rb_state_name(all[i])) == 0)
+		{
+			*state = all[i];
+			return true;
+		}
+	}
+	return false;
+}
+
+const char *
+rb_backend_type_name(const RbBackend *b)
+{
+	if (b->backend_type == B_BG_WORKER)
+	{
+		const char *t = GetBackgroundWorkerTypeByPid(b->pid);
+
+		return t ? t : GetBackendTypeDesc(b->backend_type);
+	}
+	return GetBackendTypeDesc(b->backend_type);
+}
+
+/*
+ * A client backend: a regular session a user opened (not a walsender, not
+ * a background worker, autovacuum or other server process).
+ */
+bool
+rb_is_client_backend(const RbBackend *b)
+{
+	return b->backend_type == B_BACKEND && !b->is_bgworker;
+}

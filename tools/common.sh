@@ -1,0 +1,67 @@
+# Shared set-up for the test, demo and bench scripts (sourced, not run).
+# Owns: where things live, the private installation, running as the
+# unprivileged OS user when started as root.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PG_CONFIG=${PG_CONFIG:-pg_config}
+PGBIN=$($PG_CONFIG --bindir)
+PGSHARE=$($PG_CONFIG --sharedir)
+PGPKGLIB=$($PG_CONFIG --pkglibdir)
+PGXS_DIR=$(dirname "$($PG_CONFIG --pgxs)")/../..
+PGXS_DIR=$(cd "$PGXS_DIR" && pwd)
+PGMAJOR=$($PG_CONFIG --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
+BUILD=$ROOT/build
+TI=$BUILD/tmp_install
+TIBIN=$TI$PGBIN
+MAKE_ARGS=(with_llvm=no PG_CONFIG="$PG_CONFIG")
+
+# The OS user that runs servers: initdb refuses root.
+if [ "$(id -u)" = 0 ]; then
+	RUN_USER=${PG_RUNBOOK_TEST_USER:-postgres}
+	as_user() { runuser -u "$RUN_USER" -- "$@"; }
+else
+	RUN_USER=$(id -un)
+	as_user() { "$@"; }
+fi
+
+# A directory the server user may write into.
+user_dir() {
+	rm -rf "$1"
+	mkdir -p "$1"
+	[ "$(id -u)" = 0 ] && chown -R "$RUN_USER" "$1"
+	return 0
+}
+
+# Build, then install into a private copy of the PostgreSQL installation
+# (like PostgreSQL's own `make check`): tests never depend on, or change,
+# what is installed system-wide.  Binaries find their lib and share
+# directories relative to their own location, so the copy is self-contained.
+build_and_install() {
+	echo "== build ($($PG_CONFIG --version))"
+	make -s -C "$ROOT" "${MAKE_ARGS[@]}" all || return 1
+	if [ ! -x "$TIBIN/postgres" ] || [ "$PGBIN/postgres" -nt "$TIBIN/postgres" ]; then
+		rm -rf "$TI"
+		local d
+		for d in "$(dirname "$PGBIN")" "$PGSHARE" "$PGPKGLIB"; do
+			mkdir -p "$TI$(dirname "$d")"
+			[ -e "$TI$d" ] && continue
+			cp -al "$d" "$TI$d" 2>/dev/null || cp -a "$d" "$TI$d"
+		done
+	fi
+	# never use a system-wide copy of ourselves that a hard link brought in
+	rm -f "$TI$PGPKGLIB"/pg_runbook.so "$TI$PGSHARE"/extension/pg_runbook*
+	make -s -C "$ROOT" "${MAKE_ARGS[@]}" install DESTDIR="$TI" >/dev/null || return 1
+	chmod -R a+rX "$TI"
+	echo "== installed into $TI"
+}
+
+# A free TCP port on loopback.
+free_port() {
+	local p
+	for p in $(shuf -i 20000-40000 -n 50); do
+		if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then
+			echo "$p"; return 0
+		fi
+	done
+	return 1
+}

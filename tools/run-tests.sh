@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# `make test`: build, install privately, then run every suite on private
+# temporary servers that preload pg_runbook:
+#   regress    sql_tests/*.sql        -> expected/*.out
+#   isolation  sql_tests/specs/*.spec -> expected/*.out
+#   TAP        sql_tests/t/*.pl
+# Every suite runs even if an earlier one failed; the exit status is
+# non-zero if any failed.  Servers run as an unprivileged user when root.
+set -u
+. "$(dirname "$0")/common.sh"
+REGRESS=${1:-}; ISOLATION=${2:-}; PROVE_TESTS=${3:-}
+
+build_and_install || { echo "build failed"; exit 2; }
+
+T=$BUILD/test
+user_dir "$T"
+mkdir -p "$T/input"
+ln -sfn "$ROOT/sql_tests" "$T/input/sql"
+ln -sfn "$ROOT/sql_tests/specs" "$T/input/specs"
+ln -sfn "$ROOT/expected" "$T/input/expected"
+[ "$(id -u)" = 0 ] && chown -R "$RUN_USER" "$T"
+
+rc=0
+summary=()
+if [ -n "$REGRESS" ]; then
+	echo "== regress"
+	as_user "$PGXS_DIR/src/test/regress/pg_regress" \
+		--temp-instance="$T/regress/tmp_instance" \
+		--temp-config="$ROOT/sql_tests/regress.conf" \
+		--inputdir="$T/input" --outputdir="$T/regress" \
+		--bindir="$TIBIN" --dbname=contrib_regression $REGRESS
+	r=$?; [ $r -ne 0 ] && rc=1
+	summary+=("regress: exit $r")
+	[ $r -ne 0 ] && [ -f "$T/regress/regression.diffs" ] && head -150 "$T/regress/regression.diffs"
+fi
+if [ -n "$ISOLATION" ]; then
+	echo "== isolation"
+	as_user "$PGXS_DIR/src/test/isolation/pg_isolation_regress" \
+		--temp-instance="$T/isolation/tmp_instance" \
+		--temp-config="$ROOT/sql_tests/regress.conf" \
+		--inputdir="$T/input" --outputdir="$T/isolation" \
+		--bindir="$TIBIN" --dbname=isolation_regression $ISOLATION
+	r=$?; [ $r -ne 0 ] && rc=1
+	summary+=("isolation: exit $r")
+	[ $r -ne 0 ] && [ -f "$T/isolation/regression.diffs" ] && head -150 "$T/isolation/regression.diffs"
+fi
+if [ -n "$PROVE_TESTS" ]; then
+	echo "== TAP"
+	mkdir -p "$T/tap"; [ "$(id -u)" = 0 ] && chown "$RUN_USER" "$T/tap"
+	(cd "$ROOT" && as_user env TESTDIR="$T/tap" PATH="$TIBIN:$PATH" \
+		PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
+		PG_RUNBOOK_ROOT="$ROOT" PGMAJOR="$PGMAJOR" \
+		prove -I "$PGXS_DIR/src/test/perl" -I "$ROOT/sql_tests/t" \
+		${PROVE_FLAGS:-} $PROVE_TESTS)
+	r=$?; [ $r -ne 0 ] && rc=1
+	summary+=("TAP: exit $r")
+	if [ $r -ne 0 ]; then
+		for f in "$T"/tap/tmp_check/log/regress_log_*; do
+			[ -f "$f" ] && { echo "--- tail of $f"; tail -40 "$f"; }
+		done
+	fi
+fi
+echo "== summary (PostgreSQL $PGMAJOR): ${summary[*]}"
+exit $rc
