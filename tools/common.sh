@@ -65,3 +65,36 @@ free_port() {
 	done
 	return 1
 }
+
+# ---- throwaway servers for demo and benchmarks ----
+# server_start DIR [conf lines...]: initdb + start a private server (socket
+# directory DIR/sock, free port, pg_runbook preloaded) from the private
+# installation; exports PGHOST, PGPORT, PGDATABASE=postgres, PGUSER.
+server_start() {
+	local dir=$1; shift
+	user_dir "$dir"
+	mkdir -p "$dir/sock"; [ "$(id -u)" = 0 ] && chown "$RUN_USER" "$dir/sock"
+	SERVER_DIR=$dir
+	PGPORT=$(free_port); export PGPORT
+	export PGHOST=$dir/sock PGDATABASE=postgres PGUSER=$RUN_USER
+	as_user "$TIBIN/initdb" -D "$dir/data" -U "$RUN_USER" --auth=trust -E UTF8 --no-sync >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log"; return 1; }
+	{
+		echo "port = $PGPORT"
+		echo "listen_addresses = '127.0.0.1'"
+		echo "unix_socket_directories = '$dir/sock'"
+		echo "shared_preload_libraries = 'pg_runbook'"
+		echo "fsync = off"
+		local l; for l in "$@"; do echo "$l"; done
+	} >> "$dir/data/postgresql.conf"
+	as_user "$TIBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null || { tail -20 "$dir/server.log"; return 1; }
+}
+
+server_stop() {
+	[ -n "${SERVER_DIR:-}" ] || return 0
+	as_user "$TIBIN/pg_ctl" -D "$SERVER_DIR/data" -m immediate -w stop >/dev/null 2>&1
+	rm -rf "$SERVER_DIR"
+	SERVER_DIR=
+}
+
+# psql against the throwaway server, as the server user, quiet and strict
+rb_psql() { as_user env PGHOST="$PGHOST" PGPORT="$PGPORT" PGDATABASE="$PGDATABASE" PGUSER="$PGUSER" "$TIBIN/psql" -X -v ON_ERROR_STOP=1 "$@"; }
