@@ -4,7 +4,9 @@
  *		Every difference between the supported PostgreSQL major versions,
  *		in one place.  Logic elsewhere uses only the names defined here.
  *
- * Supported: 15 (host).  17 and 18 come with the version-matrix work.
+ * Supported: 15, 17 and 18 (16 compiles through the same branches, but is
+ * not tested).  `make test-matrix` builds and tests all three.  The facts
+ * behind each branch: tools/HEADER_NOTES.md.
  *
  *-------------------------------------------------------------------------
  */
@@ -12,9 +14,12 @@
 #define PG_RUNBOOK_COMPAT_H
 
 #include "postgres.h"
+#include "catalog/pg_authid.h"
 #include "miscadmin.h"
 #include "postmaster/postmaster.h"
 #include "storage/proc.h"
+#include "utils/acl.h"
+#include "utils/backend_status.h"
 
 #if PG_VERSION_NUM < 150000
 #error "pg_runbook needs PostgreSQL 15 or later"
@@ -57,5 +62,77 @@ rb_reserved_connections(void)
 	return SuperuserReservedConnections + ReservedConnections;
 #endif
 }
+
+/*
+ * True if a PGPROC is not a regular client backend (background worker,
+ * autovacuum, walsender, auxiliary process).  18 inverted the flag and
+ * renamed it to isRegularBackend.
+ */
+static inline bool
+rb_proc_is_bgworker(volatile PGPROC *proc)
+{
+#if PG_VERSION_NUM >= 180000
+	return !proc->isRegularBackend;
+#else
+	return proc->isBackgroundWorker;
+#endif
+}
+
+/*
+ * Index of a PGPROC in ProcGlobal->allProcs.  15 has a field for it; 17
+ * dropped the field for a macro.
+ */
+static inline int
+rb_proc_number(PGPROC *proc)
+{
+#if PG_VERSION_NUM < 170000
+	return proc->pgprocno;
+#else
+	return (int) GetNumberFromPGProc(proc);
+#endif
+}
+
+/*
+ * 18 adds the state STATE_STARTING (a backend still authenticating, shown
+ * as "starting" in pg_stat_activity).  A switch over BackendState that
+ * names every state puts RB_CASE_STATE_STARTING(name) among its cases.
+ */
+#if PG_VERSION_NUM >= 180000
+#define RB_CASE_STATE_STARTING(name)	case STATE_STARTING: return (name);
+#else
+#define RB_CASE_STATE_STARTING(name)
+#endif
+
+/*
+ * The query identifier of PgBackendStatus: uint64 up to 17, int64 from 18.
+ * SQL shows it as bigint in all versions, so the bits are what count.
+ */
+static inline uint64
+rb_status_query_id(volatile PgBackendStatus *be)
+{
+	return (uint64) be->st_query_id;
+}
+
+/*
+ * May 'roleid' signal an autovacuum worker?  The server's rule
+ * (pg_signal_backend): superuser only up to 17; from 18 also members of
+ * pg_signal_autovacuum_worker.
+ */
+static inline bool
+rb_may_signal_autovacuum_worker(Oid roleid)
+{
+#if PG_VERSION_NUM >= 180000
+	return superuser_arg(roleid) ||
+		has_privs_of_role(roleid, ROLE_PG_SIGNAL_AUTOVACUUM_WORKER);
+#else
+	return superuser_arg(roleid);
+#endif
+}
+
+/*
+ * Entry points of background workers: from 16 symbols are hidden by
+ * default, and the postmaster finds the function by name.
+ */
+#define RB_WORKER_ENTRY PGDLLEXPORT
 
 #endif							/* PG_RUNBOOK_COMPAT_H */
