@@ -48,7 +48,9 @@ fi
 if [ -n "$PROVE_TESTS" ]; then
 	echo "== TAP"
 	mkdir -p "$T/tap"; [ "$(id -u)" = 0 ] && chown "$RUN_USER" "$T/tap"
+	# TESTDIR places tmp_check up to 16; TESTDATADIR/TESTLOGDIR from 17.
 	(cd "$ROOT" && as_user env TESTDIR="$T/tap" PATH="$TIBIN:$PATH" \
+		TESTDATADIR="$T/tap/tmp_check" TESTLOGDIR="$T/tap/tmp_check/log" \
 		PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
 		PG_RUNBOOK_ROOT="$ROOT" PGMAJOR="$PGMAJOR" \
 		prove -I "$PGXS_DIR/src/test/perl" -I "$ROOT/sql_tests/t" \
