@@ -16,6 +16,7 @@
 #include "postgres.h"
 #include "catalog/pg_authid.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "postmaster/postmaster.h"
 #include "storage/proc.h"
 #include "utils/acl.h"
@@ -130,8 +131,38 @@ rb_may_signal_autovacuum_worker(Oid roleid)
 }
 
 /*
+ * Fields of a table's cumulative statistics (PgStat_StatTabEntry, from
+ * pgstat_fetch_stat_tabentry): renamed in 16.  The macros take the entry
+ * pointer and name the field, so they read and write alike.
+ */
+#if PG_VERSION_NUM < 160000
+#define RB_TABSTAT_LIVE_TUPLES(e)			((e)->n_live_tuples)
+#define RB_TABSTAT_DEAD_TUPLES(e)			((e)->n_dead_tuples)
+#define RB_TABSTAT_MOD_SINCE_ANALYZE(e)		((e)->changes_since_analyze)
+#define RB_TABSTAT_INS_SINCE_VACUUM(e)		((e)->inserts_since_vacuum)
+#define RB_TABSTAT_LAST_VACUUM(e)			((e)->vacuum_timestamp)
+#define RB_TABSTAT_LAST_AUTOVACUUM(e)		((e)->autovac_vacuum_timestamp)
+#define RB_TABSTAT_LAST_ANALYZE(e)			((e)->analyze_timestamp)
+#define RB_TABSTAT_LAST_AUTOANALYZE(e)		((e)->autovac_analyze_timestamp)
+#define RB_TABSTAT_AUTOVACUUM_COUNT(e)		((e)->autovac_vacuum_count)
+#define RB_TABSTAT_AUTOANALYZE_COUNT(e)		((e)->autovac_analyze_count)
+#else
+#define RB_TABSTAT_LIVE_TUPLES(e)			((e)->live_tuples)
+#define RB_TABSTAT_DEAD_TUPLES(e)			((e)->dead_tuples)
+#define RB_TABSTAT_MOD_SINCE_ANALYZE(e)		((e)->mod_since_analyze)
+#define RB_TABSTAT_INS_SINCE_VACUUM(e)		((e)->ins_since_vacuum)
+#define RB_TABSTAT_LAST_VACUUM(e)			((e)->last_vacuum_time)
+#define RB_TABSTAT_LAST_AUTOVACUUM(e)		((e)->last_autovacuum_time)
+#define RB_TABSTAT_LAST_ANALYZE(e)			((e)->last_analyze_time)
+#define RB_TABSTAT_LAST_AUTOANALYZE(e)		((e)->last_autoanalyze_time)
+#define RB_TABSTAT_AUTOVACUUM_COUNT(e)		((e)->autovacuum_count)
+#define RB_TABSTAT_AUTOANALYZE_COUNT(e)		((e)->autoanalyze_count)
+#endif
+
+/*
  * Entry points of background workers: from 16 symbols are hidden by
- * default, and the postmaster finds the function by name.
+ * default, and the postmaster finds the function by name, so it must be
+ * exported (PGDLLEXPORT, which is empty where nothing is hidden).
  */
 #define RB_WORKER_ENTRY PGDLLEXPORT
 
