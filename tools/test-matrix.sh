@@ -35,7 +35,10 @@ die() { echo "test-matrix: $*" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || die "needs root (chroot, mount); run it as root"
 
 HOST_PG_CONFIG=${PG_CONFIG:-pg_config}
+# The host's version: its pg_config's, or, where none is installed yet, the
+# one `make test` installs (tools/deps.sh).
 HOST_MAJOR=$("$HOST_PG_CONFIG" --version 2>/dev/null | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
+[ -n "$HOST_MAJOR" ] || HOST_MAJOR=${PG_RUNBOOK_PGVERSION:-15}
 
 # ---- roots: mounts and cleanup ----------------------------------------------
 ACTIVE_ROOT=
