@@ -18,6 +18,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/postmaster.h"
+#include "storage/lock.h"
 #include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/backend_status.h"
@@ -80,6 +81,16 @@ rb_proc_is_bgworker(volatile PGPROC *proc)
 }
 
 /*
+ * Is the calling process a background worker?  The global IsBackgroundWorker
+ * exists only up to 16; MyBackendType says the same in every version.
+ */
+static inline bool
+rb_am_background_worker(void)
+{
+	return MyBackendType == B_BG_WORKER;
+}
+
+/*
  * Index of a PGPROC in ProcGlobal->allProcs.  15 has a field for it; 17
  * dropped the field for a macro.
  */
@@ -102,6 +113,18 @@ rb_proc_number(PGPROC *proc)
 #define RB_CASE_STATE_STARTING(name)	case STATE_STARTING: return (name);
 #else
 #define RB_CASE_STATE_STARTING(name)
+#endif
+
+/*
+ * 16 adds the lock tag LOCKTAG_APPLY_TRANSACTION (a logical-replication apply
+ * worker's lock on a remote transaction).  A switch over LockTagType that
+ * names every tag puts RB_CASE_LOCKTAG_APPLY_TRANSACTION directly before the
+ * case whose code should handle it (it is only a label; empty before 16).
+ */
+#if PG_VERSION_NUM >= 160000
+#define RB_CASE_LOCKTAG_APPLY_TRANSACTION	case LOCKTAG_APPLY_TRANSACTION:
+#else
+#define RB_CASE_LOCKTAG_APPLY_TRANSACTION
 #endif
 
 /*
