@@ -40,7 +40,8 @@
 
 /*
  * Status-array slot of a PGPROC belonging to a regular backend (or -1).
- * Up to 16 the array is indexed by BackendId - 1; from 17 by ProcNumber.
+ * Up to 16 the array is indexed by BackendId - 1; from 17 by ProcNumber
+ * (which also gives auxiliary processes their slot).
  */
 static inline int
 rb_proc_status_slot(PGPROC *proc)
