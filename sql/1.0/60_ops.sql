@@ -468,6 +468,35 @@ $fn$;
 COMMENT ON FUNCTION @extschema@._bounded_query(text, regclass[], integer) IS
 'internal: run a probe query with NOWAIT locks and a time bound; its rows as jsonb, or NULL and the reason it was skipped';
 
+-- The FROM/WHERE clause that selects the rows of a foreign key's table
+-- whose key matches no row of the referenced table, using the constraint's
+-- own equality operators.  MATCH SIMPLE: a row with any NULL key column is
+-- not checked; MATCH FULL: only an all-NULL key is exempt.
+CREATE FUNCTION @extschema@._fk_orphan_from(fk oid)
+RETURNS text
+LANGUAGE sql STABLE
+AS $fn$
+    SELECT format('FROM %s c WHERE %s AND NOT EXISTS (SELECT 1 FROM %s p WHERE %s)',
+                  c.conrelid::regclass,
+                  CASE WHEN c.confmatchtype = 'f'
+                       THEN '(' || string_agg(format('c.%I IS NOT NULL', ca.attname), ' OR ' ORDER BY k.ord) || ')'
+                       ELSE string_agg(format('c.%I IS NOT NULL', ca.attname), ' AND ' ORDER BY k.ord) END,
+                  c.confrelid::regclass,
+                  string_agg(format('c.%I OPERATOR(%I.%s) p.%I', ca.attname, opn.nspname, op.oprname, pa.attname),
+                             ' AND ' ORDER BY k.ord))
+      FROM pg_constraint c
+      CROSS JOIN LATERAL unnest(c.conkey, c.confkey, c.conpfeqop) WITH ORDINALITY k(ck, pk, opr, ord)
+      JOIN pg_attribute ca ON ca.attrelid = c.conrelid AND ca.attnum = k.ck
+      JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.pk
+      JOIN pg_operator op ON op.oid = k.opr
+      JOIN pg_namespace opn ON opn.oid = op.oprnamespace
+     WHERE c.oid = fk AND c.contype = 'f'
+     GROUP BY c.oid, c.conrelid, c.confrelid, c.confmatchtype
+$fn$;
+
+COMMENT ON FUNCTION @extschema@._fk_orphan_from(oid) IS
+'internal: FROM/WHERE clause selecting the rows that break a foreign key';
+
 CREATE FUNCTION @extschema@.integrity_check(
     amcheck_indexes regclass[] DEFAULT NULL,
     orphan_timeout interval DEFAULT '5s',
@@ -488,13 +517,10 @@ DECLARE
     r record;
     amcheck_schema name;
     timeout_ms integer;
-    cond text;
-    where_notnull text;
     orphan_from text;
     probe record;
     idx regclass;
     idx_list regclass[] := '{}';
-    t0 timestamptz;
     old_lock_timeout text := current_setting('lock_timeout');
 BEGIN
     IF orphan_timeout IS NOT NULL AND orphan_timeout < interval '0' THEN
@@ -557,7 +583,10 @@ BEGIN
     -- 2. constraints added NOT VALID and never validated
     FOR r IN
         SELECT c.oid, c.conname, c.conrelid::regclass AS tbl, c.contype,
-               CASE WHEN c.contype = 'c' THEN pg_get_expr(c.conbin, c.conrelid) END AS expr
+               -- pg_get_constraintdef() reads the catalog only; pg_get_expr()
+               -- would lock the table and could wait behind DDL
+               CASE WHEN c.contype = 'c'
+                    THEN regexp_replace(pg_get_constraintdef(c.oid), '^CHECK \((.*)\)( NOT VALID)?$', '\1') END AS expr
           FROM pg_constraint c
           JOIN pg_class t ON t.oid = c.conrelid
          WHERE NOT c.convalidated
@@ -569,7 +598,8 @@ BEGIN
         status := 'found';
         object := quote_ident(r.conname); relation := r.tbl; count := NULL;
         check_sql := CASE WHEN r.contype = 'c'
-            THEN format('SELECT count(*) FROM %s WHERE NOT (%s);', r.tbl, r.expr) END;
+            THEN format('SELECT count(*) FROM %s WHERE NOT (%s);', r.tbl, r.expr)
+            ELSE 'SELECT count(*) ' || @extschema@._fk_orphan_from(r.oid) || ';' END;
         remedy_sql := format('ALTER TABLE %s VALIDATE CONSTRAINT %I;', r.tbl, r.conname);
         IF r.contype = 'f' THEN
             detail := 'foreign key created NOT VALID: rows older than the constraint were never checked (orphaned_rows counts them)';
@@ -583,40 +613,17 @@ BEGIN
     IF timeout_ms > 0 THEN
         FOR r IN
             SELECT c.oid, c.conname, c.conrelid::regclass AS child, c.confrelid::regclass AS parent,
-                   c.convalidated, c.confmatchtype,
-                   array_agg(format('c.%I', ca.attname) ORDER BY k.ord) AS ccols,
-                   array_agg(format('p.%I', pa.attname) ORDER BY k.ord) AS pcols,
-                   array_agg(format('OPERATOR(%I.%s)', opn.nspname, op.oprname) ORDER BY k.ord) AS ops
+                   c.convalidated
               FROM pg_constraint c
               JOIN pg_class t ON t.oid = c.conrelid
-              CROSS JOIN LATERAL unnest(c.conkey, c.confkey, c.conpfeqop) WITH ORDINALITY k(ck, pk, opr, ord)
-              JOIN pg_attribute ca ON ca.attrelid = c.conrelid AND ca.attnum = k.ck
-              JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.pk
-              JOIN pg_operator op ON op.oid = k.opr
-              JOIN pg_namespace opn ON opn.oid = op.oprnamespace
              WHERE c.contype = 'f'
                AND c.conparentid = 0
                AND t.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
-             GROUP BY c.oid, c.conname, c.conrelid, c.confrelid, c.convalidated, c.confmatchtype
              ORDER BY c.conrelid::regclass::text, c.conname
         LOOP
             check_name := 'orphaned_rows';
             object := quote_ident(r.conname); relation := r.child;
-            -- MATCH SIMPLE: a row with any NULL key column is not checked;
-            -- MATCH FULL: only all-NULL is exempt (a partly NULL key is itself a violation)
-            SELECT string_agg(format('%s %s %s', x.cc, x.op, x.pc), ' AND ')
-              INTO cond
-              FROM unnest(r.ccols, r.ops, r.pcols) x(cc, op, pc);
-            IF r.confmatchtype = 'f' THEN
-                SELECT string_agg(x.cc || ' IS NOT NULL', ' OR ') INTO where_notnull FROM unnest(r.ccols) x(cc);
-                orphan_from := format('FROM %s c WHERE (%s) AND NOT EXISTS (SELECT 1 FROM %s p WHERE %s)',
-                                      r.child, where_notnull, r.parent, cond);
-            ELSE
-                SELECT string_agg(x.cc || ' IS NOT NULL', ' AND ') INTO where_notnull FROM unnest(r.ccols) x(cc);
-                orphan_from := format('FROM %s c WHERE %s AND NOT EXISTS (SELECT 1 FROM %s p WHERE %s)',
-                                      r.child, where_notnull, r.parent, cond);
-            END IF;
-
+            orphan_from := @extschema@._fk_orphan_from(r.oid);
             IF NOT (has_table_privilege(r.child, 'SELECT') AND has_table_privilege(r.parent, 'SELECT')) THEN
                 status := 'skipped'; count := NULL;
                 detail := 'skipped: no SELECT privilege on ' || r.child || ' or ' || r.parent;
@@ -681,7 +688,8 @@ BEGIN
             check_name := 'amcheck'; object := idx::text;
             relation := (SELECT i.indrelid::regclass FROM pg_index i WHERE i.indexrelid = idx);
             count := NULL;
-            check_sql := format('SELECT %I.bt_index_check(%L::regclass, %s);', amcheck_schema, idx::text, heapallindexed);
+            check_sql := format('SELECT %I.bt_index_check(%L::regclass, %s);', amcheck_schema, idx::text,
+                                CASE WHEN heapallindexed THEN 'true' ELSE 'false' END);
             remedy_sql := NULL;
             IF (SELECT c.relkind <> 'i' OR am.amname <> 'btree' FROM pg_class c JOIN pg_am am ON am.oid = c.relam WHERE c.oid = idx)
                IS DISTINCT FROM false THEN
@@ -691,16 +699,14 @@ BEGIN
                 status := 'skipped';
                 detail := 'skipped: invalid index (see invalid_index)';
             ELSE
-                t0 := clock_timestamp();
                 BEGIN
                     PERFORM set_config('lock_timeout', '100ms', true);
                     EXECUTE format('LOCK TABLE %s IN ACCESS SHARE MODE NOWAIT', relation);
                     EXECUTE format('SELECT %I.bt_index_check($1, $2)', amcheck_schema) USING idx, heapallindexed;
                     PERFORM set_config('lock_timeout', old_lock_timeout, true);
                     status := 'ok';
-                    detail := format('bt_index_check%s passed in %s ms',
-                                     CASE WHEN heapallindexed THEN ' (heapallindexed)' ELSE '' END,
-                                     round(extract(epoch FROM clock_timestamp() - t0) * 1000));
+                    detail := CASE WHEN heapallindexed THEN 'bt_index_check (heapallindexed) passed'
+                                   ELSE 'bt_index_check passed: B-tree structure consistent' END;
                 EXCEPTION
                     WHEN index_corrupted OR data_corrupted THEN
                         status := 'corrupt';
@@ -951,6 +957,10 @@ BEGIN
                                 ELSE 'clean' END AS detail,
                            CASE WHEN dirty THEN 'repair the schema by hand, then: migrate force <last good version> (the one before ' || version || ')' END AS remedy
                       FROM %1$s$q$, t.tbl);
+            ELSIF NOT 'version' = ANY (cols) THEN
+                acc := acc || jsonb_build_object('tool', 'unknown', 'tbl', t.tbl::text, 'status', 'skipped',
+                                                 'detail', 'schema_migrations without a version column: not a known tool''s layout');
+                CONTINUE;
             ELSE
                 tool_name := 'rails/activerecord';
                 q := format($q$
@@ -1093,6 +1103,7 @@ REVOKE ALL ON FUNCTION @extschema@._deadline_disarm() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@._server_memory() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@._preloaded_libraries() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@._bounded_query(text, regclass[], integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@._fk_orphan_from(oid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.slow_queries(integer, text, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.replication_status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.integrity_check(regclass[], interval, boolean, boolean) FROM PUBLIC;
@@ -1103,6 +1114,7 @@ GRANT EXECUTE ON FUNCTION @extschema@._deadline_disarm() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION @extschema@._server_memory() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION @extschema@._preloaded_libraries() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION @extschema@._bounded_query(text, regclass[], integer) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION @extschema@._fk_orphan_from(oid) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION @extschema@.slow_queries(integer, text, bigint) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION @extschema@.replication_status() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION @extschema@.integrity_check(regclass[], interval, boolean, boolean) TO pg_monitor;
