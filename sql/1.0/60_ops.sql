@@ -453,7 +453,7 @@ BEGIN
             outcome := format('skipped: not finished within %s ms', timeout_ms);
         WHEN lock_not_available THEN
             PERFORM @extschema@._deadline_disarm();
-            outcome := 'skipped: table locked by another session (' || SQLERRM || ')';
+            outcome := 'skipped: lock conflict: DDL holds or waits for the table (' || SQLERRM || ')';
         WHEN insufficient_privilege THEN
             PERFORM @extschema@._deadline_disarm();
             outcome := 'skipped: ' || SQLERRM;
@@ -714,7 +714,7 @@ BEGIN
                         remedy_sql := format('REINDEX INDEX CONCURRENTLY %s;', idx);
                     WHEN lock_not_available THEN
                         status := 'skipped';
-                        detail := 'skipped: table locked by another session (' || SQLERRM || ')';
+                        detail := 'skipped: lock conflict: DDL holds or waits for the table (' || SQLERRM || ')';
                     WHEN insufficient_privilege THEN
                         status := 'skipped';
                         detail := 'skipped: ' || SQLERRM || ' (GRANT EXECUTE ON FUNCTION ' || quote_ident(amcheck_schema) || '.bt_index_check(regclass, boolean) TO ...)';
