@@ -146,11 +146,19 @@ BEGIN
         END IF;
     END IF;
 
+    IF NOT has_schema_privilege(pgss_schema, 'USAGE') THEN
+        RAISE EXCEPTION 'permission denied for schema % of pg_stat_statements', quote_ident(pgss_schema)
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = format('GRANT USAGE ON SCHEMA %I TO %I;', pgss_schema, current_user);
+    END IF;
+
     -- columns of the installed version (1.8 renamed *_time to *_exec_time;
     -- 1.11 split blk_*_time into shared_/local_blk_*_time)
     SELECT array_agg(a.attname::text) INTO cols
-      FROM pg_attribute a
-     WHERE a.attrelid = format('%I.pg_stat_statements', pgss_schema)::regclass
+      FROM pg_class c
+      JOIN pg_attribute a ON a.attrelid = c.oid
+     WHERE c.relname = 'pg_stat_statements'
+       AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = pgss_schema)
        AND a.attnum > 0 AND NOT a.attisdropped;
 
     c_total := CASE WHEN 'total_exec_time' = ANY (cols) THEN 's.total_exec_time'
