@@ -20,6 +20,7 @@
 typedef struct RbViewer
 {
 	bool		all_stats;		/* member of pg_read_all_stats */
+	TransactionId next_xid;		/* for xid ages, read once per call */
 	int			nseen;
 	Oid			seen_oid[64];
 	bool		seen_ok[64];

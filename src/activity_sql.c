@@ -97,6 +97,7 @@ rb_viewer_new(void)
 	RbViewer   *v = palloc0(sizeof(RbViewer));
 
 	v->all_stats = has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
+	v->next_xid = ReadNextTransactionId();
 	v->roles = palloc0(sizeof(NameCache));
 	v->dbs = palloc0(sizeof(NameCache));
 	return v;
@@ -178,7 +179,7 @@ rb_activity_row(RbViewer *v, TimestampTz now, const RbBackend *b,
 				Datum *values, bool *nulls)
 {
 	NameData	name;
-	TransactionId next_xid = ReadNextTransactionId();
+	TransactionId next_xid = v->next_xid;
 	int			i = 0;
 
 	memset(nulls, 0, sizeof(bool) * RB_ACTIVITY_COLS);
