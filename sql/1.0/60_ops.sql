@@ -194,15 +194,18 @@ BEGIN
         WHEN 'io'    THEN 'coalesce(x.io_ms, 0) DESC, x.shared_blks_read + x.temp_blks_written DESC, x.total_ms DESC NULLS LAST'
     END;
 
+    -- One pass over the entries with their texts, kept to a top-N sort (no
+    -- window over all entries, which would sort every text); the grand
+    -- total for pct_of_total comes from a pass without texts.
     q := format($q$
         SELECT (row_number() OVER (ORDER BY %1$s))::integer,
-               x.queryid, x.usename, x.datname, x.calls,
+               x.queryid, r.rolname, d.datname, x.calls,
                round(x.total_ms::numeric, 3), round(x.mean_ms::numeric, 3),
                round(x.max_ms::numeric, 3), round(x.stddev_ms::numeric, 3),
                make_interval(secs => x.total_ms / 1000.0),
                make_interval(secs => x.mean_ms / 1000.0),
                make_interval(secs => x.max_ms / 1000.0),
-               round((100.0 * x.total_ms / nullif(x.all_ms, 0))::numeric, 1),
+               round((100.0 * x.total_ms / nullif((SELECT sum(%8$s) FROM %7$I.pg_stat_statements(false) s), 0))::numeric, 1),
                x.rows,
                round(x.rows::numeric / nullif(x.calls, 0), 1),
                x.shared_blks_hit, x.shared_blks_read,
@@ -210,18 +213,19 @@ BEGIN
                x.temp_blks_written,
                round(x.io_ms::numeric, 3),
                x.query
-          FROM (SELECT s.queryid, r.rolname AS usename, d.datname, s.calls,
-                       %2$s AS total_ms, %3$s AS mean_ms, %4$s AS max_ms, %5$s AS stddev_ms,
-                       sum(%2$s) OVER () AS all_ms,
-                       s.rows, s.shared_blks_hit, s.shared_blks_read, s.temp_blks_written,
-                       %6$s AS io_ms, s.query
-                  FROM %7$I.pg_stat_statements s
-                  LEFT JOIN pg_catalog.pg_roles r ON r.oid = s.userid
-                  LEFT JOIN pg_catalog.pg_database d ON d.oid = s.dbid) x
-         WHERE x.calls >= $1
-         ORDER BY %1$s
-         LIMIT $2
-    $q$, order_clause, c_total, c_mean, c_max, c_stddev, c_io, pgss_schema);
+          FROM (SELECT x.*
+                  FROM (SELECT s.userid, s.dbid, s.queryid, s.calls,
+                               %2$s AS total_ms, %3$s AS mean_ms, %4$s AS max_ms, %5$s AS stddev_ms,
+                               s.rows, s.shared_blks_hit, s.shared_blks_read, s.temp_blks_written,
+                               %6$s AS io_ms, s.query
+                          FROM %7$I.pg_stat_statements(true) s) x
+                 WHERE x.calls >= $1
+                 ORDER BY %1$s
+                 LIMIT $2) x
+          LEFT JOIN pg_catalog.pg_roles r ON r.oid = x.userid
+          LEFT JOIN pg_catalog.pg_database d ON d.oid = x.dbid
+         ORDER BY 1
+    $q$, order_clause, c_total, c_mean, c_max, c_stddev, c_io, pgss_schema, c_total);
 
     RETURN QUERY EXECUTE q USING min_calls, top;
 END
