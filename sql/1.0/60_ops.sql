@@ -276,6 +276,9 @@ DECLARE
     a record;
     amode text := current_setting('archive_mode');
     waiting bigint;
+    blcksz integer := current_setting('wal_block_size')::integer;
+    partial_tail boolean;
+    startup_wait text;
 BEGIN
     IF standby THEN
         pos := coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn());
@@ -302,6 +305,19 @@ BEGIN
         write_lag_bytes := greatest(pg_wal_lsn_diff(pos, r.write_lsn), 0);
         flush_lag_bytes := greatest(pg_wal_lsn_diff(pos, r.flush_lsn), 0);
         replay_lag_bytes := greatest(pg_wal_lsn_diff(pos, r.replay_lsn), 0);
+        -- An idle primary may have written WAL up to a page boundary in the
+        -- middle of its last record (the WAL writer flushes whole pages
+        -- only): the replica has that page but cannot replay a partial
+        -- record, so its replay position stays just before the boundary.
+        -- Everything complete was replayed: that is no lag.
+        partial_tail := NOT standby AND replay_lag_bytes > 0
+            AND r.flush_lsn = pos
+            AND pg_wal_lsn_diff(pos, '0/0') % blcksz = 0
+            AND pg_current_wal_insert_lsn() > pos
+            AND replay_lag_bytes < blcksz;
+        IF partial_tail THEN
+            replay_lag_bytes := 0;
+        END IF;
         -- the time columns turn NULL once a replica has caught up and the
         -- primary is idle: that is no lag, not an unknown one
         write_lag := CASE WHEN write_lag_bytes = 0 THEN coalesce(r.write_lag, interval '0') ELSE r.write_lag END;
@@ -315,7 +331,8 @@ BEGIN
             CASE WHEN r.via_slot IS NOT NULL THEN 'streams through slot ' || r.via_slot
                  ELSE 'no replication slot: the primary may recycle WAL this replica still needs' END,
             CASE WHEN r.state IS DISTINCT FROM 'streaming' THEN 'not streaming yet (' || coalesce(r.state, '?') || ')' END,
-            CASE WHEN r.replay_lsn IS NULL THEN 'positions hidden: needs pg_read_all_stats (pg_monitor)' END);
+            CASE WHEN r.replay_lsn IS NULL THEN 'positions hidden: needs pg_read_all_stats (pg_monitor)' END,
+            CASE WHEN partial_tail THEN 'all complete WAL replayed (the last record is not flushed yet: idle primary)' END);
         RETURN NEXT;
     END LOOP;
 
@@ -361,8 +378,18 @@ BEGIN
         replay_lsn := pg_last_wal_replay_lsn();
         write_lag_bytes := NULL; flush_lag_bytes := NULL;
         write_lag := NULL; flush_lag := NULL;
+        -- the startup process waiting for WAL to arrive has replayed all
+        -- it has (what is left is at most the start of a record not fully
+        -- received yet, as when an idle primary flushed half of its last one)
+        SELECT a2.wait_event INTO startup_wait
+          FROM pg_stat_activity a2 WHERE a2.backend_type = 'startup';
+        partial_tail := false;
         IF receive_lsn IS NOT NULL THEN
             replay_lag_bytes := greatest(pg_wal_lsn_diff(receive_lsn, replay_lsn), 0);
+            IF replay_lag_bytes > 0 AND startup_wait = 'RecoveryWalStream' THEN
+                partial_tail := true;
+                replay_lag_bytes := 0;
+            END IF;
             -- all received WAL replayed: no lag, however long ago the last
             -- transaction was (an idle primary sends nothing to replay)
             replay_lag := CASE WHEN replay_lag_bytes = 0 THEN interval '0'
@@ -378,7 +405,8 @@ BEGIN
         detail := concat_ws('; ',
             CASE WHEN a.pid IS NULL THEN 'no WAL receiver: replaying from the archive or disconnected from the primary; replay_lag is the age of the last replayed transaction' END,
             CASE WHEN a.last_msg_receipt_time IS NOT NULL THEN 'last message from primary ' || date_trunc('second', now() - a.last_msg_receipt_time) || ' ago' END,
-            CASE WHEN replay_paused THEN 'replay is paused: SELECT pg_wal_replay_resume()' END);
+            CASE WHEN replay_paused THEN 'replay is paused: SELECT pg_wal_replay_resume()' END,
+            CASE WHEN partial_tail THEN 'all complete WAL replayed; the rest is a record not fully received yet' END);
         RETURN NEXT;
     END IF;
 
