@@ -28,6 +28,8 @@ SET log_lock_waits = on;
 SELECT setting FROM runbook.config_check()
  WHERE setting IN ('idle_in_transaction_session_timeout', 'log_min_duration_statement',
                    'track_io_timing', 'log_lock_waits');
+-- checkpoint counters from whichever view this version has
+SELECT requested >= 0 AS requested, timed >= 0 AS timed FROM runbook._checkpoint_counts();
 -- the memory the server may use is known on this platform
 SELECT runbook._server_memory() > 0 AS memory_known;
 RESET ALL;

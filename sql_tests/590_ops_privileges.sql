@@ -18,7 +18,7 @@ SELECT p.oid::regprocedure AS function, p.prosecdef AS security_definer,
   FROM pg_proc p
  WHERE p.pronamespace = 'runbook'::regnamespace
    AND p.proname IN ('slow_queries', 'replication_status', 'integrity_check', 'config_check',
-                     'migration_status', '_bounded_query', '_fk_orphan_from', '_deadline_arm',
+                     'migration_status', '_bounded_query', '_fk_orphan_from', '_deadline_arm', '_checkpoint_counts',
                      '_deadline_disarm', '_server_memory', '_preloaded_libraries')
  ORDER BY 1::text;
 SET ROLE rb_ops_nobody;

@@ -345,7 +345,7 @@ BEGIN
     LOOP
         role := my_role; kind := 'slot'; name := r.slot_name;
         state := CASE WHEN r.active THEN 'active' ELSE 'inactive' END;
-        sync_state := NULL; pid := r.active_pid; client := r.dbname;
+        sync_state := NULL; pid := r.active_pid; client := NULL;
         write_lag_bytes := NULL; flush_lag_bytes := NULL;
         replay_lag_bytes := CASE WHEN r.slot_type = 'logical'
                                  THEN greatest(pg_wal_lsn_diff(pos, r.confirmed_flush_lsn), 0) END;
@@ -373,7 +373,7 @@ BEGIN
         role := 'standby'; kind := 'receiver';
         name := CASE WHEN a.pid IS NOT NULL THEN coalesce(a.sender_host || ':' || a.sender_port, 'primary') ELSE 'none' END;
         state := coalesce(a.status, 'not running');
-        sync_state := NULL; pid := a.pid; client := a.slot_name;
+        sync_state := NULL; pid := a.pid; client := NULL;
         receive_lsn := pg_last_wal_receive_lsn();
         replay_lsn := pg_last_wal_replay_lsn();
         write_lag_bytes := NULL; flush_lag_bytes := NULL;
@@ -404,6 +404,7 @@ BEGIN
         failed_count := NULL; last_failed_wal := NULL; last_failure := NULL; files_waiting := NULL;
         detail := concat_ws('; ',
             CASE WHEN a.pid IS NULL THEN 'no WAL receiver: replaying from the archive or disconnected from the primary; replay_lag is the age of the last replayed transaction' END,
+            CASE WHEN a.slot_name IS NOT NULL THEN 'through slot ' || a.slot_name END,
             CASE WHEN a.last_msg_receipt_time IS NOT NULL THEN 'last message from primary ' || date_trunc('second', now() - a.last_msg_receipt_time) || ' ago' END,
             CASE WHEN replay_paused THEN 'replay is paused: SELECT pg_wal_replay_resume()' END,
             CASE WHEN partial_tail THEN 'all complete WAL replayed; the rest is a record not fully received yet' END);
@@ -772,6 +773,27 @@ COMMENT ON FUNCTION @extschema@.integrity_check(regclass[], interval, boolean, b
 -- ---------------------------------------------------------------------
 -- config_check
 -- ---------------------------------------------------------------------
+
+-- Checkpoints requested (by WAL volume or by hand) and timed since the last
+-- stats reset: pg_stat_bgwriter up to PostgreSQL 16, pg_stat_checkpointer
+-- from 17 (dynamic SQL so that neither name is needed at install time).
+CREATE FUNCTION @extschema@._checkpoint_counts(OUT requested bigint, OUT timed bigint)
+RETURNS record
+LANGUAGE plpgsql STABLE
+AS $fn$
+BEGIN
+    IF to_regclass('pg_catalog.pg_stat_checkpointer') IS NOT NULL THEN
+        EXECUTE 'SELECT num_requested, num_timed FROM pg_catalog.pg_stat_checkpointer'
+            INTO requested, timed;
+    ELSE
+        EXECUTE 'SELECT checkpoints_req, checkpoints_timed FROM pg_catalog.pg_stat_bgwriter'
+            INTO requested, timed;
+    END IF;
+END
+$fn$;
+
+COMMENT ON FUNCTION @extschema@._checkpoint_counts() IS
+'internal: checkpoints requested and timed, from whichever view this server version has';
 CREATE FUNCTION @extschema@.config_check(
     OUT setting text,
     OUT current_value text,
@@ -789,8 +811,8 @@ WITH v AS (
            current_setting('max_connections')::bigint AS max_conn,
            'pg_stat_statements' = ANY (@extschema@._preloaded_libraries()) AS pgss_loaded,
            EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements') AS pgss_created,
-           (SELECT checkpoints_req FROM pg_stat_bgwriter) AS ckpt_req,
-           (SELECT checkpoints_timed FROM pg_stat_bgwriter) AS ckpt_timed
+           (SELECT requested FROM @extschema@._checkpoint_counts()) AS ckpt_req,
+           (SELECT timed FROM @extschema@._checkpoint_counts()) AS ckpt_timed
 ),
 -- a backend's own memory beyond work_mem: catalog caches, plan caches, buffers
 per_conn AS (SELECT v.work_mem + 10 * 1024 * 1024 AS bytes FROM v),
@@ -1147,6 +1169,7 @@ REVOKE ALL ON FUNCTION @extschema@._fk_orphan_from(oid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.slow_queries(integer, text, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.replication_status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.integrity_check(regclass[], interval, boolean, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@._checkpoint_counts() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.config_check() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.migration_status(interval) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@._deadline_arm(integer) TO pg_monitor;
@@ -1158,5 +1181,6 @@ GRANT EXECUTE ON FUNCTION @extschema@._fk_orphan_from(oid) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION @extschema@.slow_queries(integer, text, bigint) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION @extschema@.replication_status() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION @extschema@.integrity_check(regclass[], interval, boolean, boolean) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION @extschema@._checkpoint_counts() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION @extschema@.config_check() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION @extschema@.migration_status(interval) TO pg_monitor;

@@ -73,9 +73,10 @@ like($primary->safe_psql('postgres', q{
 
 # ---- standby side
 my $recv = $standby->safe_psql('postgres', q{
-	SELECT role, kind, state, client, receive_lsn IS NOT NULL, replay_lsn IS NOT NULL, replay_paused
+	SELECT role, kind, state, receive_lsn IS NOT NULL, replay_lsn IS NOT NULL, replay_paused,
+	       detail LIKE 'through slot standby_slot%'
 	  FROM runbook.replication_status() WHERE kind = 'receiver'});
-is($recv, 'standby|receiver|streaming|standby_slot|t|t|f', 'standby: the receiver streaming through its slot');
+is($recv, 'standby|receiver|streaming|t|t|f|t', 'standby: the receiver streaming through its slot');
 is($standby->safe_psql('postgres', q{
 	SELECT string_agg(kind || ':' || state, ',' ORDER BY kind) FROM runbook.replication_status()}),
 	'archiver:disabled,receiver:streaming', 'standby: receiver and archiver rows only');
