@@ -38,11 +38,15 @@ CREATE FUNCTION @extschema@._preloaded_libraries()
 RETURNS text[]
 LANGUAGE sql STABLE
 AS $$
-    SELECT coalesce(array_agg(l), '{}')
-      FROM (SELECT regexp_replace(regexp_replace(btrim(x, ' "'), '^.*/', ''), '\.so$', '') AS l
-              FROM unnest(string_to_array(current_setting('shared_preload_libraries'), ',')) AS x) s
+    SELECT coalesce(array_agg(l ORDER BY n), '{}')
+      FROM (SELECT regexp_replace(regexp_replace(btrim(x, ' "'), '^.*/', ''), '\.so$', '') AS l, n
+              FROM unnest(string_to_array(current_setting('shared_preload_libraries'), ','))
+                   WITH ORDINALITY AS u(x, n)) s
      WHERE l <> ''
 $$;
+
+COMMENT ON FUNCTION @extschema@._preloaded_libraries() IS
+'internal: library names in shared_preload_libraries, in order, without quotes, directory or .so';
 
 -- ---------------------------------------------------------------------
 -- slow_queries
