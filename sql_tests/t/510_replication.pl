@@ -9,7 +9,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 my $primary = PostgreSQL::Test::Cluster->new('primary');
-$primary->init(allows_streaming => 1);
+$primary->init(allows_streaming => 'logical');
 $primary->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'pg_runbook'
 archive_mode = on
@@ -23,6 +23,8 @@ SELECT pg_create_physical_replication_slot('standby_slot');
 SELECT pg_create_physical_replication_slot('gone_consumer', true);
 CREATE TABLE t (id int);
 });
+$primary->safe_psql('postgres',
+	q{SELECT pg_create_logical_replication_slot('cdc', 'test_decoding')});
 $primary->backup('bk');
 
 my $standby = PostgreSQL::Test::Cluster->new('standby');
@@ -56,10 +58,18 @@ my $slots = $primary->safe_psql('postgres', q{
 	SELECT name, state, slot_type, active, retained_bytes > 0 OR active, retained IS NOT NULL,
 	       wal_status, safe_wal_size IS NULL,
 	       detail LIKE 'inactive slot keeps % of WAL in pg_wal and grows; if its consumer is gone: SELECT pg_drop_replication_slot(''gone_consumer'')'
-	  FROM runbook.replication_status() WHERE kind = 'slot' ORDER BY name});
+	  FROM runbook.replication_status() WHERE kind = 'slot' AND slot_type = 'physical' ORDER BY name});
 is($slots, "gone_consumer|inactive|physical|f|t|t|reserved|t|t\n"
 	  . "standby_slot|active|physical|t|t|t|reserved|t|f",
 	'primary: the inactive slot with the WAL it retains, and the active one');
+
+# a logical slot nobody consumes: lag behind the primary, catalog_xmin held
+is($primary->safe_psql('postgres', q{
+	SELECT state, replay_lag_bytes > 0, retained_bytes > 0,
+	       detail LIKE '%holds back catalog vacuum: catalog_xmin age %',
+	       detail LIKE '%database postgres, plugin test_decoding'
+	  FROM runbook.replication_status() WHERE kind = 'slot' AND slot_type = 'logical'}),
+	'inactive|t|t|t|t', 'primary: an unconsumed logical slot, its lag and what it holds back');
 
 # the archiver: archive_command = 'false' fails, segments wait
 ok($primary->poll_query_until('postgres', q{
