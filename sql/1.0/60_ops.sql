@@ -313,7 +313,9 @@ BEGIN
         -- middle of its last record (the WAL writer flushes whole pages
         -- only): the replica has that page but cannot replay a partial
         -- record, so its replay position stays just before the boundary.
-        -- Everything complete was replayed: that is no lag.
+        -- Everything complete was replayed: that is no lag.  (Only a tail of
+        -- less than one page is recognised here; the standby's own row is
+        -- exact, as it sees its startup process waiting for WAL.)
         partial_tail := NOT standby AND replay_lag_bytes > 0
             AND r.flush_lsn = pos
             AND pg_wal_lsn_diff(pos, '0/0') % blcksz = 0
