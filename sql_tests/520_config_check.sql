@@ -30,6 +30,15 @@ SELECT setting FROM runbook.config_check()
                    'track_io_timing', 'log_lock_waits');
 -- checkpoint counters from whichever view this version has
 SELECT requested >= 0 AS requested, timed >= 0 AS timed FROM runbook._checkpoint_counts();
+-- memory-based advice, with the memory given (a container whose limit the
+-- server cannot see): 100 connections at work_mem + ~10MB do not fit 512MB
+SELECT setting, current_value, suggested_value, severity, reason
+  FROM runbook.config_check('512MB')
+ WHERE setting IN ('max_connections', 'shared_buffers');
+SELECT setting, current_value, suggested_value, severity, reason
+  FROM runbook.config_check('64GB')
+ WHERE setting IN ('max_connections', 'shared_buffers');
+SELECT * FROM runbook.config_check('lots');
 -- the memory the server may use is known on this platform
 SELECT runbook._server_memory() > 0 AS memory_known;
 RESET ALL;

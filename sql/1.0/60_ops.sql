@@ -275,7 +275,7 @@ AS $fn$
 DECLARE
     standby boolean := pg_is_in_recovery();
     my_role text := CASE WHEN pg_is_in_recovery() THEN 'standby' ELSE 'primary' END;
-    pos pg_lsn;          -- where WAL ends here: current insert/flush on a primary, last received/replayed on a standby
+    pos pg_lsn;          -- where WAL ends here: the write position on a primary, last received (or replayed) on a standby
     r record;
     a record;
     amode text := current_setting('archive_mode');
@@ -801,6 +801,7 @@ $fn$;
 COMMENT ON FUNCTION @extschema@._checkpoint_counts() IS
 'internal: checkpoints requested and timed, from whichever view this server version has';
 CREATE FUNCTION @extschema@.config_check(
+    server_memory text DEFAULT NULL,
     OUT setting text,
     OUT current_value text,
     OUT suggested_value text,
@@ -811,7 +812,9 @@ RETURNS SETOF record
 LANGUAGE sql VOLATILE
 AS $fn$
 WITH v AS (
-    SELECT @extschema@._server_memory() AS mem,
+    -- the memory the server may use: as given ('16GB'), else RAM or the
+    -- cgroup limit as the server's own process sees them
+    SELECT coalesce(pg_size_bytes(server_memory)::bigint, @extschema@._server_memory()) AS mem,
            pg_size_bytes(current_setting('shared_buffers')) AS shared_buffers,
            pg_size_bytes(current_setting('work_mem')) AS work_mem,
            current_setting('max_connections')::bigint AS max_conn,
@@ -930,7 +933,7 @@ SELECT f.setting,
  ORDER BY array_position(ARRAY['high', 'medium', 'low'], f.severity), f.setting
 $fn$;
 
-COMMENT ON FUNCTION @extschema@.config_check() IS
+COMMENT ON FUNCTION @extschema@.config_check(text) IS
 'configuration findings: setting, current and suggested value, severity, why, and the SQL to change it (values as seen by this session)';
 
 -- ---------------------------------------------------------------------
@@ -1176,7 +1179,7 @@ REVOKE ALL ON FUNCTION @extschema@.slow_queries(integer, text, bigint) FROM PUBL
 REVOKE ALL ON FUNCTION @extschema@.replication_status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.integrity_check(regclass[], interval, boolean, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@._checkpoint_counts() FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.config_check() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.config_check(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.migration_status(interval) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@._deadline_arm(integer) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION @extschema@._deadline_disarm() TO pg_monitor;
@@ -1188,5 +1191,5 @@ GRANT EXECUTE ON FUNCTION @extschema@.slow_queries(integer, text, bigint) TO pg_
 GRANT EXECUTE ON FUNCTION @extschema@.replication_status() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION @extschema@.integrity_check(regclass[], interval, boolean, boolean) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION @extschema@._checkpoint_counts() TO pg_monitor;
-GRANT EXECUTE ON FUNCTION @extschema@.config_check() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION @extschema@.config_check(text) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION @extschema@.migration_status(interval) TO pg_monitor;
