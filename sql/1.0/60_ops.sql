@@ -961,12 +961,19 @@ DECLARE
     acc jsonb := '[]';
     timeout_ms integer;
     holder record;
+    prisma_locked boolean;
 BEGIN
     IF probe_timeout IS NULL OR probe_timeout <= interval '0' THEN
         RAISE EXCEPTION 'probe_timeout must be positive'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     timeout_ms := least(extract(epoch FROM probe_timeout) * 1000, 2147483647)::integer;
+
+    -- prisma migrate holds advisory lock 72707369 (bigint form) while it runs
+    prisma_locked := EXISTS (
+        SELECT 1 FROM pg_locks l
+         WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = 72707369
+           AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()));
 
     FOR t IN
         SELECT c.oid::regclass AS tbl, c.relname::text AS relname
@@ -992,18 +999,20 @@ BEGIN
                        migration_name::text AS migration, started_at::timestamptz AS started_at,
                        finished_at::timestamptz AS finished_at,
                        CASE WHEN logs IS NOT NULL THEN 'failed: ' || left(logs, 500)
-                            ELSE 'started and never finished: running now, or the process died' END AS detail,
+                            WHEN %2$L::boolean THEN 'started, not finished: a prisma migrate holds its lock, so it is probably running now'
+                            ELSE 'started and never finished, and no prisma migrate holds its lock: the process died part-way' END AS detail,
                        CASE WHEN logs IS NOT NULL
                             THEN 'fix the database, then: npx prisma migrate resolve --rolled-back ' || migration_name
                                  || '  (or --applied if you completed it by hand)'
-                            ELSE 'if no prisma migrate is running: npx prisma migrate resolve --rolled-back ' || migration_name END AS remedy
+                            WHEN %2$L::boolean THEN 'wait for it; if its session is stuck, see the locked row'
+                            ELSE 'check what it applied, then: npx prisma migrate resolve --rolled-back ' || migration_name END AS remedy
                   FROM %1$s
                  WHERE finished_at IS NULL AND rolled_back_at IS NULL
                 UNION ALL
                 (SELECT 'last_applied', migration_name, started_at, finished_at,
                         applied_steps_count || ' step(s)', NULL
                    FROM %1$s WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL
-                  ORDER BY finished_at DESC, started_at DESC LIMIT 1)$q$, t.tbl);
+                  ORDER BY finished_at DESC, started_at DESC LIMIT 1)$q$, t.tbl, prisma_locked);
         WHEN 'flyway_schema_history' THEN
             tool_name := 'flyway';
             q := format($q$
@@ -1139,7 +1148,7 @@ BEGIN
     END LOOP;
 
     -- prisma migrate holds advisory lock 72707369 while it runs
-    IF EXISTS (SELECT 1 FROM pg_class c WHERE c.relname = '_prisma_migrations' AND c.relkind IN ('r', 'p')) THEN
+    IF prisma_locked AND EXISTS (SELECT 1 FROM pg_class c WHERE c.relname = '_prisma_migrations' AND c.relkind IN ('r', 'p')) THEN
         FOR holder IN
             SELECT l.pid, a.application_name, a.xact_start, a.state
               FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
