@@ -675,8 +675,13 @@ BEGIN
                 status := 'skipped'; count := NULL;
                 detail := 'skipped: no SELECT privilege on ' || r.child || ' or ' || r.parent;
             ELSE
-                probe := @extschema@._bounded_query('SELECT count(*) AS n ' || orphan_from,
-                                                     ARRAY[r.child, r.parent], timeout_ms);
+                BEGIN
+                    probe := @extschema@._bounded_query('SELECT count(*) AS n ' || orphan_from,
+                                                         ARRAY[r.child, r.parent], timeout_ms);
+                EXCEPTION WHEN undefined_table OR undefined_object THEN
+                    SELECT NULL::jsonb AS result, 'skipped: dropped while being checked' AS outcome
+                      INTO probe;
+                END;
                 count := (probe.result->0->>'n')::bigint;
                 IF count IS NULL THEN
                     status := 'skipped'; detail := probe.outcome;
@@ -967,7 +972,7 @@ BEGIN
         RAISE EXCEPTION 'probe_timeout must be positive'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    timeout_ms := least(extract(epoch FROM probe_timeout) * 1000, 2147483647)::integer;
+    timeout_ms := greatest(1, least(extract(epoch FROM probe_timeout) * 1000, 2147483647))::integer;
 
     -- prisma migrate holds advisory lock 72707369 (bigint form) while it runs
     prisma_locked := EXISTS (
