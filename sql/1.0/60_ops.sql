@@ -767,6 +767,9 @@ BEGIN
                     WHEN lock_not_available THEN
                         status := 'skipped';
                         detail := 'skipped: lock conflict: DDL holds or waits for the table (' || SQLERRM || ')';
+                    WHEN undefined_table OR undefined_object THEN
+                        status := 'skipped';
+                        detail := 'skipped: dropped while being checked';
                     WHEN insufficient_privilege THEN
                         status := 'skipped';
                         detail := 'skipped: ' || SQLERRM || ' (GRANT EXECUTE ON FUNCTION ' || quote_ident(amcheck_schema) || '.bt_index_check(regclass, boolean) TO ...)';
