@@ -19,6 +19,9 @@
 #include "utils/guc.h"
 
 #include "pg_runbook.h"
+#include "audit.h"
+#include "remedy.h"
+#include "worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -27,6 +30,24 @@ void		_PG_init(void);
 /* settings */
 char	   *rb_exempt_roles = NULL;
 int			rb_max_actions_per_cycle = 100;
+
+char	   *rb_database = NULL;
+int			rb_naptime_ms = 10000;
+int			rb_enforce = RB_ENFORCE_ON;
+bool		rb_act_on_standby = false;
+
+static const struct config_enum_entry enforce_options[] = {
+	{"off", RB_ENFORCE_OFF, false},
+	{"log", RB_ENFORCE_LOG, false},
+	{"on", RB_ENFORCE_ON, false},
+	{NULL, 0, false}
+};
+
+const char *
+rb_enforce_name(void)
+{
+	return enforce_options[rb_enforce].name;
+}
 
 /* shared state */
 RbShared   *rb_shared = NULL;
@@ -40,7 +61,14 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static Size
 rb_shmem_size(void)
 {
-	return MAXALIGN(sizeof(RbShared));
+	return add_size(MAXALIGN(sizeof(RbShared)), rb_audit_shmem_size());
+}
+
+/* The audit ring follows RbShared in the same shared-memory block. */
+RbAuditRing *
+rb_audit_ring(void)
+{
+	return (RbAuditRing *) ((char *) rb_shared + MAXALIGN(sizeof(RbShared)));
 }
 
 static void
@@ -68,6 +96,7 @@ rb_shmem_startup(void)
 		rb_shared->lock = &(GetNamedLWLockTranche("pg_runbook"))->lock;
 		rb_shared->magic = RB_SHARED_MAGIC;
 	}
+	rb_audit_shmem_init(rb_audit_ring(), found);
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -106,6 +135,61 @@ rb_define_gucs(void)
 							0,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("pg_runbook.audit_ring_size",
+							"Entries kept in the shared-memory audit ring (runbook.recent_actions()).",
+							NULL,
+							&rb_audit_ring_size,
+							1000, 16, 1000000,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_runbook.test_delay_before_signal",
+							"For tests only: pause before each remedy re-check.",
+							"Lets a test change a session's state between selection and signal.",
+							&rb_test_delay_ms,
+							0, 0, 60000,
+							PGC_SUSET,
+							GUC_UNIT_MS | GUC_NOT_IN_SAMPLE,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pg_runbook.database",
+							   "Database the pg_runbook worker connects to and reads runbook.policies from.",
+							   NULL,
+							   &rb_database,
+							   "postgres",
+							   PGC_POSTMASTER,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_runbook.naptime",
+							"Longest sleep of the pg_runbook worker between cycles.",
+							"The worker wakes earlier when a session is about to cross a policy threshold.",
+							&rb_naptime_ms,
+							10000, 10, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("pg_runbook.enforce",
+							 "Whether the pg_runbook worker acts: off, log (dry run of every policy) or on.",
+							 NULL,
+							 &rb_enforce,
+							 RB_ENFORCE_ON,
+							 enforce_options,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pg_runbook.act_on_standby",
+							 "Whether the pg_runbook worker enforces policies on a hot standby.",
+							 NULL,
+							 &rb_act_on_standby,
+							 false,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("pg_runbook");
 }
 
@@ -125,4 +209,6 @@ _PG_init(void)
 	shmem_request_hook = rb_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = rb_shmem_startup;
+
+	rb_worker_register();
 }
