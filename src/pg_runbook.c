@@ -19,6 +19,7 @@
 #include "utils/guc.h"
 
 #include "pg_runbook.h"
+#include "audit.h"
 
 PG_MODULE_MAGIC;
 
@@ -27,6 +28,8 @@ void		_PG_init(void);
 /* settings */
 char	   *rb_exempt_roles = NULL;
 int			rb_max_actions_per_cycle = 100;
+int			rb_audit_ring_size = 1024;
+int			rb_test_delay_before_signal = 0;
 
 /* shared state */
 RbShared   *rb_shared = NULL;
@@ -40,7 +43,7 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static Size
 rb_shmem_size(void)
 {
-	return MAXALIGN(sizeof(RbShared));
+	return add_size(MAXALIGN(sizeof(RbShared)), rb_audit_shmem_size());
 }
 
 static void
@@ -67,6 +70,7 @@ rb_shmem_startup(void)
 		memset(rb_shared, 0, rb_shmem_size());
 		rb_shared->lock = &(GetNamedLWLockTranche("pg_runbook"))->lock;
 		rb_shared->magic = RB_SHARED_MAGIC;
+		rb_audit_shmem_init((char *) rb_shared + MAXALIGN(sizeof(RbShared)));
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -104,6 +108,24 @@ rb_define_gucs(void)
 							100, 1, 100000,
 							PGC_SUSET,
 							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_runbook.audit_ring_size",
+							"Entries kept in the shared-memory audit ring (runbook.recent_actions()).",
+							"Every action and skip of a real remediation run is kept here, on primaries and standbys; the oldest entry is overwritten when the ring is full.",
+							&rb_audit_ring_size,
+							1024, 16, 1000000,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_runbook.test_delay_before_signal",
+							"Test only: wait this long between choosing targets and re-checking them.",
+							"Used by the test suite to change a session between selection and signal. Leave at 0.",
+							&rb_test_delay_before_signal,
+							0, 0, 60000,
+							PGC_SUSET,
+							GUC_UNIT_MS | GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("pg_runbook");
