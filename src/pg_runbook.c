@@ -20,7 +20,6 @@
 
 #include "pg_runbook.h"
 #include "audit.h"
-#include "remedy.h"
 #include "worker.h"
 
 PG_MODULE_MAGIC;
@@ -30,6 +29,8 @@ void		_PG_init(void);
 /* settings */
 char	   *rb_exempt_roles = NULL;
 int			rb_max_actions_per_cycle = 100;
+int			rb_audit_ring_size = 1024;
+int			rb_test_delay_before_signal = 0;
 
 char	   *rb_database = NULL;
 int			rb_naptime_ms = 10000;
@@ -64,13 +65,6 @@ rb_shmem_size(void)
 	return add_size(MAXALIGN(sizeof(RbShared)), rb_audit_shmem_size());
 }
 
-/* The audit ring follows RbShared in the same shared-memory block. */
-RbAuditRing *
-rb_audit_ring(void)
-{
-	return (RbAuditRing *) ((char *) rb_shared + MAXALIGN(sizeof(RbShared)));
-}
-
 static void
 rb_shmem_request(void)
 {
@@ -95,8 +89,8 @@ rb_shmem_startup(void)
 		memset(rb_shared, 0, rb_shmem_size());
 		rb_shared->lock = &(GetNamedLWLockTranche("pg_runbook"))->lock;
 		rb_shared->magic = RB_SHARED_MAGIC;
+		rb_audit_shmem_init((char *) rb_shared + MAXALIGN(sizeof(RbShared)));
 	}
-	rb_audit_shmem_init(rb_audit_ring(), found);
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -137,17 +131,17 @@ rb_define_gucs(void)
 
 	DefineCustomIntVariable("pg_runbook.audit_ring_size",
 							"Entries kept in the shared-memory audit ring (runbook.recent_actions()).",
-							NULL,
+							"Every action and skip of a real remediation run is kept here, on primaries and standbys; the oldest entry is overwritten when the ring is full.",
 							&rb_audit_ring_size,
-							1000, 16, 1000000,
+							1024, 16, 1000000,
 							PGC_POSTMASTER,
 							0,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pg_runbook.test_delay_before_signal",
-							"For tests only: pause before each remedy re-check.",
-							"Lets a test change a session's state between selection and signal.",
-							&rb_test_delay_ms,
+							"Test only: wait this long between choosing targets and re-checking them.",
+							"Used by the test suite to change a session between selection and signal. Leave at 0.",
+							&rb_test_delay_before_signal,
 							0, 0, 60000,
 							PGC_SUSET,
 							GUC_UNIT_MS | GUC_NOT_IN_SAMPLE,

@@ -21,6 +21,8 @@
 /* ---- settings (pg_runbook.c) ---- */
 extern char *rb_exempt_roles;
 extern int	rb_max_actions_per_cycle;
+extern int	rb_audit_ring_size;
+extern int	rb_test_delay_before_signal;
 
 /* worker settings */
 typedef enum RbEnforce
@@ -62,10 +64,14 @@ typedef struct RbShared
 	LWLock	   *lock;			/* protects everything below */
 	uint32		magic;
 	RbWorkerState worker;
+	/* audit ring (audit.c): entries follow this struct in shared memory */
+	int			audit_ring_size;	/* number of entries */
+	uint64		audit_next_seq; /* sequence number of the next entry (from 1) */
+	TimestampTz audit_epoch;	/* when the ring was created: (epoch, seq)
+								 * identifies an entry across restarts */
 } RbShared;
 
 extern RbShared *rb_shared;		/* NULL when not preloaded */
-extern struct RbAuditRing *rb_audit_ring(void);
 extern bool rb_preloaded;
 extern void rb_require_preload(const char *feature);
 

@@ -42,6 +42,7 @@
 #include "pg_runbook.h"
 #include "activity.h"
 #include "policy.h"
+#include "audit.h"
 #include "remedy.h"
 #include "snapshot.h"
 #include "worker.h"
@@ -129,6 +130,7 @@ typedef struct Memo
 	TimestampTz state_start;
 	TimestampTz cancelled_at;	/* 0 = not cancelled */
 	bool		logged;
+	bool		skip_noted;		/* skipped for a lasting reason: audited once */
 	uint64		seen_cycle;
 } Memo;
 
@@ -159,12 +161,14 @@ memo_get(RbBackend *b)
 		m->state_start = b->state_start;
 		m->cancelled_at = 0;
 		m->logged = false;
+		m->skip_noted = false;
 	}
 	if (m->state_start != b->state_start)
 	{
 		/* a new state: log again if it matches again */
 		m->state_start = b->state_start;
 		m->logged = false;
+		m->skip_noted = false;
 	}
 	m->seen_cycle = cycle_no;
 	return m;
@@ -196,78 +200,140 @@ typedef struct CycleResult
 } CycleResult;
 
 /*
- * Turn the evaluation into remedy targets.  With 'preview', nothing is
- * remembered and cancel_then_terminate shows its first step.
+ * What the policies decided, turned into remedy targets: real ones, dry
+ * ones (a dry-run policy, or pg_runbook.enforce = log) and 'log' actions,
+ * which never reach the remedy path.
  */
-static int
-build_targets(RbEvaluation *ev, RbTarget *targets, bool preview,
-			  TimestampTz now, TimestampTz *next_deadline, List **logs)
+typedef struct ActionPlan
 {
-	int			n = 0;
+	int			nreal;
+	RbTarget   *real;
+	int			ndry;
+	RbTarget   *dry;
+	int			nlog;
+	RbDecision **log;
+	RbPolicy  **real_policy;	/* per target, for the worker's own log */
+	RbPolicy  **dry_policy;
+} ActionPlan;
+
+static void
+note(TimestampTz *deadline, TimestampTz t)
+{
+	if (deadline && (*deadline == 0 || t < *deadline))
+		*deadline = t;
+}
+
+/*
+ * Plan the actions for an evaluation.  With 'preview', nothing is
+ * remembered: cancel_then_terminate shows its next step and everything is
+ * dry.
+ */
+static void
+plan_actions(RbEvaluation *ev, ActionPlan *plan, bool preview, bool global_dry,
+			 TimestampTz now, TimestampTz *next_deadline)
+{
 	int			i;
+
+	memset(plan, 0, sizeof(ActionPlan));
+	plan->real = palloc0(sizeof(RbTarget) * Max(ev->ndecisions, 1));
+	plan->dry = palloc0(sizeof(RbTarget) * Max(ev->ndecisions, 1));
+	plan->log = palloc0(sizeof(RbDecision *) * Max(ev->ndecisions, 1));
+	plan->real_policy = palloc0(sizeof(RbPolicy *) * Max(ev->ndecisions, 1));
+	plan->dry_policy = palloc0(sizeof(RbPolicy *) * Max(ev->ndecisions, 1));
 
 	for (i = 0; i < ev->ndecisions; i++)
 	{
 		RbDecision *d = &ev->decisions[i];
 		RbPolicy   *p = d->policy;
-		RbTarget   *t = &targets[n];
 		Memo	   *m = preview ? NULL : memo_get(d->backend);
+		RbTarget	t;
+		bool		dry = preview || global_dry || p->dry_run;
 
-		memset(t, 0, sizeof(RbTarget));
-		t->judged = *d->backend;
-		t->actor = psprintf("policy:%s", p->name);
-		t->detail = d->why;
-		t->allow_superuser = p->allow_superuser;
-		t->require_same_state = true;
-		t->dry_run = p->dry_run;
+		memset(&t, 0, sizeof(RbTarget));
+		t.backend = *d->backend;
+		t.actor = psprintf("policy:%s", p->name);
+		t.detail = d->why;
+		t.flags = RB_TARGET_SAME_STATE;
+		if (p->allow_superuser)
+			t.flags |= RB_TARGET_ALLOW_SUPERUSER;
+
+		if (m && m->skip_noted)
+			continue;			/* e.g. an exempt role: said once already */
 
 		switch (p->action)
 		{
+			case RB_POLICY_IGNORE:
+				continue;
 			case RB_POLICY_LOG:
 				if (m && m->logged)
 					continue;
 				if (m)
 					m->logged = true;
-				t->action = RB_ACTION_LOG;
-				break;
+				plan->log[plan->nlog++] = d;
+				continue;
 			case RB_POLICY_CANCEL:
-				t->action = RB_ACTION_CANCEL;
+				t.action = RB_ACTION_CANCEL;
 				break;
 			case RB_POLICY_TERMINATE:
-				t->action = RB_ACTION_TERMINATE;
+				t.action = RB_ACTION_TERMINATE;
 				break;
 			case RB_POLICY_CANCEL_THEN_TERMINATE:
 				if (m == NULL || m->cancelled_at == 0)
 				{
-					t->action = RB_ACTION_CANCEL;
+					t.action = RB_ACTION_CANCEL;
 					if (m)
 						m->cancelled_at = now;
-					if (next_deadline && (*next_deadline == 0 || now + p->grace_us < *next_deadline))
-						*next_deadline = now + p->grace_us;
+					note(next_deadline, now + p->grace_us);
 				}
 				else if (now - m->cancelled_at >= p->grace_us)
 				{
-					t->action = RB_ACTION_TERMINATE;
-					/* the state is allowed to have moved on since the cancel */
-					t->require_same_state = false;
-					t->detail = psprintf("%s; still over the threshold %s after the cancel",
-										 d->why,
-										 DatumGetCString(DirectFunctionCall1(interval_out,
-																			 IntervalPGetDatum(rb_usecs_to_interval(now - m->cancelled_at)))));
+					/* still over the threshold after the grace period */
+					t.action = RB_ACTION_TERMINATE;
+					t.flags &= ~RB_TARGET_SAME_STATE;
+					t.detail = psprintf("%s; still matching %s after the cancel", d->why,
+										DatumGetCString(DirectFunctionCall1(interval_out,
+																			IntervalPGetDatum(rb_usecs_to_interval(now - m->cancelled_at)))));
 				}
 				else
 				{
-					if (next_deadline && (*next_deadline == 0 || m->cancelled_at + p->grace_us < *next_deadline))
-						*next_deadline = m->cancelled_at + p->grace_us;
+					note(next_deadline, m->cancelled_at + p->grace_us);
 					continue;	/* in its grace period */
 				}
 				break;
-			case RB_POLICY_IGNORE:
-				continue;
 		}
-		n++;
+
+		/* a dry run of the worker is said once per session state */
+		if (dry && m)
+		{
+			if (m->logged)
+				continue;
+			m->logged = true;
+		}
+		if (dry)
+		{
+			plan->dry_policy[plan->ndry] = p;
+			plan->dry[plan->ndry++] = t;
+		}
+		else
+		{
+			plan->real_policy[plan->nreal] = p;
+			plan->real[plan->nreal++] = t;
+		}
 	}
-	return n;
+}
+
+/* The LOG line of a 'log' policy (or of a dry run), once per session state. */
+static void
+log_decision(const char *verb, const char *policy, RbBackend *b, const char *why)
+{
+	char	   *user = OidIsValid(b->roleid) ? GetUserNameFromId(b->roleid, true) : NULL;
+
+	ereport(LOG,
+			(errmsg("pg_runbook: %s actor=policy:%s pid=%d user=%s application=\"%s\" state=\"%s\" why=\"%s\"",
+					verb, policy, b->pid, user ? user : "?", b->appname,
+					rb_state_name(b->state) ? rb_state_name(b->state) : "",
+					why ? why : ""),
+			 errhidestmt(true)));
 }
 
 static void
@@ -276,11 +342,10 @@ run_cycle(CycleResult *res, MemoryContext cyclectx)
 	RbPolicySet *set;
 	RbSnapshot *snap;
 	RbEvaluation *ev;
-	RbTarget   *targets;
+	ActionPlan	plan;
 	RbOutcome  *outcomes;
-	int			ntargets;
+	int			acted = 0;
 	int			i;
-	bool		global_dry = (rb_enforce == RB_ENFORCE_LOG);
 
 	memset(res, 0, sizeof(CycleResult));
 	res->min_threshold_us = -1;
@@ -311,20 +376,54 @@ run_cycle(CycleResult *res, MemoryContext cyclectx)
 		res->next_deadline = ev->next_deadline;
 		cycle_no++;
 
-		targets = palloc(sizeof(RbTarget) * Max(ev->ndecisions, 1));
-		outcomes = palloc(sizeof(RbOutcome) * Max(ev->ndecisions, 1));
-		ntargets = build_targets(ev, targets, false, snap->taken_at,
-								 &res->next_deadline, NULL);
-		if (global_dry)
-			for (i = 0; i < ntargets; i++)
-				targets[i].dry_run = true;
-		if (ntargets > 0)
-			rb_remedy_apply(targets, ntargets, outcomes);
-		for (i = 0; i < ntargets; i++)
-			if (outcomes[i].signalled)
-				res->actions++;
+		plan_actions(ev, &plan, false, rb_enforce == RB_ENFORCE_LOG,
+					 snap->taken_at, &res->next_deadline);
+
+		for (i = 0; i < plan.nlog; i++)
+			log_decision("log", plan.log[i]->policy->name, plan.log[i]->backend,
+						 plan.log[i]->why);
+
+		if (plan.nreal > 0)
+		{
+			outcomes = palloc0(sizeof(RbOutcome) * plan.nreal);
+			acted = rb_remedy_apply_capped(plan.real, plan.nreal, false,
+										   rb_max_actions_per_cycle, outcomes);
+			res->actions = acted;
+			/* a skip for a lasting reason is audited once per session state */
+			for (i = 0; i < plan.nreal; i++)
+			{
+				const char *r = outcomes[i].reason;
+
+				if (outcomes[i].outcome == RB_OUTCOME_SKIPPED && r &&
+					(strcmp(r, "exempt_role") == 0 || strcmp(r, "superuser") == 0 ||
+					 strcmp(r, "permission_denied") == 0 ||
+					 strcmp(r, "not_client_backend") == 0))
+				{
+					Memo	   *m = hash_search(memo, &plan.real[i].backend.pid,
+												HASH_FIND, NULL);
+
+					if (m)
+						m->skip_noted = true;
+				}
+			}
+		}
+		if (plan.ndry > 0)
+		{
+			outcomes = palloc0(sizeof(RbOutcome) * plan.ndry);
+			rb_remedy_apply_capped(plan.dry, plan.ndry, true,
+								   Max(rb_max_actions_per_cycle - acted, 0), outcomes);
+			for (i = 0; i < plan.ndry; i++)
+				if (outcomes[i].outcome == RB_OUTCOME_DRY_RUN)
+					log_decision(psprintf("dry run: would %s", rb_action_name(plan.dry[i].action)),
+								 plan.dry_policy[i]->name, &plan.dry[i].backend,
+								 plan.dry[i].detail);
+		}
 		memo_prune();
 	}
+
+	/* copy the audit ring into runbook.actions, in this transaction */
+	if (!RecoveryInProgress())
+		rb_audit_flush();
 
 	SPI_finish();
 	PopActiveSnapshot();
@@ -613,8 +712,44 @@ rb_wake_worker_at_commit(void)
 
 /*
  * policy_preview(): what the next cycle would do, by which policy and why;
- * the same evaluation and the same remedy checks as the worker, dry-run.
+ * the same evaluation and the same remedy checks as the worker, as a dry
+ * run.  'log' policies show as action log.
  */
+static void
+preview_row(ReturnSetInfo *rsinfo, RbViewer *viewer, TimestampTz now,
+			RbBackend *b, const char *policy, const char *action,
+			const char *outcome, const char *reason, const char *why)
+{
+	Datum		values[15];
+	bool		nulls[15];
+	Datum		act[RB_ACTIVITY_COLS];
+	bool		actnulls[RB_ACTIVITY_COLS];
+	static const int from_act[] = {0, 2, 3, 4, 5, 7, 17, 15, 16};
+	int			i;
+
+	rb_activity_row(viewer, now, b, act, actnulls);
+	memset(nulls, 0, sizeof(nulls));
+	for (i = 0; i < lengthof(from_act); i++)
+	{
+		values[i] = act[from_act[i]];
+		nulls[i] = actnulls[from_act[i]];
+	}
+	values[9] = CStringGetTextDatum(policy);
+	values[10] = CStringGetTextDatum(action);
+	values[11] = CStringGetTextDatum(outcome);
+	if (reason)
+		values[12] = CStringGetTextDatum(reason);
+	else
+		nulls[12] = true;
+	if (why && why[0])
+		values[13] = CStringGetTextDatum(why);
+	else
+		nulls[13] = true;
+	values[14] = act[25];
+	nulls[14] = actnulls[25];
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
 Datum
 rb_policy_preview(PG_FUNCTION_ARGS)
 {
@@ -622,11 +757,10 @@ rb_policy_preview(PG_FUNCTION_ARGS)
 	RbPolicySet *set;
 	RbSnapshot *snap;
 	RbEvaluation *ev;
-	RbTarget   *targets;
-	RbOutcome  *outcomes;
+	ActionPlan	plan;
+	RbOutcome  *outcomes = NULL;
 	RbViewer   *viewer;
-	int			n,
-				i;
+	int			i;
 
 	InitMaterializedSRF(fcinfo, 0);
 
@@ -635,56 +769,25 @@ rb_policy_preview(PG_FUNCTION_ARGS)
 	set = rb_policies_load();
 	snap = rb_snapshot_take(RB_SNAP_QUERY);
 	ev = rb_policies_evaluate(set, snap, rb_worker_pid());
-	targets = palloc(sizeof(RbTarget) * Max(ev->ndecisions, 1));
-	outcomes = palloc(sizeof(RbOutcome) * Max(ev->ndecisions, 1));
-	n = build_targets(ev, targets, true, snap->taken_at, NULL, NULL);
-	for (i = 0; i < n; i++)
-		targets[i].dry_run = true;
-	if (n > 0)
-		rb_remedy_apply(targets, n, outcomes);
+	plan_actions(ev, &plan, true, true, snap->taken_at, NULL);
+	if (plan.ndry > 0)
+	{
+		outcomes = palloc0(sizeof(RbOutcome) * plan.ndry);
+		rb_remedy_apply_capped(plan.dry, plan.ndry, true,
+							   rb_max_actions_per_cycle, outcomes);
+	}
 	SPI_finish();
 
 	viewer = rb_viewer_new();
-	for (i = 0; i < n; i++)
-	{
-		RbTarget   *t = &targets[i];
-		RbBackend  *b = &t->judged;
-		Datum		values[14];
-		bool		nulls[14];
-		Datum		act[RB_ACTIVITY_COLS];
-		bool		actnulls[RB_ACTIVITY_COLS];
-
-		rb_activity_row(viewer, snap->taken_at, b, act, actnulls);
-		memset(nulls, 0, sizeof(nulls));
-		values[0] = act[0];
-		nulls[0] = actnulls[0];
-		values[1] = act[2];
-		nulls[1] = actnulls[2];
-		values[2] = act[3];
-		nulls[2] = actnulls[3];
-		values[3] = act[4];
-		nulls[3] = actnulls[4];
-		values[4] = act[5];
-		nulls[4] = actnulls[5];
-		values[5] = act[7];
-		nulls[5] = actnulls[7];
-		values[6] = act[17];
-		nulls[6] = actnulls[17];
-		values[7] = act[15];
-		nulls[7] = actnulls[15];
-		values[8] = act[16];
-		nulls[8] = actnulls[16];
-		values[9] = CStringGetTextDatum(t->actor + strlen("policy:"));
-		values[10] = CStringGetTextDatum(rb_action_name(t->action));
-		values[11] = CStringGetTextDatum(outcomes[i].outcome);
-		if (outcomes[i].reason)
-			values[12] = CStringGetTextDatum(outcomes[i].reason);
-		else
-			values[12] = CStringGetTextDatum(t->detail ? t->detail : "");
-		values[13] = act[25];
-		nulls[13] = actnulls[25];
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
+	for (i = 0; i < plan.nlog; i++)
+		preview_row(rsinfo, viewer, snap->taken_at, plan.log[i]->backend,
+					plan.log[i]->policy->name, "log", "dry_run", NULL,
+					plan.log[i]->why);
+	for (i = 0; i < plan.ndry; i++)
+		preview_row(rsinfo, viewer, snap->taken_at, &plan.dry[i].backend,
+					plan.dry_policy[i]->name, rb_action_name(plan.dry[i].action),
+					rb_outcome_name(outcomes[i].outcome), outcomes[i].reason,
+					plan.dry[i].detail);
 	PG_RETURN_VOID();
 }
 

@@ -172,6 +172,7 @@ CREATE FUNCTION @extschema@.policy_preview(
     OUT action text,
     OUT outcome text,
     OUT reason text,
+    OUT detail text,
     OUT query text)
 RETURNS SETOF record
 LANGUAGE C VOLATILE PARALLEL RESTRICTED
