@@ -129,15 +129,6 @@ rb_define_gucs(void)
 							0,
 							NULL, NULL, NULL);
 
-	DefineCustomIntVariable("pg_runbook.audit_ring_size",
-							"Entries kept in the shared-memory audit ring (runbook.recent_actions()).",
-							"Every action and skip of a real remediation run is kept here, on primaries and standbys; the oldest entry is overwritten when the ring is full.",
-							&rb_audit_ring_size,
-							1024, 16, 1000000,
-							PGC_POSTMASTER,
-							0,
-							NULL, NULL, NULL);
-
 	DefineCustomIntVariable("pg_runbook.test_delay_before_signal",
 							"Test only: wait this long between choosing targets and re-checking them.",
 							"Used by the test suite to change a session between selection and signal. Leave at 0.",
@@ -147,14 +138,31 @@ rb_define_gucs(void)
 							GUC_UNIT_MS | GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
 
-	DefineCustomStringVariable("pg_runbook.database",
-							   "Database the pg_runbook worker connects to and reads runbook.policies from.",
-							   NULL,
-							   &rb_database,
-							   "postgres",
-							   PGC_POSTMASTER,
-							   0,
-							   NULL, NULL, NULL);
+	/*
+	 * Settings that size shared memory or place the worker exist only when
+	 * the library is preloaded: PGC_POSTMASTER variables cannot be created
+	 * later.
+	 */
+	if (process_shared_preload_libraries_in_progress)
+	{
+		DefineCustomIntVariable("pg_runbook.audit_ring_size",
+								"Entries kept in the shared-memory audit ring (runbook.recent_actions()).",
+								"Every action and skip of a real remediation run is kept here, on primaries and standbys; the oldest entry is overwritten when the ring is full.",
+								&rb_audit_ring_size,
+								1024, 16, 1000000,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
+
+		DefineCustomStringVariable("pg_runbook.database",
+								   "Database the pg_runbook worker connects to and reads runbook.policies from.",
+								   NULL,
+								   &rb_database,
+								   "postgres",
+								   PGC_POSTMASTER,
+								   0,
+								   NULL, NULL, NULL);
+	}
 
 	DefineCustomIntVariable("pg_runbook.naptime",
 							"Longest sleep of the pg_runbook worker between cycles.",
