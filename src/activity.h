@@ -30,6 +30,7 @@ typedef struct RbViewer
 
 extern RbViewer *rb_viewer_new(void);
 extern bool rb_viewer_can_see(RbViewer *v, Oid roleid);
+extern bool rb_client_inet(const SockAddr *sa, Datum *addr, int *port);
 extern void rb_activity_row(RbViewer *v, TimestampTz now, const RbBackend *b,
 							Datum *values, bool *nulls);
 

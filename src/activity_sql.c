@@ -126,8 +126,8 @@ rb_viewer_can_see(RbViewer *v, Oid roleid)
 }
 
 /* client address as inet, and the port; false if unknown or a socket */
-static bool
-client_inet(const SockAddr *sa, Datum *addr, int *port)
+bool
+rb_client_inet(const SockAddr *sa, Datum *addr, int *port)
 {
 	char		host[NI_MAXHOST];
 	char		serv[NI_MAXSERV];
@@ -226,7 +226,7 @@ rb_activity_row(RbViewer *v, TimestampTz now, const RbBackend *b,
 		Datum		addr;
 		int			port;
 
-		if (client_inet(&b->clientaddr, &addr, &port))
+		if (rb_client_inet(&b->clientaddr, &addr, &port))
 			values[5] = addr;
 		else
 			nulls[5] = true;
