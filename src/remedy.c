@@ -438,7 +438,7 @@ rb_remedy_apply_capped(RbTarget *targets, int n, bool dry_run,
 	}
 
 	/* the table copy, in a transaction of its own (not on a standby) */
-	if (naudited > 0 && !IsBackgroundWorker)
+	if (naudited > 0 && !rb_am_background_worker())
 		rb_audit_launch_writer();
 
 	return nacted;
