@@ -44,13 +44,86 @@ typedef struct PidSlot
 	int			node;
 } PidSlot;
 
+/*
+ * Per waited-on lock, built when its first waiter is met: its PROCLOCKs
+ * listed by each mode they hold or request (in PROCLOCK order), and the
+ * PROCLOCK of each wait-queue position.  A waiter then looks only at the
+ * PROCLOCKs that can conflict with its request, not at every one: with
+ * 1,000 AccessShareLock waiters queued behind one AccessExclusiveLock that
+ * is one entry each instead of 1,001.
+ */
+typedef struct LockIndex
+{
+	bool		built;
+	int		   *by_mode[MAX_LOCKMODES];
+	int			nby_mode[MAX_LOCKMODES];
+	int		   *own_by_pos;		/* queue position -> holder index */
+} LockIndex;
+
 typedef struct Builder
 {
 	RbLockGraph *g;
 	PidSlot    *map;
 	uint32		mask;
 	int			maxnodes;
+	LockIndex  *lidx;			/* per lock */
+	int		   *cand;			/* scratch: candidate holders */
 } Builder;
+
+static int
+int_cmp(const void *a, const void *b)
+{
+	int			x = *(const int *) a;
+	int			y = *(const int *) b;
+
+	return (x < y) ? -1 : (x > y) ? 1 : 0;
+}
+
+static LockIndex *
+lock_index(Builder *b, int lock)
+{
+	RbLockShot *shot = b->g->shot;
+	RbLockEntry *e = &shot->locks[lock];
+	RbLockHolder *hs = &shot->holders[e->first_holder];
+	LockIndex  *li = &b->lidx[lock];
+	int			k,
+				m;
+
+	if (li->built)
+		return li;
+	li->built = true;
+	for (k = 0; k < e->nholders; k++)
+	{
+		LOCKMASK	rm = hs[k].hold_mask;
+
+		if (hs[k].wait_mode != NoLock)
+			rm |= LOCKBIT_ON(hs[k].wait_mode);
+		for (m = 1; m < MAX_LOCKMODES; m++)
+			if (rm & LOCKBIT_ON(m))
+				li->nby_mode[m]++;
+	}
+	for (m = 1; m < MAX_LOCKMODES; m++)
+	{
+		li->by_mode[m] = palloc(sizeof(int) * Max(li->nby_mode[m], 1));
+		li->nby_mode[m] = 0;
+	}
+	li->own_by_pos = palloc(sizeof(int) * Max(e->nqueued, 1));
+	for (k = 0; k < e->nqueued; k++)
+		li->own_by_pos[k] = -1;
+	for (k = 0; k < e->nholders; k++)
+	{
+		LOCKMASK	rm = hs[k].hold_mask;
+
+		if (hs[k].wait_mode != NoLock)
+			rm |= LOCKBIT_ON(hs[k].wait_mode);
+		for (m = 1; m < MAX_LOCKMODES; m++)
+			if (rm & LOCKBIT_ON(m))
+				li->by_mode[m][li->nby_mode[m]++] = k;
+		if (hs[k].queue_pos >= 0 && hs[k].queue_pos < e->nqueued)
+			li->own_by_pos[hs[k].queue_pos] = k;
+	}
+	return li;
+}
 
 static inline uint32
 int_hash(uint32 v)
@@ -110,27 +183,59 @@ waiter_edges(Builder *b, int i)
 	RbLockHolder *hs = &shot->holders[e->first_holder];
 	LockMethod	method = GetLockTagsMethodTable(&e->tag);
 	LOCKMASK	conflicts = method->conflictTab[w->mode];
+	LockIndex  *li = lock_index(b, w->lock);
 	int			own_leader = w->leader_pid;
 	int			own = -1;
-	int			k;
+	int			ncand = 0;
+	int			nmodes = 0;
+	int			k,
+				m,
+				c;
 
 	/* the waiter's own PROCLOCK names the group it waits as */
-	for (k = 0; k < e->nholders; k++)
+	if (w->queue_pos >= 0 && w->queue_pos < e->nqueued)
+		own = li->own_by_pos[w->queue_pos];
+	if (own < 0 || hs[own].procno != w->procno)
 	{
-		if (hs[k].pid == w->pid && hs[k].procno == w->procno)
-		{
-			own = k;
-			own_leader = hs[k].leader_pid;
-			break;
-		}
+		own = -1;
+		for (k = 0; k < e->nholders; k++)
+			if (hs[k].procno == w->procno)
+			{
+				own = k;
+				break;
+			}
+	}
+	if (own >= 0)
+		own_leader = hs[own].leader_pid;
+
+	/* PROCLOCKs holding or requesting a conflicting mode, in list order */
+	for (m = 1; m < MAX_LOCKMODES; m++)
+	{
+		if (!(conflicts & LOCKBIT_ON(m)) || li->nby_mode[m] == 0)
+			continue;
+		memcpy(b->cand + ncand, li->by_mode[m], sizeof(int) * li->nby_mode[m]);
+		ncand += li->nby_mode[m];
+		nmodes++;
+	}
+	if (nmodes > 1)
+	{
+		int			j = 0;
+
+		qsort(b->cand, ncand, sizeof(int), int_cmp);
+		for (c = 0; c < ncand; c++)
+			if (j == 0 || b->cand[j - 1] != b->cand[c])
+				b->cand[j++] = b->cand[c];
+		ncand = j;
 	}
 
-	for (k = 0; k < e->nholders; k++)
+	for (c = 0; c < ncand; c++)
 	{
-		RbLockHolder *h = &hs[k];
+		RbLockHolder *h;
 		RbLockEdge *edge;
 		bool		hard;
 
+		k = b->cand[c];
+		h = &hs[k];
 		if (k == own || h->leader_pid == own_leader)
 			continue;
 		if (conflicts & h->hold_mask)
@@ -505,6 +610,14 @@ rb_lock_graph_build(RbLockShot *shot)
 	b.map = palloc0(sizeof(PidSlot) * mapsize);
 	b.mask = mapsize - 1;
 	b.maxnodes = maxnodes;
+	b.lidx = palloc0(sizeof(LockIndex) * Max(shot->nlocks, 1));
+	{
+		int			maxh = 1;
+
+		for (i = 0; i < shot->nlocks; i++)
+			maxh = Max(maxh, shot->locks[i].nholders);
+		b.cand = palloc(sizeof(int) * maxh * MAX_LOCKMODES);
+	}
 	g->nodes = palloc(sizeof(RbLockNode) * maxnodes);
 	g->waiter_node = palloc(sizeof(int) * Max(nw, 1));
 	g->held_conflict = palloc0(sizeof(LOCKMASK) * Max(nw, 1));
@@ -642,28 +755,27 @@ rb_lock_graph_build(RbLockShot *shot)
 	/* cycles: components of more than one node, and who waits behind them */
 	{
 		int		   *seen_scc = palloc(sizeof(int) * Max(nscc, 1));
+		int		   *scc_size = palloc0(sizeof(int) * Max(nscc, 1));
 
 		for (i = 0; i < nscc; i++)
 			seen_scc[i] = -1;
 		g->cycles = palloc(sizeof(RbLockCycle) * Max(g->nnodes / 2, 1));
 		for (v = 0; v < g->nnodes; v++)
+			scc_size[g->nodes[v].scc]++;
+		for (v = 0; v < g->nnodes; v++)
 		{
-			RbLockNode *n = &g->nodes[v];
-			int			c = n->scc;
-			int			u;
+			int			c = g->nodes[v].scc;
 
 			if (seen_scc[c] != -1)
 				continue;
 			seen_scc[c] = -2;
-			for (u = v + 1; u < g->nnodes; u++)
-				if (g->nodes[u].scc == c)
-					break;
-			if (u >= g->nnodes)
+			if (scc_size[c] < 2)
 				continue;		/* a single node: no cycle */
 			seen_scc[c] = g->ncycles;
 			g->cycles[g->ncycles].nmembers = 0;
 			g->ncycles++;
 		}
+		pfree(scc_size);
 		for (v = 0; v < g->nnodes; v++)
 		{
 			RbLockNode *n = &g->nodes[v];

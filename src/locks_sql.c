@@ -353,6 +353,12 @@ session_cols(RbViewer *v, TimestampTz now, RbBackend *be, int pid,
 		nulls[c_query] = true;
 }
 
+typedef struct RootCols
+{
+	Datum		values[BLOCKING_LOCKS_COLS];
+	bool		nulls[BLOCKING_LOCKS_COLS];
+} RootCols;
+
 static TimestampTz
 waiter_start(RbLockWaiter *w, RbBackend *be)
 {
@@ -373,7 +379,7 @@ rb_blocking_locks(PG_FUNCTION_ARGS)
 	PidIndex	ix;
 	RowRef	   *rows;
 	int		   *rank;
-	char	  **root_mode;
+	RootCols  **root_cols;
 	int			i;
 
 	InitMaterializedSRF(fcinfo, 0);
@@ -386,7 +392,7 @@ rb_blocking_locks(PG_FUNCTION_ARGS)
 	v = rb_viewer_new();
 
 	rank = palloc(sizeof(int) * g->nnodes);
-	root_mode = palloc0(sizeof(char *) * g->nnodes);
+	root_cols = palloc0(sizeof(RootCols *) * g->nnodes);
 	for (i = 0; i < g->nnodes; i++)
 		rank[i] = INT_MAX;
 	for (i = 0; i < g->nroots; i++)
@@ -449,25 +455,34 @@ rb_blocking_locks(PG_FUNCTION_ARGS)
 		values[12] = rb_lock_blocked_by_datum(g, n->pid);
 		if (n->root >= 0)
 		{
-			RbLockNode *r = &g->nodes[n->root];
-			RbBackend  *rbe = pid_index_find(&ix, r->pid);
+			/* the root's columns are the same on every row it roots */
+			RootCols   *rc = root_cols[n->root];
 
-			values[13] = Int32GetDatum(r->pid);
-			values[14] = Int32GetDatum(n->depth);
-			session_cols(v, snap->taken_at, rbe, r->pid, values, nulls,
-						 19, 20, 21, 22, 25);
-			if (root_mode[n->root] == NULL)
+			if (rc == NULL)
 			{
+				RbLockNode *r = &g->nodes[n->root];
+				RbBackend  *rbe = pid_index_find(&ix, r->pid);
 				LOCKTAG		tag;
-				LOCKMASK	m = root_held_mask(g, n->root, &tag);
+				LOCKMASK	m;
 
-				root_mode[n->root] = m ? rb_lock_modes_text(&tag, m) : "";
+				rc = root_cols[n->root] = palloc0(sizeof(RootCols));
+				rc->values[13] = Int32GetDatum(r->pid);
+				session_cols(v, snap->taken_at, rbe, r->pid, rc->values, rc->nulls,
+							 19, 20, 21, 22, 25);
+				m = root_held_mask(g, n->root, &tag);
+				if (m)
+					rc->values[23] = CStringGetTextDatum(rb_lock_modes_text(&tag, m));
+				else
+					rc->nulls[23] = true;
+				rc->values[24] = Int32GetDatum(r->blocked);
 			}
-			if (root_mode[n->root][0])
-				values[23] = CStringGetTextDatum(root_mode[n->root]);
-			else
-				nulls[23] = true;
-			values[24] = Int32GetDatum(r->blocked);
+			values[13] = rc->values[13];
+			for (int c = 19; c <= 25; c++)
+			{
+				values[c] = rc->values[c];
+				nulls[c] = rc->nulls[c];
+			}
+			values[14] = Int32GetDatum(n->depth);
 		}
 		else
 		{
