@@ -98,6 +98,7 @@ rb_viewer_new(void)
 	RbViewer   *v = palloc0(sizeof(RbViewer));
 
 	v->all_stats = has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
+	v->next_xid = ReadNextTransactionId();
 	v->roles = palloc0(sizeof(NameCache));
 	v->dbs = palloc0(sizeof(NameCache));
 	return v;
@@ -135,8 +136,8 @@ rb_viewer_role_name(RbViewer *v, Oid roleid, Name out)
 }
 
 /* client address as inet, and the port; false if unknown or a socket */
-static bool
-client_inet(const SockAddr *sa, Datum *addr, int *port)
+bool
+rb_client_inet(const SockAddr *sa, Datum *addr, int *port)
 {
 	char		host[NI_MAXHOST];
 	char		serv[NI_MAXSERV];
@@ -177,8 +178,8 @@ blocked_by_datum(RbViewer *v, const RbBackend *b, bool *isnull)
 	}
 	*isnull = false;
 	if (v->lockgraph == NULL)
-		v->lockgraph = rb_lock_graph_build(rb_lockshot_take());
-	return rb_lock_blocked_by_datum((RbLockGraph *) v->lockgraph,
+		v->lockgraph = rb_wait_graph_build(rb_lockshot_take());
+	return rb_lock_blocked_by_datum((RbWaitGraph *) v->lockgraph,
 									b->leader_pid ? b->leader_pid : b->pid);
 }
 
@@ -193,7 +194,7 @@ rb_activity_row(RbViewer *v, TimestampTz now, const RbBackend *b,
 				Datum *values, bool *nulls)
 {
 	NameData	name;
-	TransactionId next_xid = ReadNextTransactionId();
+	TransactionId next_xid = v->next_xid;
 	int			i = 0;
 
 	memset(nulls, 0, sizeof(bool) * RB_ACTIVITY_COLS);
@@ -240,7 +241,7 @@ rb_activity_row(RbViewer *v, TimestampTz now, const RbBackend *b,
 		Datum		addr;
 		int			port;
 
-		if (client_inet(&b->clientaddr, &addr, &port))
+		if (rb_client_inet(&b->clientaddr, &addr, &port))
 			values[5] = addr;
 		else
 			nulls[5] = true;

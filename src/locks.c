@@ -62,7 +62,7 @@ typedef struct LockIndex
 
 typedef struct Builder
 {
-	RbLockGraph *g;
+	RbWaitGraph *g;
 	PidSlot    *map;
 	uint32		mask;
 	int			maxnodes;
@@ -176,7 +176,7 @@ node_for(Builder *b, int pid, bool create)
 static void
 waiter_edges(Builder *b, int i)
 {
-	RbLockGraph *g = b->g;
+	RbWaitGraph *g = b->g;
 	RbLockShot *shot = g->shot;
 	RbLockWaiter *w = &shot->waiters[i];
 	RbLockEntry *e = &shot->locks[w->lock];
@@ -272,7 +272,7 @@ waiter_edges(Builder *b, int i)
  * gets its id after every component it reaches.  Returns their number.
  */
 static int
-find_sccs(RbLockGraph *g)
+find_sccs(RbWaitGraph *g)
 {
 	int			n = g->nnodes;
 	int		   *idx = palloc(sizeof(int) * n);
@@ -368,7 +368,7 @@ min_ts(TimestampTz a, TimestampTz b)
  * bitset of the nodes that reach each component.
  */
 static void
-count_blocked(RbLockGraph *g, int nscc)
+count_blocked(RbWaitGraph *g, int nscc)
 {
 	int			n = g->nnodes;
 	int			words = (n + 63) / 64;
@@ -462,7 +462,7 @@ count_blocked(RbLockGraph *g, int nscc)
 
 /* one cycle through 'start' inside its component, as "a -> b -> a" */
 static char *
-cycle_text(RbLockGraph *g, int start)
+cycle_text(RbWaitGraph *g, int start)
 {
 	StringInfoData buf;
 	int		   *pos = palloc(sizeof(int) * g->nnodes);
@@ -504,7 +504,7 @@ cycle_text(RbLockGraph *g, int start)
 	return buf.data;
 }
 
-static RbLockGraph *sort_graph;
+static RbWaitGraph *sort_graph;
 
 static int
 root_cmp(const void *a, const void *b)
@@ -546,7 +546,7 @@ wait_cmp(const void *a, const void *b)
  * (already marked): sets depth/root/parent when 'rooted', else the cycle.
  */
 static void
-spread(RbLockGraph *g, int *queue, int head, int tail, bool rooted, int cycle)
+spread(RbWaitGraph *g, int *queue, int head, int tail, bool rooted, int cycle)
 {
 	while (head < tail)
 	{
@@ -583,10 +583,10 @@ spread(RbLockGraph *g, int *queue, int head, int tail, bool rooted, int cycle)
 /*
  * Build the wait-for graph of one lock snapshot.
  */
-RbLockGraph *
-rb_lock_graph_build(RbLockShot *shot)
+RbWaitGraph *
+rb_wait_graph_build(RbLockShot *shot)
 {
-	RbLockGraph *g = palloc0(sizeof(RbLockGraph));
+	RbWaitGraph *g = palloc0(sizeof(RbWaitGraph));
 	Builder		b;
 	int			nw = shot->nwaiters;
 	int			maxedges = 0;
@@ -817,7 +817,7 @@ rb_lock_graph_build(RbLockShot *shot)
 
 /* node index of a pid (lock-group leader pid, or 0), or -1 */
 int
-rb_lock_graph_node(RbLockGraph *g, int pid)
+rb_wait_graph_node(RbWaitGraph *g, int pid)
 {
 	PidSlot    *map = (PidSlot *) g->pidmap;
 	uint32		h;
@@ -834,12 +834,54 @@ rb_lock_graph_node(RbLockGraph *g, int pid)
 }
 
 /*
+ * Every node waiting, directly or transitively, on the lock group of 'pid'
+ * (not itself): node indexes into *nodes, their number returned.
+ */
+int
+rb_wait_graph_behind(RbWaitGraph *g, int pid, int **nodes)
+{
+	int			start = rb_wait_graph_node(g, pid);
+	int		   *queue;
+	bool	   *seen;
+	int			head = 0,
+				tail = 0;
+
+	*nodes = palloc(sizeof(int) * Max(g->nnodes, 1));
+	if (start < 0)
+		return 0;
+	queue = *nodes;
+	seen = palloc0(sizeof(bool) * g->nnodes);
+	seen[start] = true;
+	queue[tail++] = start;
+	while (head < tail)
+	{
+		RbLockNode *n = &g->nodes[queue[head++]];
+		int			k;
+
+		for (k = 0; k < n->nwaited; k++)
+		{
+			int			u = g->waited[n->first_waited + k];
+
+			if (!seen[u])
+			{
+				seen[u] = true;
+				queue[tail++] = u;
+			}
+		}
+	}
+	pfree(seen);
+	/* drop the start node itself */
+	memmove(queue, queue + 1, sizeof(int) * (tail - 1));
+	return tail - 1;
+}
+
+/*
  * The root blockers of a graph, most harmful first, with how many sessions
  * wait on each (transitively) and the oldest of their wait starts.  The
  * analysis a remedy needs to pick and justify whom to end.
  */
 RbLockRoot *
-rb_lock_roots(RbLockGraph *g, int *nroots)
+rb_lock_roots(RbWaitGraph *g, int *nroots)
 {
 	RbLockRoot *out = palloc(sizeof(RbLockRoot) * Max(g->nroots, 1));
 	int			i;
@@ -860,7 +902,7 @@ rb_lock_roots(RbLockGraph *g, int *nroots)
 RbLockRoot *
 rb_lock_root_blockers(int *nroots)
 {
-	return rb_lock_roots(rb_lock_graph_build(rb_lockshot_take()), nroots);
+	return rb_lock_roots(rb_wait_graph_build(rb_lockshot_take()), nroots);
 }
 
 /* Names of the modes in a mask, e.g. "AccessShareLock, RowShareLock". */

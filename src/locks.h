@@ -29,9 +29,9 @@ typedef struct RbLockNode
 	int			first_waiter;	/* a member's index in shot->waiters, or -1 */
 	TimestampTz wait_start;		/* earliest recorded wait start of members */
 	TransactionId prepared_xid; /* pid 0: xid of one prepared transaction */
-	int			first_blocker;	/* direct blockers: RbLockGraph.blockers */
+	int			first_blocker;	/* direct blockers: RbWaitGraph.blockers */
 	int			nblockers;
-	int			first_waited;	/* direct waiters: RbLockGraph.waited */
+	int			first_waited;	/* direct waiters: RbWaitGraph.waited */
 	int			nwaited;
 	/* derived */
 	int			root;			/* nearest root (node index), -1 if none */
@@ -60,7 +60,7 @@ typedef struct RbLockCycle
 	char	   *text;			/* e.g. "101 -> 102 -> 101" */
 } RbLockCycle;
 
-typedef struct RbLockGraph
+typedef struct RbWaitGraph
 {
 	RbLockShot *shot;
 	int			nnodes;
@@ -79,7 +79,7 @@ typedef struct RbLockGraph
 	RbLockCycle *cycles;
 	void	   *pidmap;			/* pid -> node (private to locks.c) */
 	uint32		pidmask;
-} RbLockGraph;
+} RbWaitGraph;
 
 /* A root blocker summarized for remedies (terminate_blockers). */
 typedef struct RbLockRoot
@@ -89,13 +89,14 @@ typedef struct RbLockRoot
 	TimestampTz oldest_wait;	/* earliest wait start among them, or 0 */
 } RbLockRoot;
 
-extern RbLockGraph *rb_lock_graph_build(RbLockShot *shot);
-extern int	rb_lock_graph_node(RbLockGraph *g, int pid);
-extern RbLockRoot *rb_lock_roots(RbLockGraph *g, int *nroots);
+extern RbWaitGraph *rb_wait_graph_build(RbLockShot *shot);
+extern int	rb_wait_graph_node(RbWaitGraph *g, int pid);
+extern RbLockRoot *rb_lock_roots(RbWaitGraph *g, int *nroots);
+extern int	rb_wait_graph_behind(RbWaitGraph *g, int pid, int **nodes);
 extern RbLockRoot *rb_lock_root_blockers(int *nroots);
 extern char *rb_lock_modes_text(const LOCKTAG *tag, LOCKMASK mask);
 
 /* SQL helpers (locks_sql.c) */
-extern Datum rb_lock_blocked_by_datum(RbLockGraph *g, int pid);
+extern Datum rb_lock_blocked_by_datum(RbWaitGraph *g, int pid);
 
 #endif							/* PG_RUNBOOK_LOCKS_H */

@@ -193,9 +193,9 @@ lock_target_text(const LOCKTAG *tag)
 
 /* The blocked_by array of a lock group (by its leader's pid). */
 Datum
-rb_lock_blocked_by_datum(RbLockGraph *g, int pid)
+rb_lock_blocked_by_datum(RbWaitGraph *g, int pid)
 {
-	int			v = rb_lock_graph_node(g, pid);
+	int			v = rb_wait_graph_node(g, pid);
 	Datum	   *elems = NULL;
 	int			n = 0;
 
@@ -215,7 +215,7 @@ rb_lock_blocked_by_datum(RbLockGraph *g, int pid)
 
 /* Modes a root holds that its direct waiters wait for (all locks). */
 static LOCKMASK
-root_held_mask(RbLockGraph *g, int root, LOCKTAG *tag_out)
+root_held_mask(RbWaitGraph *g, int root, LOCKTAG *tag_out)
 {
 	LOCKMASK	mask = 0;
 	int			k;
@@ -244,7 +244,7 @@ cstring_cmp(const void *a, const void *b)
  * "AccessShareLock on relation t; ExclusiveLock on transaction 7"
  */
 static char *
-root_holds_text(RbLockGraph *g, int root)
+root_holds_text(RbWaitGraph *g, int root)
 {
 	StringInfoData buf;
 	int		   *done = palloc0(sizeof(int) * Max(g->shot->nlocks, 1));
@@ -373,7 +373,7 @@ rb_blocking_locks(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	RbLockShot *shot;
-	RbLockGraph *g;
+	RbWaitGraph *g;
 	RbSnapshot *snap;
 	RbViewer   *v;
 	PidIndex	ix;
@@ -386,7 +386,7 @@ rb_blocking_locks(PG_FUNCTION_ARGS)
 	shot = rb_lockshot_take();
 	if (shot->nwaiters == 0)
 		PG_RETURN_VOID();
-	g = rb_lock_graph_build(shot);
+	g = rb_wait_graph_build(shot);
 	snap = rb_snapshot_take(RB_SNAP_QUERY);
 	pid_index_build(&ix, snap);
 	v = rb_viewer_new();
@@ -505,7 +505,7 @@ rb_blocking_locks(PG_FUNCTION_ARGS)
 
 typedef struct TreeCtx
 {
-	RbLockGraph *g;
+	RbWaitGraph *g;
 	PidIndex   *ix;
 	RbViewer   *v;
 	TimestampTz now;
@@ -613,7 +613,7 @@ append_query_of(TreeCtx *t, StringInfo buf, RbLockNode *n)
 static void
 append_wait(TreeCtx *t, StringInfo buf, int nv)
 {
-	RbLockGraph *g = t->g;
+	RbWaitGraph *g = t->g;
 	RbLockNode *n = &g->nodes[nv];
 	RbLockWaiter *w;
 	RbLockEntry *e;
@@ -655,7 +655,7 @@ append_wait(TreeCtx *t, StringInfo buf, int nv)
 static void
 emit_subtree(TreeCtx *t, int nv, const char *prefix, bool last, bool top)
 {
-	RbLockGraph *g = t->g;
+	RbWaitGraph *g = t->g;
 	RbLockNode *n = &g->nodes[nv];
 	StringInfoData buf;
 	char	   *child_prefix;
@@ -687,7 +687,7 @@ emit_subtree(TreeCtx *t, int nv, const char *prefix, bool last, bool top)
 	pfree(buf.data);
 }
 
-static RbLockGraph *kid_graph;
+static RbWaitGraph *kid_graph;
 
 /* tree children: oldest wait first */
 static int
@@ -732,7 +732,7 @@ rb_lock_tree(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	RbLockShot *shot;
-	RbLockGraph *g;
+	RbWaitGraph *g;
 	RbSnapshot *snap;
 	PidIndex	ix;
 	TreeCtx		t;
@@ -744,7 +744,7 @@ rb_lock_tree(PG_FUNCTION_ARGS)
 	shot = rb_lockshot_take();
 	if (shot->nwaiters == 0)
 		PG_RETURN_VOID();
-	g = rb_lock_graph_build(shot);
+	g = rb_wait_graph_build(shot);
 	snap = rb_snapshot_take(RB_SNAP_QUERY);
 	pid_index_build(&ix, snap);
 
