@@ -898,13 +898,6 @@ rb_lock_roots(RbWaitGraph *g, int *nroots)
 	return out;
 }
 
-/* Snapshot + analysis in one call: the root blockers right now. */
-RbLockRoot *
-rb_lock_root_blockers(int *nroots)
-{
-	return rb_lock_roots(rb_wait_graph_build(rb_lockshot_take()), nroots);
-}
-
 /* Names of the modes in a mask, e.g. "AccessShareLock, RowShareLock". */
 char *
 rb_lock_modes_text(const LOCKTAG *tag, LOCKMASK mask)

@@ -93,10 +93,10 @@ extern RbWaitGraph *rb_wait_graph_build(RbLockShot *shot);
 extern int	rb_wait_graph_node(RbWaitGraph *g, int pid);
 extern RbLockRoot *rb_lock_roots(RbWaitGraph *g, int *nroots);
 extern int	rb_wait_graph_behind(RbWaitGraph *g, int pid, int **nodes);
-extern RbLockRoot *rb_lock_root_blockers(int *nroots);
 extern char *rb_lock_modes_text(const LOCKTAG *tag, LOCKMASK mask);
 
-/* SQL helpers (locks_sql.c) */
+/* front-end helpers (locks_sql.c): snapshot + analysis, output */
+extern RbLockRoot *rb_lock_root_blockers(int *nroots);
 extern Datum rb_lock_blocked_by_datum(RbWaitGraph *g, int pid);
 
 #endif							/* PG_RUNBOOK_LOCKS_H */

@@ -213,6 +213,17 @@ rb_lock_blocked_by_datum(RbWaitGraph *g, int pid)
 										   true, TYPALIGN_INT));
 }
 
+/*
+ * Snapshot + analysis in one call: the root blockers right now, most
+ * harmful first, with how many sessions wait on each and the oldest wait
+ * among them.  What a terminate_blockers() front end selects from.
+ */
+RbLockRoot *
+rb_lock_root_blockers(int *nroots)
+{
+	return rb_lock_roots(rb_wait_graph_build(rb_lockshot_take()), nroots);
+}
+
 /* Modes a root holds that its direct waiters wait for (all locks). */
 static LOCKMASK
 root_held_mask(RbWaitGraph *g, int root, LOCKTAG *tag_out)
