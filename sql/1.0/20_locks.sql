@@ -49,3 +49,36 @@ REVOKE ALL ON FUNCTION @extschema@.blocking_locks() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.lock_tree() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.blocking_locks() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION @extschema@.lock_tree() TO pg_monitor;
+
+-- ---------------------------------------------------------------------
+-- terminate_blockers(): the remedy for a lock queue, through the remedy
+-- path (re-check, safety rules, audit) like kill_idle().
+-- ---------------------------------------------------------------------
+CREATE FUNCTION @extschema@.terminate_blockers(
+    min_wait interval,
+    dry_run boolean DEFAULT true,
+    allow_superuser boolean DEFAULT false,
+    OUT pid integer,
+    OUT usename name,
+    OUT datname name,
+    OUT application_name text,
+    OUT client_addr inet,
+    OUT backend_type text,
+    OUT state text,
+    OUT state_age interval,
+    OUT xact_age interval,
+    OUT query_age interval,
+    OUT action text,
+    OUT outcome text,
+    OUT reason text,
+    OUT detail text,
+    OUT query text)
+RETURNS SETOF record
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'rb_terminate_blockers';
+
+COMMENT ON FUNCTION @extschema@.terminate_blockers(interval, boolean, boolean) IS
+'terminate the root blockers of lock queues whose sessions have waited at least min_wait (a dry run unless dry_run => false)';
+
+REVOKE ALL ON FUNCTION @extschema@.terminate_blockers(interval, boolean, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.terminate_blockers(interval, boolean, boolean) TO pg_signal_backend;
