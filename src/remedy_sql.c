@@ -33,6 +33,7 @@
 #include "activity.h"
 #include "audit.h"
 #include "remedy.h"
+#include "remedy_sql.h"
 #include "snapshot.h"
 
 PG_FUNCTION_INFO_V1(rb_kill_idle);
@@ -512,4 +513,16 @@ rb_cancel_long(PG_FUNCTION_ARGS)
 					outs[i].detail ? outs[i].detail : targets[i].detail);
 	}
 	PG_RETURN_VOID();
+}
+
+/*
+ * The remediation row format for other front ends (terminate_blockers):
+ * the same columns as kill_idle() and cancel_long().
+ */
+void
+rb_remedy_put_row(ReturnSetInfo *rsinfo, RbViewer *v, TimestampTz now,
+				  const RbTarget *t, const char *outcome, const char *reason,
+				  const char *detail)
+{
+	put_row(rsinfo, v, now, t, t->action, outcome, reason, detail);
 }
