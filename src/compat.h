@@ -15,6 +15,7 @@
 
 #include "postgres.h"
 #include "catalog/pg_authid.h"
+#include "common/relpath.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/postmaster.h"
@@ -23,6 +24,7 @@
 #include "storage/shmem.h"
 #include "utils/acl.h"
 #include "utils/backend_status.h"
+#include "utils/relmapper.h"
 
 #if PG_VERSION_NUM < 150000
 #error "pg_runbook needs PostgreSQL 15 or later"
@@ -183,6 +185,42 @@ rb_may_signal_autovacuum_worker(Oid roleid)
 #define RB_TABSTAT_AUTOVACUUM_COUNT(e)		((e)->autovacuum_count)
 #define RB_TABSTAT_AUTOANALYZE_COUNT(e)		((e)->autoanalyze_count)
 #endif
+
+/*
+ * The file of a relation: 16 renamed RelFileNode to RelFileLocator and
+ * "filenode" to "filenumber" (RelationMapOidToFilenumber), 17 replaced
+ * InvalidBackendId by INVALID_PROC_NUMBER, and 18 returns the path in a
+ * struct (RelPathStr) instead of a palloc'd string.
+ */
+
+/* relfilenumber of a mapped relation (pg_class.relfilenode = 0) */
+static inline Oid
+rb_relation_map_filenumber(Oid relid, bool shared)
+{
+#if PG_VERSION_NUM < 160000
+	return RelationMapOidToFilenode(relid, shared);
+#else
+	return RelationMapOidToFilenumber(relid, shared);
+#endif
+}
+
+/*
+ * Path, relative to the data directory, of the first segment of one fork of
+ * a permanent (not temporary) relation; palloc'd.
+ */
+static inline char *
+rb_relation_fork_path(Oid spcoid, Oid dboid, Oid relfilenumber,
+					  ForkNumber fork)
+{
+#if PG_VERSION_NUM < 170000
+	return GetRelationPath(dboid, spcoid, relfilenumber, InvalidBackendId, fork);
+#elif PG_VERSION_NUM < 180000
+	return GetRelationPath(dboid, spcoid, relfilenumber, INVALID_PROC_NUMBER, fork);
+#else
+	return pstrdup(GetRelationPath(dboid, spcoid, relfilenumber,
+								   INVALID_PROC_NUMBER, fork).str);
+#endif
+}
 
 /*
  * Entry points of background workers: from 16 symbols are hidden by
