@@ -110,14 +110,16 @@ rb_define_gucs(void)
 							0,
 							NULL, NULL, NULL);
 
-	DefineCustomIntVariable("pg_runbook.audit_ring_size",
-							"Entries kept in the shared-memory audit ring (runbook.recent_actions()).",
-							"Every action and skip of a real remediation run is kept here, on primaries and standbys; the oldest entry is overwritten when the ring is full.",
-							&rb_audit_ring_size,
-							1024, 16, 1000000,
-							PGC_POSTMASTER,
-							0,
-							NULL, NULL, NULL);
+	/* the ring exists only when preloaded (PGC_POSTMASTER needs that too) */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("pg_runbook.audit_ring_size",
+								"Entries kept in the shared-memory audit ring (runbook.recent_actions()).",
+								"Every action and skip of a real remediation run is kept here, on primaries and standbys; the oldest entry is overwritten when the ring is full.",
+								&rb_audit_ring_size,
+								1024, 16, 1000000,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pg_runbook.test_delay_before_signal",
 							"Test only: wait this long between choosing targets and re-checking them.",
