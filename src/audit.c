@@ -137,10 +137,10 @@ audit_log(const RbAuditEntry *e, bool correction)
 	const char *state = rb_state_name((BackendState) e->state);
 
 	initStringInfo(&s);
-	appendStringInfo(&s, "pg_runbook audit: seq=%llu%s actor=",
+	appendStringInfo(&s, "pg_runbook audit: seq=%llu%s",
 					 (unsigned long long) e->seq,
 					 correction ? " correction=true" : "");
-	appendStringInfoString(&s, e->actor);
+	append_quoted(&s, "actor", e->actor);
 	append_quoted(&s, "acting_role", e->acting_role);
 	appendStringInfo(&s, " action=%s outcome=%s reason=%s pid=%d",
 					 e->action, e->outcome, e->reason, e->pid);

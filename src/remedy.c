@@ -535,9 +535,11 @@ rb_remedy_apply_capped(RbTarget *targets, int n, bool dry_run,
 	for (i = 0; i < n; i++)
 		if (steered[i])
 			(void) sched_setaffinity(targets[i].backend.pid, sizeof(cpu_set_t), &steer.all);
-	RESUME_INTERRUPTS();
 
-	/* Phase 4: confirm the signals, correct the entries of those skipped */
+	/*
+	 * Phase 4: confirm the signals, correct the entries of those skipped.
+	 * Still with interrupts held, so that no entry stays pending.
+	 */
 	for (i = 0; i < n; i++)
 	{
 		if (!corrected[i])
@@ -548,6 +550,7 @@ rb_remedy_apply_capped(RbTarget *targets, int n, bool dry_run,
 		strlcpy(es[i].detail, outcomes[i].detail, sizeof(es[i].detail));
 	}
 	rb_audit_settle(es, n, corrected);
+	RESUME_INTERRUPTS();
 
 	/* the table copy, in a transaction of its own (not on a standby) */
 	if (!IsBackgroundWorker)

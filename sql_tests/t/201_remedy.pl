@@ -189,11 +189,11 @@ is($node->safe_psql('postgres', sprintf($audit_sql, 'runbook.actions', 'ring_seq
 ok($node->poll_query_until('postgres', "SELECT bool_and(in_table) FROM runbook.recent_actions()"),
 	'every ring entry is marked as copied');
 my $log = slurp_file($node->logfile, $log_offset);
-like($log, qr/LOG:  pg_runbook audit: seq=\d+ actor=kill_idle acting_role="$su" action=terminate outcome=terminated reason= pid=$pid{tap_iit} usename="app" datname="postgres" application_name="tap_iit" client_addr=local state=idle in transaction state_age=[\d.]+s xact_age=[\d.]+s/,
+like($log, qr/LOG:  pg_runbook audit: seq=\d+ actor="kill_idle" acting_role="$su" action=terminate outcome=terminated reason= pid=$pid{tap_iit} usename="app" datname="postgres" application_name="tap_iit" client_addr=local state=idle in transaction state_age=[\d.]+s xact_age=[\d.]+s/,
 	'one structured LOG line per action');
-like($log, qr/actor=kill_idle .* outcome=skipped reason=exempt_role pid=$pid{tap_ex3} .*detail="member of exempt role exgrp"/,
+like($log, qr/actor="kill_idle" .* outcome=skipped reason=exempt_role pid=$pid{tap_ex3} .*detail="member of exempt role exgrp"/,
 	'skips are logged with the reason');
-is(scalar(() = $log =~ /pg_runbook audit: .*actor=kill_idle/g), 10, 'ten LOG lines for ten decisions');
+is(scalar(() = $log =~ /pg_runbook audit: .*actor="kill_idle"/g), 10, 'ten LOG lines for ten decisions');
 
 # ---- superuser session: only a superuser that opts in
 is(outcomes("SELECT * FROM runbook.kill_idle('0', allow_superuser => true, application_pattern => 'tap\\_super')"),

@@ -35,7 +35,7 @@ ok($standby->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_stat_acti
 is($standby->safe_psql('postgres',
 		"SELECT actor || ':' || outcome || ':' || in_table FROM runbook.recent_actions() WHERE pid = $pid"),
 	'kill_idle:terminated:false', 'the standby ring has the action (not in a table: read-only)');
-like(slurp_file($standby->logfile, $log_offset), qr/pg_runbook audit: seq=1 actor=kill_idle .* outcome=terminated .* pid=$pid /,
+like(slurp_file($standby->logfile, $log_offset), qr/pg_runbook audit: seq=1 actor="kill_idle" .* outcome=terminated .* pid=$pid /,
 	'and the standby log has the LOG line');
 is($standby->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_runbook audit writer'"),
 	'0', 'no audit writer is started on a standby');
