@@ -216,10 +216,10 @@ test_delay(void)
  * loop: with hundreds of targets the loop then waits for almost every exit
  * (the runbook query spends ~1 s this way for 900 sessions).  Just before
  * signalling an idle session (no transaction, no child process, nothing
- * to hold up) we therefore allow it every CPU but ours; once every signal
- * is sent, the exiting sessions get all CPUs back.  Best effort (a
- * process may change the affinity of another of the same OS user); with a
- * single CPU nothing is done.
+ * to hold up) we therefore allow it every CPU but ours, and stay on ours;
+ * once every signal is sent, the exiting sessions and we get all CPUs
+ * back.  Best effort (a process may change the affinity of another of the
+ * same OS user); with a single CPU nothing is done.
  */
 typedef struct RbSteer
 {
@@ -239,6 +239,30 @@ steer_init(RbSteer *st)
 	memcpy(&st->away, &st->all, sizeof(cpu_set_t));
 	CPU_CLR(me, &st->away);
 	st->active = CPU_COUNT(&st->away) > 0;
+	if (st->active)
+	{
+		cpu_set_t	here;
+
+		/* stay on this CPU while signalling (steer_done restores) */
+		CPU_ZERO(&here);
+		CPU_SET(me, &here);
+		st->active = (sched_setaffinity(0, sizeof(cpu_set_t), &here) == 0);
+	}
+}
+
+/* Give every steered session, and ourselves, every CPU again. */
+static void
+steer_done(RbSteer *st, RbTarget *targets, const bool *steered, int n)
+{
+	int			i;
+
+	if (!st->active)
+		return;
+	(void) sched_setaffinity(0, sizeof(cpu_set_t), &st->all);
+	for (i = 0; i < n; i++)
+		if (steered[i])
+			(void) sched_setaffinity(targets[i].backend.pid, sizeof(cpu_set_t),
+									 &st->all);
 }
 
 /*
@@ -531,10 +555,8 @@ rb_remedy_apply_capped(RbTarget *targets, int n, bool dry_run,
 			nacted--;
 		}
 	}
-	/* the exiting sessions may use every CPU again */
-	for (i = 0; i < n; i++)
-		if (steered[i])
-			(void) sched_setaffinity(targets[i].backend.pid, sizeof(cpu_set_t), &steer.all);
+	/* the exiting sessions (and we) may use every CPU again */
+	steer_done(&steer, targets, steered, n);
 
 	/*
 	 * Phase 4: confirm the signals, correct the entries of those skipped.
