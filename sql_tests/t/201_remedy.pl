@@ -145,12 +145,12 @@ is(outcomes("SELECT * FROM runbook.kill_idle('0', application_pattern => 'tap\\_
 ok(alive('tap_super'), 'the superuser session is still there');
 
 # ---- re-check: a session that turns active between selection and signal
-# (test-only delay between the two; the session starts a statement 1 s
+# (test-only delay between the two; the session starts a statement 2 s
 # after the call chose it)
 my $flip = open_session('tap_flip', 'app');
-$flip->query_until(qr/armed/, "\\echo armed\n\\! sleep 1\nSELECT pg_sleep(30);\n");
+$flip->query_until(qr/armed/, "\\echo armed\n\\! sleep 2\nSELECT pg_sleep(30);\n");
 is(outcomes("SELECT * FROM runbook.kill_idle('0', application_pattern => 'tap\\_flip')",
-		undef, "SET pg_runbook.test_delay_before_signal = '3s'"),
+		undef, "SET pg_runbook.test_delay_before_signal = '5s'"),
 	'tap_flip:skipped:state_changed', 'a session that became active before the signal is skipped as state_changed');
 ok(alive('tap_flip'), 'and it is still there');
 like($node->safe_psql('postgres', "SELECT detail FROM runbook.recent_actions() WHERE pid = $pid{tap_flip}"),
