@@ -121,6 +121,7 @@ fill_from_proc(RbBackend *b, PGPROC *proc)
 	b->xid = InvalidTransactionId;
 	b->xmin = InvalidTransactionId;
 	b->wait_event_info = 0;
+	b->wait_start = 0;
 	b->leader_pid = 0;
 	b->is_bgworker = false;
 	if (p == NULL || p->pid != b->pid)
@@ -128,6 +129,7 @@ fill_from_proc(RbBackend *b, PGPROC *proc)
 	b->xid = p->xid;
 	b->xmin = p->xmin;
 	b->wait_event_info = p->wait_event_info;
+	b->wait_start = (TimestampTz) pg_atomic_read_u64(unvolatize(pg_atomic_uint64 *, &p->waitStart));
 	b->is_bgworker = p->isBackgroundWorker;
 	if (p->lockGroupLeader != NULL)
 	{
