@@ -228,6 +228,12 @@ is($node->safe_psql('postgres',
 		  . "AND (outcome <> 'skipped' OR reason NOT IN ('not_client_backend', 'worker'))"),
 	'0', 'background processes are skipped');
 ok(alive('tap_wal'), 'the walsender is untouched');
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_runbook worker' AND state = 'idle'"),
+	'the pg_runbook worker is running and idle');
+is($node->safe_psql('postgres',
+		"SELECT outcome || ':' || reason FROM runbook.kill_idle('0', application_pattern => '%') WHERE backend_type = 'pg_runbook worker'"),
+	'skipped:worker', 'kill_idle never ends the pg_runbook worker (a real run)');
 
 for my $s (values %sess)
 {
