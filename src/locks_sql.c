@@ -147,6 +147,7 @@ lock_object_text(const LOCKTAG *tag)
 										 tag->locktag_field3));
 			return psprintf("%d,%d", (int32) tag->locktag_field2,
 							(int32) tag->locktag_field3);
+		RB_CASE_LOCKTAG_APPLY_TRANSACTION
 		case LOCKTAG_USERLOCK:
 			break;
 	}

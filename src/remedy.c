@@ -575,7 +575,7 @@ rb_remedy_apply_capped(RbTarget *targets, int n, bool dry_run,
 	RESUME_INTERRUPTS();
 
 	/* the table copy, in a transaction of its own (not on a standby) */
-	if (!IsBackgroundWorker)
+	if (!rb_am_background_worker())
 		rb_audit_launch_writer();
 
 	return nacted;

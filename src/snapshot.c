@@ -83,7 +83,7 @@ copy_status_entry(volatile PgBackendStatus *be, RbBackend *out, int flags,
 			out->query_start = be->st_activity_start_timestamp;
 			out->state_start = be->st_state_start_timestamp;
 			out->state = be->st_state;
-			out->query_id = be->st_query_id;
+			out->query_id = rb_status_query_id(be);
 			memcpy(&out->clientaddr, unvolatize(SockAddr *, &be->st_clientaddr),
 				   sizeof(SockAddr));
 			/* strlcpy is safe: the shared buffers always end in '\0' */
@@ -130,7 +130,7 @@ fill_from_proc(RbBackend *b, PGPROC *proc)
 	b->xmin = p->xmin;
 	b->wait_event_info = p->wait_event_info;
 	b->wait_start = (TimestampTz) pg_atomic_read_u64(unvolatize(pg_atomic_uint64 *, &p->waitStart));
-	b->is_bgworker = p->isBackgroundWorker;
+	b->is_bgworker = rb_proc_is_bgworker(p);
 	if (p->lockGroupLeader != NULL)
 	{
 		int			lpid = p->lockGroupLeader->pid;
@@ -290,6 +290,7 @@ rb_state_name(BackendState state)
 			return "idle in transaction (aborted)";
 		case STATE_DISABLED:
 			return "disabled";
+		RB_CASE_STATE_STARTING("starting")
 		case STATE_UNDEFINED:
 			break;
 	}
