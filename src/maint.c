@@ -594,25 +594,45 @@ add_reason(BloatRow *r, const char *conf, const char *fmt, const char *arg)
 	appendStringInfo(&r->reason, fmt, arg);
 }
 
-/* Live and dead tuple counts of a table: cumulative statistics if present. */
+/*
+ * Live and dead tuple counts of a table.  Live: pg_class.reltuples, set by
+ * the last VACUUM or ANALYZE together with the pages it saw (the
+ * cumulative n_live_tup can lag behind, or run ahead of, what VACUUM
+ * found); the cumulative count only when the table was never vacuumed or
+ * analyzed.  *stale: rows changed since the last ANALYZE.
+ */
 static void
-table_counts(Oid relid, float4 reltuples, double *live, double *dead, bool *known)
+table_counts(Oid relid, float4 reltuples, double *live, double *dead,
+			 bool *known, double *stale)
 {
 	PgStat_StatTabEntry *e = pgstat_fetch_stat_tabentry(relid);
 
 	*dead = 0;
+	*stale = 0;
 	*known = reltuples >= 0;
 	*live = Max(reltuples, 0);
 	if (e)
 	{
 		*dead = e->n_dead_tuples;
-		if (e->n_live_tuples > 0 || reltuples <= 0 ||
-			e->vacuum_count + e->autovac_vacuum_count +
-			e->analyze_count + e->autovac_analyze_count > 0)
+		*stale = e->changes_since_analyze;
+		if (reltuples < 0 && e->n_live_tuples > 0)
 		{
 			*live = e->n_live_tuples;
-			*known = *known || e->n_live_tuples > 0;
+			*known = true;
 		}
+	}
+}
+
+/* Say so when many rows changed since the counts were taken. */
+static void
+note_stale(BloatRow *r, double live, double stale)
+{
+	if (stale > 50 && stale > 0.2 * live)
+	{
+		char		buf[64];
+
+		snprintf(buf, sizeof(buf), "%.0f", stale);
+		add_reason(r, "medium", "statistics are stale: %s rows changed since the last ANALYZE", buf);
 	}
 }
 
@@ -626,11 +646,12 @@ estimate_table(BloatRow *r, Form_pg_class cls, Datum relopts, bool optsnull)
 				space,
 				tpp;
 	bool		known;
+	double		stale;
 
 	memset(&w, 0, sizeof(w));
 	w.all_fixed = true;
 	r->fillfactor = reloption_int(relopts, optsnull, "fillfactor", HEAP_DEFAULT_FILLFACTOR);
-	table_counts(r->relid, cls->reltuples, &r->live, &r->dead, &known);
+	table_counts(r->relid, cls->reltuples, &r->live, &r->dead, &known, &stale);
 
 	for (a = 1; a <= cls->relnatts; a++)
 	{
@@ -649,6 +670,8 @@ estimate_table(BloatRow *r, Form_pg_class cls, Datum relopts, bool optsnull)
 	}
 	if (w.missing > 0)
 		add_reason(r, "low", "no column statistics (%s); run ANALYZE", w.missing_names);
+	else
+		note_stale(r, r->live, stale);
 
 	hdr = MAXALIGN(SizeofHeapTupleHeader) * (1.0 - w.null_share) +
 		MAXALIGN(SizeofHeapTupleHeader + BITMAPLEN(w.natts)) * w.null_share;
@@ -707,9 +730,11 @@ estimate_btree(BloatRow *r, Form_pg_class cls, Datum relopts, bool optsnull)
 	if (HeapTupleIsValid(tt))
 	{
 		bool		known;
+		double		stale;
 
 		table_reltuples = ((Form_pg_class) GETSTRUCT(tt))->reltuples;
-		table_counts(ind->indrelid, table_reltuples, &r->live, &r->dead, &known);
+		table_counts(ind->indrelid, table_reltuples, &r->live, &r->dead, &known, &stale);
+		note_stale(r, r->live, stale);
 		ReleaseSysCache(tt);
 		if (!heap_attisnull(itup, Anum_pg_index_indpred, NULL))
 		{

@@ -81,6 +81,7 @@ CREATE FUNCTION @extschema@.bloat_report(
 RETURNS SETOF @extschema@.bloat_row
 LANGUAGE plpgsql VOLATILE
 SET lock_timeout = '100ms'
+SET jit = off
 AS $fn$
 DECLARE
     o @extschema@.bloat_row;
@@ -195,7 +196,7 @@ BEGIN
         o.size_pretty := pg_size_pretty(o.size_bytes);
         o.bloat_pretty := pg_size_pretty(o.bloat_bytes);
         o.remedy := CASE
-            WHEN o.bloat_bytes IS NULL AND e.reason LIKE 'no statistics%' THEN
+            WHEN e.reason ~ 'run ANALYZE' THEN
                 format('ANALYZE %s', coalesce(o.table_name, o.relation))
             WHEN o.bloat_bytes IS NULL THEN NULL
             WHEN o.kind = 'table' AND o.dead_tuple_pct >= 20 THEN
@@ -432,7 +433,7 @@ BEGIN
 
     category := 'log'; name := current_setting('log_directory');
     BEGIN
-        SELECT sum(l.size)::bigint, count(*) INTO bytes, files FROM pg_ls_logdir() l;
+        SELECT coalesce(sum(l.size), 0)::bigint, count(*) INTO bytes, files FROM pg_ls_logdir() l;
         detail := format('logging_collector %s', current_setting('logging_collector'));
     EXCEPTION WHEN undefined_file THEN
         bytes := 0; files := 0;
@@ -444,7 +445,7 @@ BEGIN
     FOR r IN SELECT t.oid, t.spcname FROM pg_tablespace t WHERE t.spcname <> 'pg_global' ORDER BY 1 LOOP
         category := 'temporary files'; name := r.spcname;
         BEGIN
-            SELECT sum(f.size)::bigint, count(*) INTO bytes, files FROM pg_ls_tmpdir(r.oid) f;
+            SELECT coalesce(sum(f.size), 0)::bigint, count(*) INTO bytes, files FROM pg_ls_tmpdir(r.oid) f;
             detail := 'in use now';
         EXCEPTION WHEN undefined_file THEN
             bytes := 0; files := 0; detail := 'in use now (no temporary directory yet)';
@@ -499,68 +500,99 @@ RETURNS TABLE (
     ddl text,
     stats_since timestamptz)
 LANGUAGE sql VOLATILE
+-- self-joins of catalog CTEs: row estimates are poor and a nested loop is
+-- quadratic; disabling it inflates costs, which would trigger a JIT
+-- compilation that costs seconds
+SET enable_nestloop = off
+SET jit = off
 AS $fn$
 WITH reset AS (
     SELECT coalesce(d.stats_reset, pg_postmaster_start_time()) AS since,
            d.stats_reset IS NULL AS never_reset
       FROM pg_stat_database d WHERE d.datname = current_database()
+), cons AS (
+    -- constraints by index (pg_constraint has no index on conindid)
+    SELECT con.conindid,
+           bool_or(con.contype IN ('p', 'u', 'x')) AS backs_constraint,
+           bool_or(con.contype = 'f') AS fk_target,
+           min(con.conname) FILTER (WHERE con.contype IN ('p', 'u', 'x')) AS conname
+      FROM pg_constraint con
+     WHERE con.conindid <> 0
+     GROUP BY con.conindid
 ), idx AS (
-    SELECT i.indexrelid, i.indrelid, c.relam, c.relname, n.nspname,
+    SELECT i.indexrelid, i.indrelid, c.relam, c.relname,
            i.indisunique, i.indisprimary, i.indisexclusion, i.indisvalid, i.indisreplident,
-           i.indnkeyatts, i.indnatts,
-           (SELECT array_agg(format('%s|%s|%s|%s', pg_get_indexdef(i.indexrelid, k.ord::int, false), k.opc, k.coll, k.opt) ORDER BY k.ord)
-              FROM ROWS FROM (unnest(i.indclass::oid[]), unnest(i.indcollation::oid[]), unnest(i.indoption::int2[]))
-                   WITH ORDINALITY AS k(opc, coll, opt, ord)) AS sig,
-           (SELECT array_agg(pg_get_indexdef(i.indexrelid, k, false) ORDER BY k)
-              FROM generate_series(i.indnkeyatts + 1, i.indnatts) k) AS incl,
-           pg_get_expr(i.indpred, i.indrelid) AS pred,
-           EXISTS (SELECT 1 FROM pg_constraint con
-                    WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid
-                      AND con.contype IN ('p', 'u', 'x')) AS backs_constraint,
-           EXISTS (SELECT 1 FROM pg_constraint con
-                    WHERE con.conindid = i.indexrelid AND con.contype = 'f') AS fk_target,
-           (SELECT con.conname FROM pg_constraint con
-             WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid
-               AND con.contype IN ('p', 'u', 'x') LIMIT 1) AS conname
+           i.indnkeyatts, i.indnatts, i.indkey, i.indclass, i.indcollation, i.indoption,
+           i.indexprs, i.indpred,
+           coalesce(k.backs_constraint, false) AS backs_constraint,
+           coalesce(k.fk_target, false) AS fk_target,
+           k.conname
       FROM pg_index i
       JOIN pg_class c ON c.oid = i.indexrelid
-      JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-       AND n.nspname NOT LIKE 'pg_temp%' AND n.nspname NOT LIKE 'pg_toast_temp%'
+      LEFT JOIN cons k ON k.conindid = i.indexrelid
+     WHERE c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace,
+                                  'pg_toast'::regnamespace)
+       AND c.relpersistence <> 't'
 ), ranked AS (
-    SELECT idx.*,
+    SELECT x.indexrelid, x.indrelid, x.relam, x.indisunique, x.indisreplident,
+           x.backs_constraint, x.fk_target, x.conname,
            -- what to keep first: constraint / FK target, primary, unique, then the older
-           (backs_constraint OR fk_target)::int * 8 + indisprimary::int * 4 + indisunique::int * 2 AS rank
-      FROM idx WHERE indisvalid
+           (x.backs_constraint OR x.fk_target)::int * 8 + x.indisprimary::int * 4 + x.indisunique::int * 2 AS rank,
+           -- per key column: attnum (0 = expression), operator class, collation, order;
+           -- catalog text only: pg_get_indexdef()/pg_get_expr() lock the table
+           (SELECT array_agg(format('%s|%s|%s|%s', k.att, k.opc, k.coll, k.opt) ORDER BY k.ord)
+              FROM ROWS FROM (unnest(x.indkey::int2[]), unnest(x.indclass::oid[]),
+                              unnest(x.indcollation::oid[]), unnest(x.indoption::int2[]))
+                   WITH ORDINALITY AS k(att, opc, coll, opt, ord)
+             WHERE k.ord <= x.indnkeyatts) AS sig,
+           CASE WHEN x.indnatts > x.indnkeyatts THEN
+               (SELECT array_agg(k.att ORDER BY k.ord)
+                  FROM unnest(x.indkey::int2[]) WITH ORDINALITY AS k(att, ord)
+                 WHERE k.ord > x.indnkeyatts) END AS incl,
+           regexp_replace(x.indexprs::text, ':location -?[0-9]+', '', 'g') AS exprs,
+           regexp_replace(x.indpred::text, ':location -?[0-9]+', '', 'g') AS pred
+      FROM idx x WHERE x.indisvalid
+), grp AS (
+    -- identical definitions: one group each; keep the best-ranked, then the oldest
+    SELECT r.*,
+           first_value(r.indexrelid) OVER w AS keep_idx,
+           first_value(r.indisunique) OVER w AS keep_unique,
+           row_number() OVER w AS pos
+      FROM ranked r
+    WINDOW w AS (PARTITION BY r.indrelid, r.relam, r.sig, r.incl, r.exprs, r.pred
+                 ORDER BY r.rank DESC, r.indexrelid)
 ), dup AS (
-    SELECT a.indexrelid AS drop_idx, b.indexrelid AS keep_idx,
-           CASE WHEN a.indisunique = b.indisunique THEN 'duplicate' ELSE 'redundant' END AS verdict,
-           CASE WHEN a.indisunique = b.indisunique
+    SELECT g.indexrelid AS drop_idx, g.keep_idx,
+           CASE WHEN g.indisunique = g.keep_unique THEN 'duplicate' ELSE 'redundant' END AS verdict,
+           CASE WHEN g.indisunique = g.keep_unique
                 THEN format('same columns, operator classes, collations, order%s as %s',
-                            CASE WHEN a.pred IS NOT NULL THEN ' and predicate' ELSE '' END, b.indexrelid::regclass)
-                ELSE format('same key as unique index %s, which serves the same lookups', b.indexrelid::regclass)
+                            CASE WHEN g.pred IS NOT NULL THEN ' and predicate' ELSE '' END, g.keep_idx::regclass)
+                ELSE format('same key as unique index %s, which serves the same lookups', g.keep_idx::regclass)
            END AS why,
-           a.backs_constraint OR a.fk_target AS a_constraint, a.conname, a.indrelid
-      FROM ranked a JOIN ranked b
-        ON a.indrelid = b.indrelid AND a.indexrelid <> b.indexrelid AND a.relam = b.relam
-       AND a.sig = b.sig AND a.incl IS NOT DISTINCT FROM b.incl
-       AND a.pred IS NOT DISTINCT FROM b.pred
-     WHERE (a.rank, b.indexrelid) < (b.rank, a.indexrelid)   -- drop the lower rank, or the newer of equals
-       AND NOT a.indisreplident
+           g.backs_constraint OR g.fk_target AS a_constraint, g.conname, g.indrelid
+      FROM grp g
+     WHERE g.pos > 1 AND NOT g.indisreplident
 ), red AS (
     SELECT a.indexrelid AS drop_idx, b.indexrelid AS keep_idx, 'redundant'::text AS verdict,
            format('its key (%s) is a leading prefix of %s (same operator classes, collations, order and predicate)',
-                  array_to_string(ARRAY(SELECT split_part(s, '|', 1) FROM unnest(a.sig) s), ', '),
+                  (SELECT string_agg(coalesce(quote_ident(att.attname), 'expression'), ', ' ORDER BY k.ord)
+                     FROM pg_index pi, unnest(pi.indkey::int2[]) WITH ORDINALITY AS k(att, ord)
+                     LEFT JOIN pg_attribute att ON att.attrelid = a.indrelid AND att.attnum = k.att AND k.att > 0
+                    WHERE pi.indexrelid = a.indexrelid AND k.ord <= pi.indnkeyatts),
                   b.indexrelid::regclass) AS why,
            false AS a_constraint, NULL::name AS conname, a.indrelid
       FROM ranked a JOIN ranked b
-        ON a.indrelid = b.indrelid AND a.indexrelid <> b.indexrelid
+        ON a.indrelid = b.indrelid AND a.sig[1] = b.sig[1] AND a.indexrelid <> b.indexrelid
        AND a.relam = b.relam AND a.relam = (SELECT am.oid FROM pg_am am WHERE am.amname = 'btree')
        AND cardinality(a.sig) < cardinality(b.sig)
        AND a.sig = b.sig[1:cardinality(a.sig)]
+       -- the expressions of a are the leading expressions of b
+       AND (a.exprs IS NULL
+            OR (b.exprs IS NOT NULL AND left(b.exprs, length(a.exprs) - 1) = left(a.exprs, length(a.exprs) - 1)
+                AND substr(b.exprs, length(a.exprs), 1) IN (' ', ')')))
        AND a.pred IS NOT DISTINCT FROM b.pred
      WHERE NOT a.indisunique AND NOT a.backs_constraint AND NOT a.indisreplident
-       AND (a.incl IS NULL OR a.incl <@ (ARRAY(SELECT split_part(s, '|', 1) FROM unnest(b.sig) s) || coalesce(b.incl, '{}')))
+       AND a.incl IS NULL
 ), fk AS (
     SELECT con.oid, con.conname, con.conrelid, con.confrelid, con.conkey,
            ARRAY(SELECT quote_ident(a.attname) FROM unnest(con.conkey) WITH ORDINALITY k(att, o)
@@ -578,7 +610,7 @@ WITH reset AS (
                   = ARRAY(SELECT k FROM unnest(con.conkey) k ORDER BY k))
 )
 SELECT 'unused', x.indexrelid::regclass, x.indrelid::regclass,
-       @extschema@.relation_size_nowait(x.indexrelid), pg_size_pretty(@extschema@.relation_size_nowait(x.indexrelid)),
+       sz.b, pg_size_pretty(sz.b),
        NULL::regclass,
        format('no index scans since %s%s; not a primary key, unique or constraint index; scans on standbys are not counted here',
               (SELECT since FROM reset),
@@ -586,12 +618,12 @@ SELECT 'unused', x.indexrelid::regclass, x.indrelid::regclass,
        format('DROP INDEX CONCURRENTLY %s;', x.indexrelid::regclass),
        (SELECT since FROM reset)
   FROM idx x
-  JOIN pg_stat_all_indexes s ON s.indexrelid = x.indexrelid
- WHERE s.idx_scan = 0 AND x.indisvalid
+  CROSS JOIN LATERAL (SELECT @extschema@.relation_size_nowait(x.indexrelid) AS b) sz
+ WHERE pg_stat_get_numscans(x.indexrelid) = 0 AND x.indisvalid
    AND NOT (x.indisunique OR x.indisprimary OR x.indisexclusion OR x.backs_constraint OR x.indisreplident)
 UNION ALL
 SELECT d.verdict, d.drop_idx::regclass, d.indrelid::regclass,
-       @extschema@.relation_size_nowait(d.drop_idx), pg_size_pretty(@extschema@.relation_size_nowait(d.drop_idx)),
+       sz.b, pg_size_pretty(sz.b),
        d.keep_idx::regclass,
        d.why || format('; keep %s', d.keep_idx::regclass),
        CASE WHEN d.a_constraint AND d.conname IS NOT NULL
@@ -601,6 +633,7 @@ SELECT d.verdict, d.drop_idx::regclass, d.indrelid::regclass,
             ELSE format('DROP INDEX CONCURRENTLY %s;', d.drop_idx::regclass) END,
        NULL::timestamptz
   FROM (SELECT * FROM dup UNION ALL SELECT * FROM red) d
+  CROSS JOIN LATERAL (SELECT @extschema@.relation_size_nowait(d.drop_idx) AS b) sz
 UNION ALL
 SELECT 'invalid', x.indexrelid::regclass, x.indrelid::regclass,
        @extschema@.relation_size_nowait(x.indexrelid), pg_size_pretty(@extschema@.relation_size_nowait(x.indexrelid)),
@@ -610,10 +643,13 @@ SELECT 'invalid', x.indexrelid::regclass, x.indrelid::regclass,
             ELSE 'invalid (a failed CREATE INDEX CONCURRENTLY?): not used by queries, still maintained on every write' END,
        CASE WHEN x.relname ~ '_cc(new|old)[0-9]*$'
             THEN format('DROP INDEX CONCURRENTLY %s;', x.indexrelid::regclass)
-            ELSE format('DROP INDEX CONCURRENTLY %s; %s;  -- or REINDEX INDEX CONCURRENTLY %s;',
+            -- pg_get_indexdef() locks the table: only when that lock is free now
+            WHEN @extschema@.relation_size_nowait(x.indrelid) IS NOT NULL
+            THEN format('DROP INDEX CONCURRENTLY %s; %s;  -- or REINDEX INDEX CONCURRENTLY %s;',
                         x.indexrelid::regclass,
                         regexp_replace(pg_get_indexdef(x.indexrelid), '^CREATE (UNIQUE )?INDEX ', 'CREATE \1INDEX CONCURRENTLY '),
-                        x.indexrelid::regclass) END,
+                        x.indexrelid::regclass)
+            ELSE format('REINDEX INDEX CONCURRENTLY %s;', x.indexrelid::regclass) END,
        NULL
   FROM idx x
  WHERE NOT x.indisvalid
@@ -714,8 +750,8 @@ BEGIN
                     THEN least(r.seqmax::numeric, coalesce(r.colmax, r.seqmax::numeric))
                     ELSE greatest(r.seqmin::numeric, coalesce(r.colmin, r.seqmin::numeric)) END AS lim,
                CASE WHEN r.seqincrement > 0
-                    THEN CASE WHEN r.colmax < r.seqmax THEN 'column type' ELSE 'sequence' END
-                    ELSE CASE WHEN r.colmin > r.seqmin THEN 'column type' ELSE 'sequence' END END AS by
+                    THEN CASE WHEN r.colmax <= r.seqmax THEN 'column type' ELSE 'sequence' END
+                    ELSE CASE WHEN r.colmin >= r.seqmin THEN 'column type' ELSE 'sequence' END END AS by
           FROM seqrows r
     ), pct AS (
         SELECT l.*,
@@ -738,7 +774,8 @@ BEGIN
                     format('ALTER TABLE %s ALTER COLUMN %I TYPE bigint; -- rewrites the table under AccessExclusiveLock: schedule it, or migrate through a new bigint column%s',
                            p.tab::regclass, p.attname,
                            CASE WHEN p.seqtypid <> 'int8'::regtype THEN format('; then ALTER SEQUENCE %s AS bigint;', p.seqrelid::regclass) ELSE '' END)
-                ELSE format('ALTER SEQUENCE %s AS bigint MAXVALUE 9223372036854775807;', p.seqrelid::regclass)
+                WHEN p.seqincrement > 0 THEN format('ALTER SEQUENCE %s AS bigint MAXVALUE 9223372036854775807;', p.seqrelid::regclass)
+                ELSE format('ALTER SEQUENCE %s AS bigint MINVALUE -9223372036854775808;', p.seqrelid::regclass)
            END
       FROM pct p
      WHERE p.skipped IS NOT NULL OR p.used >= threshold * 100
