@@ -53,6 +53,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/fmgrprotos.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/relmapper.h"
@@ -470,48 +471,212 @@ typedef struct WidthEst
 } WidthEst;
 
 /*
+ * Column facts the estimate needs: from the syscache for one relation, or
+ * from maps built by one sequential scan of pg_attribute and pg_statistic
+ * when every relation is estimated (tens of thousands of index lookups
+ * into cold caches cost far more than two scans).
+ */
+typedef struct RbCol
+{
+	int16		attlen;
+	char		attalign;
+	bool		dropped;
+	Oid			typid;
+	int32		typmod;
+	NameData	name;
+} RbCol;
+
+typedef struct RbColKey
+{
+	Oid			relid;
+	int16		attnum;
+} RbColKey;
+
+typedef struct RbColEnt
+{
+	RbColKey	key;
+	bool		has_att;
+	RbCol		col;
+	bool		has_stat;
+	float4		nullfrac;
+	int32		width;
+	float4		ndistinct;
+} RbColEnt;
+
+static HTAB *bulk_cols = NULL;
+
+static RbColEnt *
+bulk_entry(Oid relid, int16 attnum, bool create)
+{
+	RbColKey	k;
+	bool		found;
+	RbColEnt   *e;
+
+	memset(&k, 0, sizeof(k));
+	k.relid = relid;
+	k.attnum = attnum;
+	e = hash_search(bulk_cols, &k, create ? HASH_ENTER : HASH_FIND, &found);
+	if (e && create && !found)
+	{
+		e->has_att = false;
+		e->has_stat = false;
+	}
+	return e;
+}
+
+/* Fill bulk_cols from one scan of pg_attribute and one of pg_statistic. */
+static void
+bulk_load(void)
+{
+	HASHCTL		ctl;
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(RbColKey);
+	ctl.entrysize = sizeof(RbColEnt);
+	ctl.hcxt = CurrentMemoryContext;
+	bulk_cols = hash_create("pg_runbook bloat columns", 65536, &ctl,
+							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	rel = table_open(AttributeRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_attribute a = (Form_pg_attribute) GETSTRUCT(tup);
+		RbColEnt   *e;
+
+		if (a->attnum <= 0)
+			continue;
+		e = bulk_entry(a->attrelid, a->attnum, true);
+		e->has_att = true;
+		e->col.attlen = a->attlen;
+		e->col.attalign = a->attalign;
+		e->col.dropped = a->attisdropped;
+		e->col.typid = a->atttypid;
+		e->col.typmod = a->atttypmod;
+		e->col.name = a->attname;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	rel = table_open(StatisticRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_statistic st = (Form_pg_statistic) GETSTRUCT(tup);
+		RbColEnt   *e;
+
+		if (st->stainherit)
+			continue;
+		e = bulk_entry(st->starelid, st->staattnum, true);
+		e->has_stat = true;
+		e->nullfrac = st->stanullfrac;
+		e->width = st->stawidth;
+		e->ndistinct = st->stadistinct;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+}
+
+/* One column's catalog facts; false if it does not exist. */
+static bool
+get_col(Oid relid, AttrNumber attnum, RbCol *c)
+{
+	HeapTuple	at;
+	Form_pg_attribute a;
+
+	if (bulk_cols)
+	{
+		RbColEnt   *e = bulk_entry(relid, attnum, false);
+
+		if (e == NULL || !e->has_att)
+			return false;
+		*c = e->col;
+		return true;
+	}
+	at = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attnum));
+	if (!HeapTupleIsValid(at))
+		return false;
+	a = (Form_pg_attribute) GETSTRUCT(at);
+	c->attlen = a->attlen;
+	c->attalign = a->attalign;
+	c->dropped = a->attisdropped;
+	c->typid = a->atttypid;
+	c->typmod = a->atttypmod;
+	c->name = a->attname;
+	ReleaseSysCache(at);
+	return true;
+}
+
+/* A column's statistics (pg_statistic, not inherited); false if none. */
+static bool
+get_stat(Oid relid, AttrNumber attnum, double *nullfrac, double *width,
+		 double *ndistinct)
+{
+	HeapTuple	st;
+	Form_pg_statistic s;
+
+	if (bulk_cols)
+	{
+		RbColEnt   *e = bulk_entry(relid, attnum, false);
+
+		if (e == NULL || !e->has_stat)
+			return false;
+		*nullfrac = e->nullfrac;
+		*width = e->width;
+		*ndistinct = e->ndistinct;
+		return true;
+	}
+	st = SearchSysCache3(STATRELATTINH, ObjectIdGetDatum(relid),
+						 Int16GetDatum(attnum), BoolGetDatum(false));
+	if (!HeapTupleIsValid(st))
+		return false;
+	s = (Form_pg_statistic) GETSTRUCT(st);
+	*nullfrac = s->stanullfrac;
+	*width = s->stawidth;
+	*ndistinct = s->stadistinct;
+	ReleaseSysCache(st);
+	return true;
+}
+
+/*
  * Add one column's expected contribution to a tuple: alignment padding
  * (per typalign, on this platform's alignment values), then its average
  * stored width (stawidth, which for TOASTed values is the pointer size).
  * Short varlenas (1-byte header, under 127 bytes) are not aligned.
  */
 static void
-add_column(WidthEst *w, Oid statrel, AttrNumber statatt, Form_pg_attribute att)
+add_column(WidthEst *w, Oid statrel, AttrNumber statatt, const RbCol *att)
 {
-	HeapTuple	st;
 	double		nullfrac = 0.0;
 	double		width;
+	double		ndistinct = 0;
 
 	w->natts++;
-	if (att->attisdropped)
+	if (att->dropped)
 	{
 		w->null_share = 1.0;	/* new tuples store it as a null */
 		w->all_fixed = false;
 		return;
 	}
-	st = SearchSysCache3(STATRELATTINH, ObjectIdGetDatum(statrel),
-						 Int16GetDatum(statatt), BoolGetDatum(false));
-	if (HeapTupleIsValid(st))
+	if (get_stat(statrel, statatt, &nullfrac, &width, &ndistinct))
 	{
-		Form_pg_statistic s = (Form_pg_statistic) GETSTRUCT(st);
-
-		nullfrac = s->stanullfrac;
-		width = s->stawidth;
 		if (w->natts == 1)
-			w->ndistinct = s->stadistinct;
-		ReleaseSysCache(st);
+			w->ndistinct = ndistinct;
 	}
 	else
 	{
 		/* no statistics: the type's typical width, and say so */
 		width = att->attlen > 0 ? att->attlen :
-			get_typavgwidth(att->atttypid, att->atttypmod);
+			get_typavgwidth(att->typid, att->typmod);
 		w->missing++;
 		if (strlen(w->missing_names) < 200)
 		{
 			if (w->missing_names[0])
 				strlcat(w->missing_names, ", ", sizeof(w->missing_names));
-			strlcat(w->missing_names, NameStr(att->attname), 200);
+			strlcat(w->missing_names, NameStr(att->name), 200);
 		}
 	}
 	if (att->attlen > 0)
@@ -655,12 +820,10 @@ estimate_table(BloatRow *r, Form_pg_class cls, Datum relopts, bool optsnull)
 
 	for (a = 1; a <= cls->relnatts; a++)
 	{
-		HeapTuple	at = SearchSysCache2(ATTNUM, ObjectIdGetDatum(r->relid), Int16GetDatum(a));
+		RbCol		col;
 
-		if (!HeapTupleIsValid(at))
-			continue;
-		add_column(&w, r->relid, a, (Form_pg_attribute) GETSTRUCT(at));
-		ReleaseSysCache(at);
+		if (get_col(r->relid, a, &col))
+			add_column(&w, r->relid, a, &col);
 	}
 
 	if (!known)
@@ -713,16 +876,15 @@ estimate_btree(BloatRow *r, Form_pg_class cls, Datum relopts, bool optsnull)
 	for (i = 0; i < ind->indnatts; i++)
 	{
 		AttrNumber	tabatt = ind->indkey.values[i];
-		HeapTuple	at = SearchSysCache2(ATTNUM, ObjectIdGetDatum(r->relid), Int16GetDatum(i + 1));
+		RbCol		col;
 
-		if (!HeapTupleIsValid(at))
+		if (!get_col(r->relid, i + 1, &col))
 			continue;
 		/* stored type from the index; statistics from the table column or the index expression */
 		if (tabatt != 0)
-			add_column(&w, ind->indrelid, tabatt, (Form_pg_attribute) GETSTRUCT(at));
+			add_column(&w, ind->indrelid, tabatt, &col);
 		else
-			add_column(&w, r->relid, i + 1, (Form_pg_attribute) GETSTRUCT(at));
-		ReleaseSysCache(at);
+			add_column(&w, r->relid, i + 1, &col);
 	}
 
 	/* tuple count: the table's (fresher) for a full index, scaled for a partial one */
@@ -822,6 +984,9 @@ rb_bloat_estimate(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	rels = collect_relations("rmi", only, &n);
+	bulk_cols = NULL;
+	if (n > 100)
+		bulk_load();
 
 	for (i = 0; i < n; i++)
 	{
@@ -910,6 +1075,7 @@ rb_bloat_estimate(PG_FUNCTION_ARGS)
 		values[12] = BoolGetDatum(r.skipped);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
+	bulk_cols = NULL;			/* freed with the call's memory */
 	return (Datum) 0;
 }
 

@@ -55,6 +55,24 @@ AS 'MODULE_PATHNAME', 'rb_sequence_last_value';
 -- ---------------------------------------------------------------------
 -- bloat_report
 -- ---------------------------------------------------------------------
+CREATE FUNCTION @extschema@._bloat_remedy(kind text, relation regclass, table_name regclass,
+    bloat_bytes bigint, bloat_pct numeric, dead_tuple_pct numeric, reason text)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+SELECT CASE
+    WHEN reason ~ 'run ANALYZE' THEN format('ANALYZE %s', coalesce(table_name, relation))
+    WHEN reason LIKE 'skipped: locked%' THEN 'retry later; see runbook.blocking_locks()'
+    WHEN bloat_bytes IS NULL THEN NULL
+    WHEN kind = 'table' AND dead_tuple_pct >= 20 THEN format('VACUUM (VERBOSE, ANALYZE) %s', relation)
+    WHEN kind = 'table' AND bloat_pct >= 30 AND bloat_bytes >= 8 * 1024 * 1024 THEN
+        format('rebuild online: pg_repack --table=%s (or VACUUM FULL %s, which holds AccessExclusiveLock for the whole rewrite)', relation, relation)
+    WHEN kind = 'index' AND bloat_pct >= 30 AND bloat_bytes >= 8 * 1024 * 1024 THEN
+        format('REINDEX INDEX CONCURRENTLY %s', relation)
+    ELSE 'none'
+END
+$$;
+
 CREATE TYPE @extschema@.bloat_row AS (
     relation regclass,
     kind text,
@@ -106,6 +124,27 @@ BEGIN
                       DETAIL = 'pgstattuple ships with PostgreSQL (contrib) but is not installed in this database.',
                       HINT = 'Run CREATE EXTENSION pgstattuple; as a superuser, or use method ''estimate''.';
         END IF;
+    END IF;
+
+    IF m = 'estimate' THEN
+        -- one set-based query: no per-row PL/pgSQL
+        RETURN QUERY
+        SELECT b.*, @extschema@._bloat_remedy(b.kind, b.relation, b.table_name, b.bloat_bytes,
+                                               b.bloat_pct, b.dead_tuple_pct, b.reason)
+          FROM (SELECT be.relid::regclass AS relation, be.kind, be.table_oid::regclass AS table_name,
+                       be.size_bytes, pg_size_pretty(be.size_bytes),
+                       be.bloat_bytes, pg_size_pretty(be.bloat_bytes),
+                       CASE WHEN be.size_bytes > 0 AND be.bloat_bytes IS NOT NULL
+                            THEN round(100.0 * be.bloat_bytes / be.size_bytes, 1) END AS bloat_pct,
+                       CASE WHEN be.kind = 'table' AND be.live_tuples + be.dead_tuples > 0
+                            THEN round((100.0 * be.dead_tuples / (be.live_tuples + be.dead_tuples))::numeric, 1) END AS dead_tuple_pct,
+                       be.live_tuples::bigint, be.dead_tuples::bigint, be.toast_bytes, be.fillfactor,
+                       'estimate'::text, be.confidence,
+                       CASE WHEN be.skipped
+                            THEN 'skipped: locked by another session (DDL holds or awaits a conflicting lock); not waited for'
+                            ELSE be.reason END AS reason
+                  FROM @extschema@._bloat_estimate(rel) be) b;
+        RETURN;
     END IF;
 
     FOR e IN SELECT * FROM @extschema@._bloat_estimate(rel) LOOP
@@ -195,18 +234,7 @@ BEGIN
 
         o.size_pretty := pg_size_pretty(o.size_bytes);
         o.bloat_pretty := pg_size_pretty(o.bloat_bytes);
-        o.remedy := CASE
-            WHEN e.reason ~ 'run ANALYZE' THEN
-                format('ANALYZE %s', coalesce(o.table_name, o.relation))
-            WHEN o.bloat_bytes IS NULL THEN NULL
-            WHEN o.kind = 'table' AND o.dead_tuple_pct >= 20 THEN
-                format('VACUUM (VERBOSE, ANALYZE) %s', o.relation)
-            WHEN o.kind = 'table' AND o.bloat_pct >= 30 AND o.bloat_bytes >= 8 * 1024 * 1024 THEN
-                format('rebuild online: pg_repack --table=%s (or VACUUM FULL %s, which holds AccessExclusiveLock for the whole rewrite)', o.relation, o.relation)
-            WHEN o.kind = 'index' AND o.bloat_pct >= 30 AND o.bloat_bytes >= 8 * 1024 * 1024 THEN
-                format('REINDEX INDEX CONCURRENTLY %s', o.relation)
-            ELSE 'none'
-        END;
+        o.remedy := @extschema@._bloat_remedy(o.kind, o.relation, o.table_name, o.bloat_bytes, o.bloat_pct, o.dead_tuple_pct, e.reason);
         RETURN NEXT o;
     END LOOP;
 END
@@ -795,6 +823,7 @@ REVOKE ALL ON FUNCTION @extschema@._bloat_estimate(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@._sequence_last_value(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.bloat_report(text, regclass, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@._reloption(text[], text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@._bloat_remedy(text, regclass, regclass, bigint, numeric, numeric, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.disk_usage() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.index_advice(bigint, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.sequences_near_overflow(real) FROM PUBLIC;
@@ -804,6 +833,7 @@ GRANT EXECUTE ON FUNCTION @extschema@._bloat_estimate(regclass) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION @extschema@._sequence_last_value(regclass) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION @extschema@.bloat_report(text, regclass, bigint) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION @extschema@._reloption(text[], text) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION @extschema@._bloat_remedy(text, regclass, regclass, bigint, numeric, numeric, text) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION @extschema@.disk_usage() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION @extschema@.index_advice(bigint, bigint) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION @extschema@.sequences_near_overflow(real) TO pg_monitor;
