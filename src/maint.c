@@ -409,6 +409,8 @@ rb_relation_sizes(PG_FUNCTION_ARGS)
 			for (k = 3; k <= 7; k++)
 				nulls[k] = true;
 		}
+		if (rels[i].relkind == RELKIND_INDEX)
+			nulls[5] = nulls[6] = true; /* no TOAST, no indexes of its own */
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

@@ -642,7 +642,7 @@ SELECT 'unused', x.indexrelid::regclass, x.indrelid::regclass,
        NULL::regclass,
        format('no index scans since %s%s; not a primary key, unique or constraint index; scans on standbys are not counted here',
               (SELECT since FROM reset),
-              CASE WHEN (SELECT never_reset FROM reset) THEN ' (server start: statistics never reset)' ELSE ' (statistics reset)' END),
+              CASE WHEN (SELECT never_reset FROM reset) THEN ' (the last server start: statistics were never reset, so at least since then)' ELSE ' (the last statistics reset)' END),
        format('DROP INDEX CONCURRENTLY %s;', x.indexrelid::regclass),
        (SELECT since FROM reset)
   FROM idx x
