@@ -33,6 +33,7 @@
 
 #include "pg_runbook.h"
 #include "activity.h"
+#include "locks.h"
 #include "snapshot.h"
 
 PG_FUNCTION_INFO_V1(rb_sessions);
@@ -97,6 +98,7 @@ rb_viewer_new(void)
 	RbViewer   *v = palloc0(sizeof(RbViewer));
 
 	v->all_stats = has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
+	v->next_xid = ReadNextTransactionId();
 	v->roles = palloc0(sizeof(NameCache));
 	v->dbs = palloc0(sizeof(NameCache));
 	return v;
@@ -124,9 +126,18 @@ rb_viewer_can_see(RbViewer *v, Oid roleid)
 	return ok;
 }
 
+/* The name of a role, through the viewer's per-call cache. */
+bool
+rb_viewer_role_name(RbViewer *v, Oid roleid, Name out)
+{
+	if (!OidIsValid(roleid))
+		return false;
+	return cached_name(v->roles, roleid, true, out);
+}
+
 /* client address as inet, and the port; false if unknown or a socket */
-static bool
-client_inet(const SockAddr *sa, Datum *addr, int *port)
+bool
+rb_client_inet(const SockAddr *sa, Datum *addr, int *port)
 {
 	char		host[NI_MAXHOST];
 	char		serv[NI_MAXSERV];
@@ -153,10 +164,12 @@ client_inet(const SockAddr *sa, Datum *addr, int *port)
 
 /*
  * Direct blockers of a backend waiting on a heavyweight lock, with the
- * semantics of pg_blocking_pids(); NULL when it waits on no lock.
+ * semantics of pg_blocking_pids(); NULL when it waits on no lock.  The lock
+ * snapshot and its analysis (locks.c) are made once per call, and only if
+ * some backend waits on a lock.
  */
 static Datum
-blocked_by_datum(const RbBackend *b, bool *isnull)
+blocked_by_datum(RbViewer *v, const RbBackend *b, bool *isnull)
 {
 	if ((b->wait_event_info & 0xFF000000) != PG_WAIT_LOCK)
 	{
@@ -164,7 +177,10 @@ blocked_by_datum(const RbBackend *b, bool *isnull)
 		return (Datum) 0;
 	}
 	*isnull = false;
-	return DirectFunctionCall1(pg_blocking_pids, Int32GetDatum(b->pid));
+	if (v->lockgraph == NULL)
+		v->lockgraph = rb_wait_graph_build(rb_lockshot_take());
+	return rb_lock_blocked_by_datum((RbWaitGraph *) v->lockgraph,
+									b->leader_pid ? b->leader_pid : b->pid);
 }
 
 /*
@@ -178,7 +194,7 @@ rb_activity_row(RbViewer *v, TimestampTz now, const RbBackend *b,
 				Datum *values, bool *nulls)
 {
 	NameData	name;
-	TransactionId next_xid = ReadNextTransactionId();
+	TransactionId next_xid = v->next_xid;
 	int			i = 0;
 
 	memset(nulls, 0, sizeof(bool) * RB_ACTIVITY_COLS);
@@ -225,7 +241,7 @@ rb_activity_row(RbViewer *v, TimestampTz now, const RbBackend *b,
 		Datum		addr;
 		int			port;
 
-		if (client_inet(&b->clientaddr, &addr, &port))
+		if (rb_client_inet(&b->clientaddr, &addr, &port))
 			values[5] = addr;
 		else
 			nulls[5] = true;
@@ -277,7 +293,7 @@ rb_activity_row(RbViewer *v, TimestampTz now, const RbBackend *b,
 		values[23] = Int64GetDatum((int64) b->query_id);
 	else
 		nulls[23] = true;
-	values[24] = blocked_by_datum(b, &nulls[24]);
+	values[24] = blocked_by_datum(v, b, &nulls[24]);
 	if (b->query)
 		values[25] = CStringGetTextDatum(b->query);
 	else

@@ -19,6 +19,8 @@
 #include "utils/guc.h"
 
 #include "pg_runbook.h"
+#include "audit.h"
+#include "worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -27,6 +29,26 @@ void		_PG_init(void);
 /* settings */
 char	   *rb_exempt_roles = NULL;
 int			rb_max_actions_per_cycle = 100;
+int			rb_audit_ring_size = 1024;
+int			rb_test_delay_before_signal = 0;
+
+char	   *rb_database = NULL;
+int			rb_naptime_ms = 10000;
+int			rb_enforce = RB_ENFORCE_ON;
+bool		rb_act_on_standby = false;
+
+static const struct config_enum_entry enforce_options[] = {
+	{"off", RB_ENFORCE_OFF, false},
+	{"log", RB_ENFORCE_LOG, false},
+	{"on", RB_ENFORCE_ON, false},
+	{NULL, 0, false}
+};
+
+const char *
+rb_enforce_name(void)
+{
+	return enforce_options[rb_enforce].name;
+}
 
 /* shared state */
 RbShared   *rb_shared = NULL;
@@ -40,7 +62,7 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static Size
 rb_shmem_size(void)
 {
-	return MAXALIGN(sizeof(RbShared));
+	return add_size(MAXALIGN(sizeof(RbShared)), rb_audit_shmem_size());
 }
 
 static void
@@ -67,6 +89,7 @@ rb_shmem_startup(void)
 		memset(rb_shared, 0, rb_shmem_size());
 		rb_shared->lock = &(GetNamedLWLockTranche("pg_runbook"))->lock;
 		rb_shared->magic = RB_SHARED_MAGIC;
+		rb_audit_shmem_init((char *) rb_shared + MAXALIGN(sizeof(RbShared)));
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -106,6 +129,69 @@ rb_define_gucs(void)
 							0,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("pg_runbook.test_delay_before_signal",
+							"Test only: wait this long between choosing targets and re-checking them.",
+							"Used by the test suite to change a session between selection and signal. Leave at 0.",
+							&rb_test_delay_before_signal,
+							0, 0, 60000,
+							PGC_SUSET,
+							GUC_UNIT_MS | GUC_NOT_IN_SAMPLE,
+							NULL, NULL, NULL);
+
+	/*
+	 * Settings that size shared memory or place the worker exist only when
+	 * the library is preloaded: PGC_POSTMASTER variables cannot be created
+	 * later.
+	 */
+	if (process_shared_preload_libraries_in_progress)
+	{
+		DefineCustomIntVariable("pg_runbook.audit_ring_size",
+								"Entries kept in the shared-memory audit ring (runbook.recent_actions()).",
+								"Every action and skip of a real remediation run is kept here, on primaries and standbys; the oldest entry is overwritten when the ring is full.",
+								&rb_audit_ring_size,
+								1024, 16, 1000000,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
+
+		DefineCustomStringVariable("pg_runbook.database",
+								   "Database the pg_runbook worker connects to and reads runbook.policies from.",
+								   NULL,
+								   &rb_database,
+								   "postgres",
+								   PGC_POSTMASTER,
+								   0,
+								   NULL, NULL, NULL);
+	}
+
+	DefineCustomIntVariable("pg_runbook.naptime",
+							"Longest sleep of the pg_runbook worker between cycles.",
+							"The worker wakes earlier when a session is about to cross a policy threshold.",
+							&rb_naptime_ms,
+							10000, 10, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("pg_runbook.enforce",
+							 "Whether the pg_runbook worker acts: off, log (dry run of every policy) or on.",
+							 NULL,
+							 &rb_enforce,
+							 RB_ENFORCE_ON,
+							 enforce_options,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pg_runbook.act_on_standby",
+							 "Whether the pg_runbook worker enforces policies on a hot standby.",
+							 NULL,
+							 &rb_act_on_standby,
+							 false,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("pg_runbook");
 }
 
@@ -125,4 +211,6 @@ _PG_init(void)
 	shmem_request_hook = rb_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = rb_shmem_startup;
+
+	rb_worker_register();
 }

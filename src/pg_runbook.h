@@ -21,12 +21,54 @@
 /* ---- settings (pg_runbook.c) ---- */
 extern char *rb_exempt_roles;
 extern int	rb_max_actions_per_cycle;
+extern int	rb_audit_ring_size;
+extern int	rb_test_delay_before_signal;
+
+/* worker settings */
+typedef enum RbEnforce
+{
+	RB_ENFORCE_OFF,
+	RB_ENFORCE_LOG,
+	RB_ENFORCE_ON
+} RbEnforce;
+
+extern char *rb_database;
+extern int	rb_naptime_ms;
+extern int	rb_enforce;
+extern bool rb_act_on_standby;
+extern const char *rb_enforce_name(void);
 
 /* ---- shared memory (pg_runbook.c) ---- */
+
+/* The worker's state, for worker_status() and pause/resume. */
+typedef struct RbWorkerState
+{
+	int			pid;			/* 0 when not running */
+	Oid			dbid;
+	bool		paused;
+	TimestampTz started_at;
+	uint64		cycles;
+	uint64		actions;
+	TimestampTz last_cycle_at;
+	double		last_cycle_ms;
+	double		total_cycle_ms;
+	double		max_cycle_ms;
+	TimestampTz next_wakeup;
+	int			npolicies;
+	char		last_error[256];
+	TimestampTz last_error_at;
+} RbWorkerState;
+
 typedef struct RbShared
 {
 	LWLock	   *lock;			/* protects everything below */
 	uint32		magic;
+	RbWorkerState worker;
+	/* audit ring (audit.c): entries follow this struct in shared memory */
+	int			audit_ring_size;	/* number of entries */
+	uint64		audit_next_seq; /* sequence number of the next entry (from 1) */
+	TimestampTz audit_epoch;	/* when the ring was created: (epoch, seq)
+								 * identifies an entry across restarts */
 } RbShared;
 
 extern RbShared *rb_shared;		/* NULL when not preloaded */

@@ -121,6 +121,7 @@ fill_from_proc(RbBackend *b, PGPROC *proc)
 	b->xid = InvalidTransactionId;
 	b->xmin = InvalidTransactionId;
 	b->wait_event_info = 0;
+	b->wait_start = 0;
 	b->leader_pid = 0;
 	b->is_bgworker = false;
 	if (p == NULL || p->pid != b->pid)
@@ -128,6 +129,7 @@ fill_from_proc(RbBackend *b, PGPROC *proc)
 	b->xid = p->xid;
 	b->xmin = p->xmin;
 	b->wait_event_info = p->wait_event_info;
+	b->wait_start = (TimestampTz) pg_atomic_read_u64(unvolatize(pg_atomic_uint64 *, &p->waitStart));
 	b->is_bgworker = p->isBackgroundWorker;
 	if (p->lockGroupLeader != NULL)
 	{
@@ -334,4 +336,30 @@ bool
 rb_is_client_backend(const RbBackend *b)
 {
 	return b->backend_type == B_BACKEND && !b->is_bgworker;
+}
+
+/*
+ * Re-read the status entry of a backend already read once (its slot is
+ * known): O(1), no lock, no PGPROC access; for the last check right before
+ * a signal.  Returns false if the slot now holds no backend or another pid.
+ * Only status fields are fresh; the PGPROC-derived ones are copied from
+ * 'judged' (they cannot change for the same process that matter here).
+ */
+bool
+rb_backend_recheck(const RbBackend *judged, RbBackend *out)
+{
+	PgBackendStatus *arr = rb_status_array();
+
+	if (judged->slot < 0 || judged->slot >= RB_NUM_STATUS_SLOTS)
+		return false;
+	if (!copy_status_entry(&arr[judged->slot], out, 0, NULL) ||
+		out->pid != judged->pid)
+		return false;
+	out->slot = judged->slot;
+	out->xid = judged->xid;
+	out->xmin = judged->xmin;
+	out->wait_event_info = judged->wait_event_info;
+	out->leader_pid = judged->leader_pid;
+	out->is_bgworker = judged->is_bgworker;
+	return true;
 }

@@ -28,6 +28,7 @@ typedef struct RbBackend
 	TimestampTz state_start;	/* 0 if none */
 	BackendState state;
 	uint32		wait_event_info;
+	TimestampTz wait_start;		/* lock wait started (0 if not waiting) */
 	TransactionId xid;			/* top-level xid, or invalid */
 	TransactionId xmin;			/* snapshot xmin, or invalid */
 	int			leader_pid;		/* lock-group leader of a parallel worker */
@@ -51,6 +52,7 @@ typedef struct RbSnapshot
 
 extern RbSnapshot *rb_snapshot_take(int flags);
 extern bool rb_backend_read(int pid, RbBackend *out, int flags);
+extern bool rb_backend_recheck(const RbBackend *judged, RbBackend *out);
 extern RbBackend *rb_snapshot_find(RbSnapshot *snap, int pid);
 
 /* descriptions */

@@ -22,14 +22,15 @@ ln -sfn "$ROOT/expected" "$T/input/expected"
 
 rc=0
 summary=()
+LOGS=$T/logs; mkdir -p "$LOGS"
 if [ -n "$REGRESS" ]; then
 	echo "== regress"
 	as_user "$PGXS_DIR/src/test/regress/pg_regress" \
 		--temp-instance="$T/regress/tmp_instance" \
 		--temp-config="$ROOT/sql_tests/regress.conf" \
 		--inputdir="$T/input" --outputdir="$T/regress" \
-		--bindir="$TIBIN" --dbname=contrib_regression $REGRESS
-	r=$?; [ $r -ne 0 ] && rc=1
+		--bindir="$TIBIN" --dbname=contrib_regression $REGRESS 2>&1 | tee "$LOGS/regress.log"
+	r=${PIPESTATUS[0]}; [ $r -ne 0 ] && rc=1
 	summary+=("regress: exit $r")
 	[ $r -ne 0 ] && [ -f "$T/regress/regression.diffs" ] && head -150 "$T/regress/regression.diffs"
 fi
@@ -39,8 +40,8 @@ if [ -n "$ISOLATION" ]; then
 		--temp-instance="$T/isolation/tmp_instance" \
 		--temp-config="$ROOT/sql_tests/regress.conf" \
 		--inputdir="$T/input" --outputdir="$T/isolation" \
-		--bindir="$TIBIN" --dbname=isolation_regression $ISOLATION
-	r=$?; [ $r -ne 0 ] && rc=1
+		--bindir="$TIBIN" --dbname=isolation_regression $ISOLATION 2>&1 | tee "$LOGS/isolation.log"
+	r=${PIPESTATUS[0]}; [ $r -ne 0 ] && rc=1
 	summary+=("isolation: exit $r")
 	[ $r -ne 0 ] && [ -f "$T/isolation/regression.diffs" ] && head -150 "$T/isolation/regression.diffs"
 fi
@@ -51,8 +52,8 @@ if [ -n "$PROVE_TESTS" ]; then
 		PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
 		PG_RUNBOOK_ROOT="$ROOT" PGMAJOR="$PGMAJOR" \
 		prove -I "$PGXS_DIR/src/test/perl" -I "$ROOT/sql_tests/t" \
-		${PROVE_FLAGS:-} $PROVE_TESTS)
-	r=$?; [ $r -ne 0 ] && rc=1
+		${PROVE_FLAGS:-} $PROVE_TESTS) 2>&1 | tee "$LOGS/tap.log"
+	r=${PIPESTATUS[0]}; [ $r -ne 0 ] && rc=1
 	summary+=("TAP: exit $r")
 	if [ $r -ne 0 ]; then
 		for f in "$T"/tap/tmp_check/log/regress_log_*; do
@@ -60,5 +61,10 @@ if [ -n "$PROVE_TESTS" ]; then
 		done
 	fi
 fi
+# The runners' own summary lines, last, in one place.
+echo
 echo "== summary (PostgreSQL $PGMAJOR): ${summary[*]}"
+[ -f "$LOGS/regress.log" ] && grep -E "tests (passed|failed)|test(s)? failed" "$LOGS/regress.log" | sed 's/^ *//; s/^/regress: /'
+[ -f "$LOGS/isolation.log" ] && grep -E "tests (passed|failed)|test(s)? failed" "$LOGS/isolation.log" | sed 's/^ *//; s/^/isolation: /'
+[ -f "$LOGS/tap.log" ] && grep -E "^(All tests successful|Files=|Result:|Failed )" "$LOGS/tap.log"
 exit $rc

@@ -1,0 +1,52 @@
+-- runbook.policies: defaults, validation at write time, pg_dump membership.
+\pset null '(null)'
+CREATE ROLE rb_app;
+-- the table ships empty
+SELECT count(*) FROM runbook.policies;
+-- minimal policy: only name, states, action and a threshold are needed
+INSERT INTO runbook.policies (name, states, action, min_state_age)
+VALUES ('idle_30min', '{idle}', 'terminate', '30 min')
+RETURNING name, priority, enabled, role_name, database_name, application_pattern,
+          client_network, only_if_blocking, min_blocked_sessions, min_blocked_wait,
+          grace, allow_superuser, dry_run;
+-- a full policy
+INSERT INTO runbook.policies (name, priority, role_name, database_name, application_pattern,
+                              client_network, states, min_state_age, action, grace)
+VALUES ('reports', 10, 'rb_app', current_database(), 'report%', '10.0.0.0/8',
+        '{active}', '10 min', 'cancel_then_terminate', '1 min');
+-- an explicit exemption needs no threshold
+INSERT INTO runbook.policies (name, priority, application_pattern, states, action)
+VALUES ('backups', 1, 'pg\_dump%', '{idle,active,idle in transaction}', 'ignore');
+SELECT name, priority, action FROM runbook.policies ORDER BY priority, name;
+
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+-- bad input is rejected at INSERT / UPDATE with a clear error
+INSERT INTO runbook.policies (name, states, action, min_state_age) VALUES ('x', '{idle}', 'kill', '1 min');
+INSERT INTO runbook.policies (name, states, action, min_state_age) VALUES ('x', '{sleeping}', 'terminate', '1 min');
+INSERT INTO runbook.policies (name, states, action, min_state_age) VALUES ('x', '{}', 'terminate', '1 min');
+INSERT INTO runbook.policies (name, states, action, min_state_age) VALUES ('x', '{idle}', 'terminate', '-1 min');
+INSERT INTO runbook.policies (name, states, action, min_state_age, client_network) VALUES ('x', '{idle}', 'terminate', '1 min', '10.0.0.300/8');
+INSERT INTO runbook.policies (name, states, action, min_state_age, application_pattern) VALUES ('x', '{idle}', 'terminate', '1 min', 'abc\');
+INSERT INTO runbook.policies (name, states, action, min_state_age, role_name) VALUES ('x', '{idle}', 'terminate', '1 min', 'no_such_role');
+INSERT INTO runbook.policies (name, states, action, min_state_age, database_name) VALUES ('x', '{idle}', 'terminate', '1 min', 'no_such_db');
+INSERT INTO runbook.policies (name, states, action) VALUES ('x', '{idle}', 'terminate');
+INSERT INTO runbook.policies (name, states, action, min_state_age, min_blocked_sessions) VALUES ('x', '{idle}', 'terminate', '1 min', 3);
+INSERT INTO runbook.policies (name, states, action, min_state_age) VALUES ('x', '{idle}', 'cancel_then_terminate', '1 min');
+INSERT INTO runbook.policies (name, states, action, min_state_age, active_from) VALUES ('x', '{idle}', 'terminate', '1 min', '22:00');
+INSERT INTO runbook.policies (name, states, action, min_state_age) VALUES ('idle_30min', '{idle}', 'terminate', '1 min');
+UPDATE runbook.policies SET application_pattern = 'oops\' WHERE name = 'reports';
+UPDATE runbook.policies SET states = '{idle,bogus}' WHERE name = 'reports';
+-- only_if_blocking with its thresholds, and a time window over midnight
+INSERT INTO runbook.policies (name, states, action, only_if_blocking, min_blocked_sessions, min_blocked_wait, min_state_age, active_from, active_until)
+VALUES ('blockers', '{idle in transaction}', 'terminate', true, 2, '30 s', '0', '22:00', '06:00');
+-- kept by pg_dump
+SELECT c.relname, e.extconfig IS NOT NULL AS dumped
+  FROM pg_extension e, unnest(e.extconfig) AS cfg(oid) JOIN pg_class c ON c.oid = cfg.oid
+ WHERE e.extname = 'pg_runbook' AND c.relname = 'policies';
+-- readable by pg_monitor, writable by nobody else
+SELECT has_table_privilege('pg_monitor', 'runbook.policies', 'SELECT') AS monitor_select,
+       has_table_privilege('pg_monitor', 'runbook.policies', 'INSERT') AS monitor_insert,
+       has_table_privilege('public', 'runbook.policies', 'SELECT') AS public_select;
+DELETE FROM runbook.policies;
+DROP ROLE rb_app;

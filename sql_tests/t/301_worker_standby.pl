@@ -1,0 +1,82 @@
+# The worker on a streaming standby: it ends an idle session per policy
+# (policies replicate from the primary), audits to the shared-memory ring
+# only; after promotion it goes on without a restart and also writes
+# runbook.actions.  Walsenders are never touched on the primary.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time sleep);
+
+my $primary = PostgreSQL::Test::Cluster->new('primary');
+$primary->init(allows_streaming => 1);
+$primary->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'pg_runbook'
+pg_runbook.database = 'postgres'
+pg_runbook.naptime = '500ms'
+});
+$primary->start;
+$primary->safe_psql('postgres', q{
+	CREATE EXTENSION pg_runbook;
+	CREATE ROLE rb_app LOGIN;
+	-- a policy with no role filter and no backend-type exemption of its own:
+	-- the walsender must still never be touched
+	INSERT INTO runbook.policies (name, states, min_state_age, action)
+	VALUES ('idle_1s', '{idle}', '1 s', 'terminate');
+});
+$primary->backup('b1');
+
+my $standby = PostgreSQL::Test::Cluster->new('standby');
+$standby->init_from_backup($primary, 'b1', has_streaming => 1);
+$standby->append_conf('postgresql.conf', "pg_runbook.act_on_standby = on\n");
+$standby->start;
+$primary->wait_for_catchup($standby, 'replay');
+
+# walsender on the primary: idle for seconds, never ended
+sleep 2.5;
+is($primary->safe_psql('postgres',
+		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'walsender'"),
+	'1', 'walsender untouched by an all-roles idle policy');
+
+ok($standby->poll_query_until('postgres', 'SELECT running FROM runbook.worker_status()'),
+	'worker runs on the standby');
+
+sub idle_session
+{
+	my ($node, $app) = @_;
+	my $s = $node->background_psql('postgres', on_error_stop => 0,
+		extra_params => [ '-U', 'rb_app' ]);
+	$s->query_safe("SET application_name = '$app'");
+	my $pid = $s->query_safe('SELECT pg_backend_pid()');
+	chomp $pid;
+	return ($s, $pid);
+}
+
+my ($s1, $pid1) = idle_session($standby, 'standby-idle');
+ok($standby->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $pid1"),
+	'standby worker ended the idle session');
+is($standby->safe_psql('postgres',
+		"SELECT outcome || '/' || actor FROM runbook.recent_actions() WHERE pid = $pid1"),
+	'terminated/policy:idle_1s', 'action in recent_actions() on the standby');
+is($standby->safe_psql('postgres', "SELECT count(*) FROM runbook.actions WHERE pid = $pid1"),
+	'0', 'no table write on the standby');
+
+# promote, as a failover manager would
+my $wpid = $standby->safe_psql('postgres', 'SELECT pid FROM runbook.worker_status()');
+$standby->safe_psql('postgres', 'SELECT pg_promote()');
+$standby->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()');
+my ($s2, $pid2) = idle_session($standby, 'promoted-idle');
+ok($standby->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $pid2"),
+	'promoted node: worker still acts');
+is($standby->safe_psql('postgres', 'SELECT pid FROM runbook.worker_status()'),
+	$wpid, 'same worker process, no restart');
+ok($standby->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM runbook.actions WHERE pid = $pid2 AND outcome = 'terminated'"),
+	'after promotion the action is also written to runbook.actions');
+
+$standby->stop;
+$primary->stop;
+done_testing();

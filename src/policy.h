@@ -1,0 +1,89 @@
+/*-------------------------------------------------------------------------
+ *
+ * policy.h
+ *		Worker policies (runbook.policies) and their evaluation against a
+ *		snapshot: which session matches which policy first, what action is
+ *		due, and when the next session can cross a threshold.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_RUNBOOK_POLICY_H
+#define PG_RUNBOOK_POLICY_H
+
+#include "postgres.h"
+
+#include "utils/inet.h"
+
+#include "snapshot.h"
+
+typedef enum RbPolicyAction
+{
+	RB_POLICY_IGNORE,
+	RB_POLICY_LOG,
+	RB_POLICY_CANCEL,
+	RB_POLICY_TERMINATE,
+	RB_POLICY_CANCEL_THEN_TERMINATE
+} RbPolicyAction;
+
+typedef struct RbPolicy
+{
+	char	   *name;
+	int			priority;
+	Oid			roleid;			/* InvalidOid = any role */
+	bool		role_missing;	/* role_name names no role (dropped) */
+	Oid			dbid;			/* InvalidOid = any database */
+	bool		db_missing;
+	text	   *app_pattern;	/* NULL = any application */
+	inet	   *network;		/* NULL = any client */
+	uint32		state_mask;		/* bit (1 << BackendState) per state */
+	bool		has_window;
+	int64		window_from;	/* time of day, microseconds */
+	int64		window_until;
+	int64		min_state_us;	/* -1 = no threshold */
+	int64		min_xact_us;
+	int64		min_query_us;
+	bool		only_if_blocking;
+	int			min_blocked;
+	int64		min_blocked_wait_us;
+	int32		min_xmin_age;	/* -1 = none */
+	RbPolicyAction action;
+	int64		grace_us;
+	bool		allow_superuser;
+	bool		dry_run;
+} RbPolicy;
+
+typedef struct RbPolicySet
+{
+	int			npolicies;
+	RbPolicy   *policies;		/* sorted: priority, then name */
+	int64		min_threshold_us;	/* smallest threshold of an acting policy */
+} RbPolicySet;
+
+/* Per-session lock harm: sessions waiting behind a backend. */
+typedef struct RbBlockerInfo
+{
+	int			pid;
+	int			nwaiters;		/* transitively waiting behind it */
+	TimestampTz *wait_starts;	/* of those waiters */
+} RbBlockerInfo;
+
+typedef struct RbDecision
+{
+	RbBackend  *backend;
+	RbPolicy   *policy;
+	char	   *why;			/* the thresholds that were crossed */
+} RbDecision;
+
+typedef struct RbEvaluation
+{
+	int			ndecisions;
+	RbDecision *decisions;		/* one per session matched by a non-ignore policy */
+	TimestampTz next_deadline;	/* earliest future crossing; 0 = none */
+} RbEvaluation;
+
+extern const char *rb_policy_action_name(RbPolicyAction a);
+extern RbPolicySet *rb_policies_load(void);
+extern RbEvaluation *rb_policies_evaluate(RbPolicySet *set, RbSnapshot *snap,
+										  int self_pid);
+
+#endif							/* PG_RUNBOOK_POLICY_H */

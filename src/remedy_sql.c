@@ -1,0 +1,528 @@
+/*-------------------------------------------------------------------------
+ *
+ * remedy_sql.c
+ *		SQL front ends of remediation: runbook.kill_idle() and
+ *		runbook.cancel_long().  Each takes one snapshot, selects the
+ *		sessions to consider (state, age and the optional filters), and hands
+ *		them to rb_remedy_apply() (remedy.c), which re-checks, signals and
+ *		audits.  One output row per session considered.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/inet.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "pg_runbook.h"
+#include "activity.h"
+#include "audit.h"
+#include "remedy.h"
+#include "remedy_sql.h"
+#include "snapshot.h"
+
+PG_FUNCTION_INFO_V1(rb_kill_idle);
+PG_FUNCTION_INFO_V1(rb_cancel_long);
+
+#define REMEDY_COLS 15
+
+/* ---------- filters shared by both functions ---------- */
+
+typedef struct RbFilter
+{
+	Oid			role;			/* sessions of members of this role */
+	Oid			db;
+	text	   *app_pattern;	/* LIKE */
+	bool		has_net;
+	Datum		net;			/* inet/cidr */
+} RbFilter;
+
+static bool
+arg_bool(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be NULL", argname),
+				 errhint("Pass true or false.")));
+	return PG_GETARG_BOOL(argno);
+}
+
+/*
+ * Validate a network given as text ("10.0.0.0/8", "192.168.1.7",
+ * "::1/128") and return it as an inet datum.
+ */
+static Datum
+parse_network(const char *src)
+{
+	unsigned char buf[16];
+	int			af = strchr(src, ':') ? PGSQL_AF_INET6 : PGSQL_AF_INET;
+
+	if (pg_inet_net_pton(af, src, buf, -1) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid client network \"%s\"", src),
+				 errhint("Give a network in CIDR notation, such as '10.0.0.0/8', '192.168.1.7/32' or '::1/128'.")));
+	return DirectFunctionCall1(inet_in, CStringGetDatum(src));
+}
+
+static void
+parse_filter(FunctionCallInfo fcinfo, int first, RbFilter *f)
+{
+	memset(f, 0, sizeof(RbFilter));
+	if (!PG_ARGISNULL(first))
+	{
+		char	   *name = NameStr(*PG_GETARG_NAME(first));
+
+		f->role = get_role_oid(name, true);
+		if (!OidIsValid(f->role))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("role \"%s\" does not exist", name),
+					 errhint("role_name selects sessions of members of an existing role; pass NULL for any role.")));
+	}
+	if (!PG_ARGISNULL(first + 1))
+	{
+		char	   *name = NameStr(*PG_GETARG_NAME(first + 1));
+
+		f->db = get_database_oid(name, true);
+		if (!OidIsValid(f->db))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_DATABASE),
+					 errmsg("database \"%s\" does not exist", name),
+					 errhint("database_name selects sessions of one database; pass NULL for any database.")));
+	}
+	if (!PG_ARGISNULL(first + 2))
+		f->app_pattern = PG_GETARG_TEXT_PP(first + 2);
+	if (!PG_ARGISNULL(first + 3))
+	{
+		f->has_net = true;
+		f->net = parse_network(text_to_cstring(PG_GETARG_TEXT_PP(first + 3)));
+	}
+}
+
+static bool
+filter_match(const RbFilter *f, const RbBackend *b)
+{
+	if (OidIsValid(f->role) &&
+		!(b->roleid == f->role || is_member_of_role_nosuper(b->roleid, f->role)))
+		return false;
+	if (OidIsValid(f->db) && b->dbid != f->db)
+		return false;
+	if (f->app_pattern &&
+		!DatumGetBool(DirectFunctionCall2Coll(textlike, C_COLLATION_OID,
+											  CStringGetTextDatum(b->appname),
+											  PointerGetDatum(f->app_pattern))))
+		return false;
+	if (f->has_net)
+	{
+		char		addr[RB_AUDIT_CLIENT_LEN];
+
+		rb_client_addr_text(&b->clientaddr, addr, sizeof(addr));
+		if (addr[0] == '\0')
+			return false;		/* local socket: in no network */
+		if (!DatumGetBool(DirectFunctionCall2(network_subeq,
+											  DirectFunctionCall1(inet_in, CStringGetDatum(addr)),
+											  f->net)))
+			return false;
+	}
+	return true;
+}
+
+/* ---------- selection ---------- */
+
+typedef struct Cand
+{
+	int64		age;
+	RbBackend  *b;
+} Cand;
+
+static int
+cand_cmp(const void *a, const void *b)
+{
+	const Cand *x = (const Cand *) a;
+	const Cand *y = (const Cand *) b;
+
+	if (x->age != y->age)
+		return x->age < y->age ? 1 : -1;
+	return x->b->pid - y->b->pid;
+}
+
+/* ---------- output ---------- */
+
+static void
+put_row(ReturnSetInfo *rsinfo, RbViewer *v, TimestampTz now,
+		const RbTarget *t, RbAction action, const char *outcome,
+		const char *reason, const char *detail)
+{
+	const RbBackend *b = &t->backend;
+	Datum		val[REMEDY_COLS];
+	bool		nul[REMEDY_COLS];
+	char		buf[RB_AUDIT_CLIENT_LEN];
+	char	   *s;
+	const char *state = rb_state_name(b->state);
+
+	memset(nul, 0, sizeof(nul));
+	val[0] = Int32GetDatum(b->pid);
+	s = OidIsValid(b->roleid) ? GetUserNameFromId(b->roleid, true) : NULL;
+	if (s)
+		val[1] = DirectFunctionCall1(namein, CStringGetDatum(s));
+	else
+		nul[1] = true;
+	s = OidIsValid(b->dbid) ? get_database_name(b->dbid) : NULL;
+	if (s)
+		val[2] = DirectFunctionCall1(namein, CStringGetDatum(s));
+	else
+		nul[2] = true;
+	val[3] = CStringGetTextDatum(b->appname);
+	rb_client_addr_text(&b->clientaddr, buf, sizeof(buf));
+	if (buf[0])
+		val[4] = DirectFunctionCall1(inet_in, CStringGetDatum(buf));
+	else
+		nul[4] = true;
+	val[5] = CStringGetTextDatum(rb_backend_type_name(b));
+	if (state)
+		val[6] = CStringGetTextDatum(state);
+	else
+		nul[6] = true;
+	val[7] = rb_age_datum(now, b->state_start, &nul[7]);
+	val[8] = rb_age_datum(now, b->xact_start, &nul[8]);
+	val[9] = rb_age_datum(now, b->query_start, &nul[9]);
+	val[10] = CStringGetTextDatum(rb_action_name(action));
+	val[11] = CStringGetTextDatum(outcome);
+	if (reason)
+		val[12] = CStringGetTextDatum(reason);
+	else
+		nul[12] = true;
+	if (detail)
+		val[13] = CStringGetTextDatum(detail);
+	else
+		nul[13] = true;
+	if (!rb_viewer_can_see(v, b->roleid))
+		val[14] = CStringGetTextDatum("<insufficient privilege>");
+	else if (b->query)
+		val[14] = CStringGetTextDatum(b->query);
+	else
+		nul[14] = true;
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, val, nul);
+}
+
+/* ---------- runbook.kill_idle() ---------- */
+
+#define ST_IDLE		0x01
+#define ST_IIT		0x02
+#define ST_ABORTED	0x04
+
+static int
+parse_idle_states(FunctionCallInfo fcinfo, int argno)
+{
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			i;
+	int			mask = 0;
+	const char *valid = "Valid states are 'idle', 'idle in transaction' and 'idle in transaction (aborted)'.";
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("states must not be NULL"),
+				 errhint("%s", valid)));
+	arr = PG_GETARG_ARRAYTYPE_P(argno);
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("states must not be empty"),
+				 errhint("%s", valid)));
+	for (i = 0; i < n; i++)
+	{
+		char	   *s;
+
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("states must not contain NULL"),
+					 errhint("%s", valid)));
+		s = TextDatumGetCString(elems[i]);
+		if (strcmp(s, "idle") == 0)
+			mask |= ST_IDLE;
+		else if (strcmp(s, "idle in transaction") == 0)
+			mask |= ST_IIT;
+		else if (strcmp(s, "idle in transaction (aborted)") == 0)
+			mask |= ST_ABORTED;
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown idle state \"%s\"", s),
+					 errhint("%s", valid)));
+	}
+	return mask;
+}
+
+static bool
+state_in(BackendState st, int mask)
+{
+	return (st == STATE_IDLE && (mask & ST_IDLE)) ||
+		(st == STATE_IDLEINTRANSACTION && (mask & ST_IIT)) ||
+		(st == STATE_IDLEINTRANSACTION_ABORTED && (mask & ST_ABORTED));
+}
+
+/*
+ * kill_idle(max_idle, dry_run, states, role_name, database_name,
+ *			 application_pattern, client_network, allow_superuser)
+ */
+Datum
+rb_kill_idle(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		min_us = rb_check_interval_arg(fcinfo, 0, "max_idle");
+	bool		dry_run = arg_bool(fcinfo, 1, "dry_run");
+	int			states = parse_idle_states(fcinfo, 2);
+	bool		allow_super;
+	RbFilter	f;
+	RbSnapshot *snap;
+	RbViewer   *v;
+	Cand	   *cands;
+	RbTarget   *targets;
+	RbOutcome  *outs;
+	int			n = 0;
+	int			i;
+
+	parse_filter(fcinfo, 3, &f);
+	allow_super = arg_bool(fcinfo, 7, "allow_superuser");
+	if (!dry_run)
+		rb_require_preload("runbook.kill_idle()");
+
+	InitMaterializedSRF(fcinfo, 0);
+	snap = rb_snapshot_take(RB_SNAP_QUERY);
+	v = rb_viewer_new();
+	cands = palloc(sizeof(Cand) * Max(snap->nbackends, 1));
+
+	for (i = 0; i < snap->nbackends; i++)
+	{
+		RbBackend  *b = &snap->backends[i];
+
+		if (!state_in(b->state, states) || b->state_start == 0 ||
+			snap->taken_at - b->state_start < min_us)
+			continue;
+		if (!filter_match(&f, b))
+			continue;
+		cands[n].age = snap->taken_at - b->state_start;
+		cands[n].b = b;
+		n++;
+	}
+	qsort(cands, n, sizeof(Cand), cand_cmp);
+
+	targets = palloc0(sizeof(RbTarget) * Max(n, 1));
+	outs = palloc0(sizeof(RbOutcome) * Max(n, 1));
+	for (i = 0; i < n; i++)
+	{
+		targets[i].backend = *cands[i].b;
+		targets[i].action = RB_ACTION_TERMINATE;
+		targets[i].actor = "kill_idle";
+		targets[i].flags = RB_TARGET_SAME_STATE |
+			(allow_super ? RB_TARGET_ALLOW_SUPERUSER : 0);
+	}
+
+	rb_remedy_apply(targets, n, dry_run, outs);
+
+	for (i = 0; i < n; i++)
+		put_row(rsinfo, v, snap->taken_at, &targets[i], targets[i].action,
+				rb_outcome_name(outs[i].outcome), outs[i].reason,
+				outs[i].detail);
+	PG_RETURN_VOID();
+}
+
+/* ---------- runbook.cancel_long() ---------- */
+
+/* Is the statement judged in 't' still running now? */
+static bool
+still_running(const RbTarget *t)
+{
+	RbBackend	now;
+
+	if (!rb_backend_read(t->backend.pid, &now, 0))
+		return false;
+	return now.backend_start == t->backend.backend_start &&
+		now.query_start == t->backend.query_start &&
+		(now.state == STATE_RUNNING || now.state == STATE_FASTPATH);
+}
+
+/*
+ * Wait until every cancelled statement ended or 'grace_us' passed; marks
+ * in 'running' those still running at the end.  Returns how many.
+ */
+static int
+wait_for_cancels(RbTarget *targets, bool *running, int n, int64 grace_us)
+{
+	TimestampTz deadline = GetCurrentTimestamp() + grace_us;
+	int			left;
+	int			i;
+
+	for (;;)
+	{
+		left = 0;
+		for (i = 0; i < n; i++)
+		{
+			if (running[i] && !still_running(&targets[i]))
+				running[i] = false;
+			if (running[i])
+				left++;
+		}
+		if (left == 0 || GetCurrentTimestamp() >= deadline)
+			return left;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Min(50, Max(1, (deadline - GetCurrentTimestamp()) / 1000)),
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * cancel_long(max_runtime, dry_run, terminate_after, role_name,
+ *			   database_name, application_pattern, client_network,
+ *			   allow_superuser)
+ */
+Datum
+rb_cancel_long(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		min_us = rb_check_interval_arg(fcinfo, 0, "max_runtime");
+	bool		dry_run = arg_bool(fcinfo, 1, "dry_run");
+	bool		escalate = !PG_ARGISNULL(2);
+	int64		grace_us = escalate ? rb_check_interval_arg(fcinfo, 2, "terminate_after") : 0;
+	bool		allow_super;
+	RbFilter	f;
+	RbSnapshot *snap;
+	RbViewer   *v;
+	Cand	   *cands;
+	RbTarget   *targets;
+	RbOutcome  *outs;
+	RbTarget   *term = NULL;
+	RbOutcome  *term_outs = NULL;
+	int		   *term_of = NULL;
+	bool	   *running = NULL;
+	char	   *grace_text = NULL;
+	int			n = 0;
+	int			i;
+
+	parse_filter(fcinfo, 3, &f);
+	allow_super = arg_bool(fcinfo, 7, "allow_superuser");
+	if (!dry_run)
+		rb_require_preload("runbook.cancel_long()");
+
+	InitMaterializedSRF(fcinfo, 0);
+	snap = rb_snapshot_take(RB_SNAP_QUERY);
+	v = rb_viewer_new();
+	cands = palloc(sizeof(Cand) * Max(snap->nbackends, 1));
+
+	for (i = 0; i < snap->nbackends; i++)
+	{
+		RbBackend  *b = &snap->backends[i];
+
+		if ((b->state != STATE_RUNNING && b->state != STATE_FASTPATH) ||
+			b->query_start == 0 || snap->taken_at - b->query_start < min_us)
+			continue;
+		if (!filter_match(&f, b))
+			continue;
+		cands[n].age = snap->taken_at - b->query_start;
+		cands[n].b = b;
+		n++;
+	}
+	qsort(cands, n, sizeof(Cand), cand_cmp);
+
+	if (escalate)
+		grace_text = DatumGetCString(DirectFunctionCall1(interval_out,
+														 PG_GETARG_DATUM(2)));
+	targets = palloc0(sizeof(RbTarget) * Max(n, 1));
+	outs = palloc0(sizeof(RbOutcome) * Max(n, 1));
+	for (i = 0; i < n; i++)
+	{
+		targets[i].backend = *cands[i].b;
+		targets[i].action = RB_ACTION_CANCEL;
+		targets[i].actor = "cancel_long";
+		targets[i].flags = RB_TARGET_SAME_QUERY |
+			(allow_super ? RB_TARGET_ALLOW_SUPERUSER : 0);
+		if (escalate)
+			targets[i].detail = psprintf("terminate if still running after %s",
+										 grace_text);
+	}
+
+	rb_remedy_apply(targets, n, dry_run, outs);
+
+	/* escalation: terminate the statements that ignored the cancel */
+	if (escalate && !dry_run)
+	{
+		int			nterm = 0;
+
+		running = palloc0(sizeof(bool) * Max(n, 1));
+		for (i = 0; i < n; i++)
+			running[i] = (outs[i].outcome == RB_OUTCOME_CANCELLED);
+		if (wait_for_cancels(targets, running, n, grace_us) > 0)
+		{
+			term = palloc0(sizeof(RbTarget) * n);
+			term_outs = palloc0(sizeof(RbOutcome) * n);
+			term_of = palloc(sizeof(int) * n);
+			for (i = 0; i < n; i++)
+			{
+				if (!running[i])
+					continue;
+				term[nterm] = targets[i];
+				term[nterm].action = RB_ACTION_TERMINATE;
+				term[nterm].detail = psprintf("statement still running %s after cancel",
+											  grace_text);
+				term_of[i] = nterm++;
+			}
+			/* already counted against the cap when cancelled */
+			rb_remedy_apply_capped(term, nterm, false, INT_MAX, term_outs);
+		}
+	}
+
+	for (i = 0; i < n; i++)
+	{
+		if (running && running[i] && term_outs[term_of[i]].outcome == RB_OUTCOME_TERMINATED)
+			put_row(rsinfo, v, snap->taken_at, &targets[i], RB_ACTION_TERMINATE,
+					"terminated", NULL, term[term_of[i]].detail);
+		else if (running && outs[i].outcome == RB_OUTCOME_CANCELLED)
+			put_row(rsinfo, v, snap->taken_at, &targets[i], RB_ACTION_CANCEL,
+					"cancelled", NULL,
+					running[i] ? psprintf("terminate skipped: %s",
+										  term_outs[term_of[i]].reason) :
+					"statement ended after the cancel");
+		else
+			put_row(rsinfo, v, snap->taken_at, &targets[i], RB_ACTION_CANCEL,
+					rb_outcome_name(outs[i].outcome), outs[i].reason,
+					outs[i].detail ? outs[i].detail : targets[i].detail);
+	}
+	PG_RETURN_VOID();
+}
+
+/*
+ * The remediation row format for other front ends (terminate_blockers):
+ * the same columns as kill_idle() and cancel_long().
+ */
+void
+rb_remedy_put_row(ReturnSetInfo *rsinfo, RbViewer *v, TimestampTz now,
+				  const RbTarget *t, const char *outcome, const char *reason,
+				  const char *detail)
+{
+	put_row(rsinfo, v, now, t, t->action, outcome, reason, detail);
+}
