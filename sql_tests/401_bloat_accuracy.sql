@@ -82,3 +82,6 @@ DROP EXTENSION pgstattuple;
 SELECT * FROM runbook.bloat_report('exact', 'acc_deleted');
 -- estimate needs nothing
 SELECT count(*) > 0 AS works FROM runbook.bloat_report();
+
+-- leave nothing behind for the other suites sharing this database
+DROP TABLE acc_deleted, acc_fresh, acc_toast, acc_idx, acc_nostats;

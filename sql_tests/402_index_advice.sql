@@ -54,3 +54,6 @@ SELECT verdict, index, reason
 SELECT bool_and(reason ~ 'no index scans since' AND stats_since IS NOT NULL) AS with_reset_time,
        bool_or(index IN ('ia_t_pkey'::regclass, 'ia_t_u_key'::regclass, 'ia_uniq'::regclass)) AS flags_constraint
   FROM runbook.index_advice() WHERE verdict = 'unused';
+
+-- leave nothing behind for the other suites sharing this database
+DROP TABLE ia_child, ia_child_ok, ia_seq, ia_t;

@@ -68,3 +68,7 @@ SELECT count(*) >= 0 AS ok FROM runbook.index_advice();
 SELECT count(*) >= 0 AS ok FROM runbook.sequences_near_overflow();
 RESET ROLE;
 DROP ROLE rb_maint_mon;
+
+-- leave nothing behind for the other suites sharing this database
+DROP TABLE sq_serial, sq_ident, sq_default, vs_t;
+DROP SEQUENCE sq_big, sq_down, sq_low, sq_fresh;
