@@ -4,6 +4,7 @@
 # says about it.  The server and its sessions are removed at the end.
 set -u
 . "$(dirname "$0")/common.sh"
+reexec_readable "$0" "$@"
 build_and_install >/dev/null || { echo "build failed"; exit 2; }
 DIR=$BUILD/demo
 PIDS=()

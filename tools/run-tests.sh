@@ -8,6 +8,7 @@
 # non-zero if any failed.  Servers run as an unprivileged user when root.
 set -u
 . "$(dirname "$0")/common.sh"
+reexec_readable "$0" "$@"
 REGRESS=${1:-}; ISOLATION=${2:-}; PROVE_TESTS=${3:-}
 
 build_and_install || { echo "build failed"; exit 2; }
