@@ -78,7 +78,9 @@ PG_FUNCTION_INFO_V1(rb_sequence_last_value);
 static int64
 fork_bytes(Oid relid, Form_pg_class cls, ForkNumber fork)
 {
-	RelFileNode rnode;
+	Oid			spcoid;
+	Oid			dboid;
+	Oid			relfilenumber;
 	char	   *path;
 	char		seg[MAXPGPATH];
 	int64		total = 0;
@@ -88,15 +90,15 @@ fork_bytes(Oid relid, Form_pg_class cls, ForkNumber fork)
 		cls->relpersistence == RELPERSISTENCE_TEMP)
 		return 0;
 
-	rnode.spcNode = OidIsValid(cls->reltablespace) ? cls->reltablespace :
+	spcoid = OidIsValid(cls->reltablespace) ? cls->reltablespace :
 		(cls->relisshared ? GLOBALTABLESPACE_OID : MyDatabaseTableSpace);
-	rnode.dbNode = cls->relisshared ? InvalidOid : MyDatabaseId;
-	rnode.relNode = OidIsValid(cls->relfilenode) ? cls->relfilenode :
-		RelationMapOidToFilenode(relid, cls->relisshared);
-	if (!OidIsValid(rnode.relNode))
+	dboid = cls->relisshared ? InvalidOid : MyDatabaseId;
+	relfilenumber = OidIsValid(cls->relfilenode) ? cls->relfilenode :
+		rb_relation_map_filenumber(relid, cls->relisshared);
+	if (!OidIsValid(relfilenumber))
 		return 0;
 
-	path = relpathbackend(rnode, InvalidBackendId, fork);
+	path = rb_relation_fork_path(spcoid, dboid, relfilenumber, fork);
 	for (segno = 0;; segno++)
 	{
 		struct stat st;
@@ -780,11 +782,11 @@ table_counts(Oid relid, float4 reltuples, double *live, double *dead,
 	*live = Max(reltuples, 0);
 	if (e)
 	{
-		*dead = e->n_dead_tuples;
-		*stale = e->changes_since_analyze;
-		if (reltuples < 0 && e->n_live_tuples > 0)
+		*dead = RB_TABSTAT_DEAD_TUPLES(e);
+		*stale = RB_TABSTAT_MOD_SINCE_ANALYZE(e);
+		if (reltuples < 0 && RB_TABSTAT_LIVE_TUPLES(e) > 0)
 		{
-			*live = e->n_live_tuples;
+			*live = RB_TABSTAT_LIVE_TUPLES(e);
 			*known = true;
 		}
 	}
