@@ -13,6 +13,9 @@
 #
 # Settings (environment):
 #   PG_RUNBOOK_MATRIX_VERSIONS  versions to test (default "15 17 18")
+#   REGRESS, ISOLATION, PROVE_TESTS   when set, the suites to run (as for
+#                               `make test REGRESS=...`), e.g.
+#     PG_RUNBOOK_MATRIX_VERSIONS=18 make test-matrix REGRESS=002_activity ISOLATION= PROVE_TESTS=
 #   PG_RUNBOOK_MATRIX_CACHE     where roots live (default
 #                               /var/cache/pg_runbook-matrix: outside the
 #                               clone, so every clone reuses them; inside the
@@ -99,10 +102,16 @@ copy_tree() {
 		-cf - . | tar -C "$dest" -xf -
 }
 
+# a subset of the suites, if asked for
+SUITE_ARGS=()
+for var in REGRESS ISOLATION PROVE_TESTS; do
+	[ -n "${!var+set}" ] && SUITE_ARGS+=("$var=${!var}")
+done
+
 # ---- one version ----------------------------------------------------------------
 # Runs the suite of version $1, output into $2.  Returns make's status.
 run_host() {
-	(cd "$SRC" && make test) >"$2" 2>&1
+	(cd "$SRC" && make test ${SUITE_ARGS[@]+"${SUITE_ARGS[@]}"}) >"$2" 2>&1
 }
 
 run_root() {
@@ -124,7 +133,7 @@ run_root() {
 			HOME=/root LANG="${LANG:-C.UTF-8}" ${LC_ALL:+LC_ALL="$LC_ALL"} \
 			PG_RUNBOOK_PGVERSION="$v" \
 			PG_CONFIG="/usr/lib/postgresql/$v/bin/pg_config" \
-			make -C "$INNER" test >>"$log" 2>&1
+			make -C "$INNER" test ${SUITE_ARGS[@]+"${SUITE_ARGS[@]}"} >>"$log" 2>&1
 		rc=$?
 	else
 		echo "mounting /proc and /dev into $root failed" >>"$log"
