@@ -57,8 +57,10 @@ SELECT rel, bloat_pct < 20 AS not_bloated, confidence, reason ~ 'TOAST-heavy' AS
   FROM est WHERE rel = 'acc_toast';
 
 -- exact and approx are opt-in and agree with pgstattuple; one relation
+-- (compared on pgstattuple's byte counts: 18 rounds its percentages to two
+-- decimals, which can move the first decimal)
 SELECT relation, method, confidence,
-       bloat_pct = (SELECT round((free_percent + dead_tuple_percent)::numeric, 1) FROM pgstattuple('acc_deleted')) AS matches_pgstattuple
+       bloat_pct = (SELECT round(100.0 * (free_space + dead_tuple_len) / table_len, 1) FROM pgstattuple('acc_deleted')) AS matches_pgstattuple
   FROM runbook.bloat_report('exact', 'acc_deleted') WHERE kind = 'table';
 SELECT relation, method FROM runbook.bloat_report('approx', 'acc_deleted') ORDER BY kind;
 -- the size cap: nothing is scanned above max_bytes
