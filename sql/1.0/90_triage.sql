@@ -827,13 +827,16 @@ RETURNS text
 LANGUAGE plpgsql VOLATILE
 AS $fn$
 DECLARE
-    md   text;
-    sev  text;
-    c    record;
+    md       text;
+    sev      text;
+    findings jsonb;
+    c        record;
     r    record;
     k    integer;
 BEGIN
-    SELECT min(t.severity) INTO sev FROM @extschema@.triage() t;
+    -- triage() once: its ordered rows give both the severity and the table
+    SELECT jsonb_agg(to_jsonb(t) ORDER BY t.n), min(t.severity) INTO findings, sev
+      FROM (SELECT row_number() OVER () AS n, * FROM @extschema@.triage()) t;
     SELECT * INTO c FROM @extschema@.connections();
 
     md := format(E'# Incident: %s\n\n', coalesce(title, 'database incident on ' || coalesce(inet_server_addr()::text, 'local socket')));
@@ -844,7 +847,8 @@ BEGIN
                        current_database(), sev);
 
     md := md || E'## Findings\n\n| Severity | Check | Finding | Next step |\n|---|---|---|---|\n';
-    FOR r IN SELECT * FROM @extschema@.triage() LOOP
+    FOR r IN SELECT * FROM jsonb_to_recordset(findings)
+                        AS f(severity text, check_name text, finding text, action text, remedy_sql text) LOOP
         md := md || format(E'| %s | %s | %s | %s |\n', r.severity, r.check_name, @extschema@._md(r.finding),
                            CASE WHEN r.remedy_sql IS NULL THEN @extschema@._md(r.action)
                                 ELSE '`' || @extschema@._md(r.remedy_sql) || '`' END);

@@ -115,6 +115,19 @@ $node->poll_query_until('postgres',
   or die 'findings did not clear';
 pass('findings clear after the sessions end');
 
+# pg_dump keeps the user-changed threshold (only that row), and the
+# restore into a fresh CREATE EXTENSION updates the shipped row.
+my $dump = "$PostgreSQL::Test::Utils::tmp_check/triage_dump.sql";
+$node->command_ok([ 'pg_dump', '-d', $node->connstr('postgres'), '-f', $dump ], 'pg_dump');
+$node->safe_psql('postgres', 'CREATE DATABASE restored');
+$node->command_ok([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('restored'), '-f', $dump ],
+	'restore without error');
+is( $node->safe_psql('restored',
+		"SELECT string_agg(name || '=' || value, ',') FROM runbook.alert_thresholds WHERE user_set"),
+	'lock_wait_seconds=0', 'restored database keeps the changed threshold');
+is($node->safe_psql('restored', 'SELECT count(*) FROM runbook.alert_thresholds'),
+	'20', 'and the shipped defaults, once each');
+
 $mon->quit;
 $node->stop;
 done_testing();
