@@ -459,7 +459,10 @@ BEGIN
                 n := n + 1; ord := n; RETURN NEXT;
             END IF;
             IF r.last_error IS NOT NULL THEN
-                severity := 'SEV3'; check_name := chk;
+                -- the worker keeps its last error after later cycles succeed:
+                -- only a recent one is a finding that needs work
+                severity := CASE WHEN r.last_error_at > now() - interval '1 hour' THEN 'SEV3' ELSE 'SEV4' END;
+                check_name := chk;
                 finding := format('pg_runbook worker error at %s: %s', date_trunc('second', r.last_error_at), r.last_error);
                 action := 'fix the cause (policy, privileges) shown in the error';
                 remedy_sql := 'SELECT * FROM ' || '@extschema@' || '.worker_status();';
