@@ -26,10 +26,12 @@ typedef struct RbViewer
 	bool		seen_ok[64];
 	void	   *roles;			/* name caches */
 	void	   *dbs;
+	void	   *lockgraph;		/* RbLockGraph, made once when first needed */
 } RbViewer;
 
 extern RbViewer *rb_viewer_new(void);
 extern bool rb_viewer_can_see(RbViewer *v, Oid roleid);
+extern bool rb_viewer_role_name(RbViewer *v, Oid roleid, Name out);
 extern bool rb_client_inet(const SockAddr *sa, Datum *addr, int *port);
 extern void rb_activity_row(RbViewer *v, TimestampTz now, const RbBackend *b,
 							Datum *values, bool *nulls);

@@ -33,6 +33,7 @@
 
 #include "pg_runbook.h"
 #include "activity.h"
+#include "locks.h"
 #include "snapshot.h"
 
 PG_FUNCTION_INFO_V1(rb_sessions);
@@ -125,6 +126,15 @@ rb_viewer_can_see(RbViewer *v, Oid roleid)
 	return ok;
 }
 
+/* The name of a role, through the viewer's per-call cache. */
+bool
+rb_viewer_role_name(RbViewer *v, Oid roleid, Name out)
+{
+	if (!OidIsValid(roleid))
+		return false;
+	return cached_name(v->roles, roleid, true, out);
+}
+
 /* client address as inet, and the port; false if unknown or a socket */
 bool
 rb_client_inet(const SockAddr *sa, Datum *addr, int *port)
@@ -154,10 +164,12 @@ rb_client_inet(const SockAddr *sa, Datum *addr, int *port)
 
 /*
  * Direct blockers of a backend waiting on a heavyweight lock, with the
- * semantics of pg_blocking_pids(); NULL when it waits on no lock.
+ * semantics of pg_blocking_pids(); NULL when it waits on no lock.  The lock
+ * snapshot and its analysis (locks.c) are made once per call, and only if
+ * some backend waits on a lock.
  */
 static Datum
-blocked_by_datum(const RbBackend *b, bool *isnull)
+blocked_by_datum(RbViewer *v, const RbBackend *b, bool *isnull)
 {
 	if ((b->wait_event_info & 0xFF000000) != PG_WAIT_LOCK)
 	{
@@ -165,7 +177,10 @@ blocked_by_datum(const RbBackend *b, bool *isnull)
 		return (Datum) 0;
 	}
 	*isnull = false;
-	return DirectFunctionCall1(pg_blocking_pids, Int32GetDatum(b->pid));
+	if (v->lockgraph == NULL)
+		v->lockgraph = rb_wait_graph_build(rb_lockshot_take());
+	return rb_lock_blocked_by_datum((RbWaitGraph *) v->lockgraph,
+									b->leader_pid ? b->leader_pid : b->pid);
 }
 
 /*
@@ -278,7 +293,7 @@ rb_activity_row(RbViewer *v, TimestampTz now, const RbBackend *b,
 		values[23] = Int64GetDatum((int64) b->query_id);
 	else
 		nulls[23] = true;
-	values[24] = blocked_by_datum(b, &nulls[24]);
+	values[24] = blocked_by_datum(v, b, &nulls[24]);
 	if (b->query)
 		values[25] = CStringGetTextDatum(b->query);
 	else

@@ -131,15 +131,16 @@ append_age(StringInfo s, const char *key, TimestampTz now, TimestampTz then)
 }
 
 static void
-audit_log(const RbAuditEntry *e)
+audit_log(const RbAuditEntry *e, bool correction)
 {
 	StringInfoData s;
 	const char *state = rb_state_name((BackendState) e->state);
 
 	initStringInfo(&s);
-	appendStringInfo(&s, "pg_runbook audit: seq=%llu actor=",
-					 (unsigned long long) e->seq);
-	appendStringInfoString(&s, e->actor);
+	appendStringInfo(&s, "pg_runbook audit: seq=%llu%s",
+					 (unsigned long long) e->seq,
+					 correction ? " correction=true" : "");
+	append_quoted(&s, "actor", e->actor);
 	append_quoted(&s, "acting_role", e->acting_role);
 	appendStringInfo(&s, " action=%s outcome=%s reason=%s pid=%d",
 					 e->action, e->outcome, e->reason, e->pid);
@@ -168,18 +169,60 @@ audit_log(const RbAuditEntry *e)
 void
 rb_audit_record(RbAuditEntry *e)
 {
+	rb_audit_record_batch(e, 1);
+}
+
+void
+rb_audit_record_batch(RbAuditEntry *es, int n)
+{
 	RbAuditEntry *r = audit_ring();
+	int			i;
 
 	if (r == NULL)
 		elog(ERROR, "pg_runbook audit ring not initialised");
 
 	LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
-	e->seq = rb_shared->audit_next_seq++;
-	e->in_table = false;
-	memcpy(&r[(e->seq - 1) % rb_shared->audit_ring_size], e, sizeof(RbAuditEntry));
+	for (i = 0; i < n; i++)
+	{
+		RbAuditEntry *e = &es[i];
+
+		e->seq = rb_shared->audit_next_seq++;
+		e->in_table = false;
+		memcpy(&r[(e->seq - 1) % rb_shared->audit_ring_size], e, sizeof(RbAuditEntry));
+	}
 	LWLockRelease(rb_shared->lock);
 
-	audit_log(e);
+	for (i = 0; i < n; i++)
+		audit_log(&es[i], false);
+}
+
+void
+rb_audit_settle(RbAuditEntry *es, int n, const bool *corrected)
+{
+	RbAuditEntry *r = audit_ring();
+	int			i;
+
+	LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < n; i++)
+	{
+		RbAuditEntry *e = &r[(es[i].seq - 1) % rb_shared->audit_ring_size];
+
+		es[i].pending = false;
+		if (e->seq != es[i].seq)
+			continue;			/* overwritten already: a tiny ring */
+		if (corrected && corrected[i])
+		{
+			strlcpy(e->outcome, es[i].outcome, sizeof(e->outcome));
+			strlcpy(e->reason, es[i].reason, sizeof(e->reason));
+			strlcpy(e->detail, es[i].detail, sizeof(e->detail));
+		}
+		e->pending = false;
+	}
+	LWLockRelease(rb_shared->lock);
+
+	for (i = 0; i < n; i++)
+		if (corrected && corrected[i])
+			audit_log(&es[i], true);
 }
 
 /*
@@ -209,7 +252,8 @@ ring_copy(int *n, TimestampTz *epoch, Oid only_db)
 
 		if (e->seq != seq)
 			continue;
-		if (OidIsValid(only_db) && (e->in_table || e->origin_db != only_db))
+		if (OidIsValid(only_db) &&
+			(e->in_table || e->pending || e->origin_db != only_db))
 			continue;
 		memcpy(&out[k++], e, sizeof(RbAuditEntry));
 	}

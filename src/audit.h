@@ -29,6 +29,7 @@ typedef struct RbAuditEntry
 {
 	uint64		seq;			/* 0 = empty slot; assigned by rb_audit_record */
 	bool		in_table;		/* copied into runbook.actions (committed) */
+	bool		pending;		/* signal not sent yet: not copied to the table */
 	Oid			origin_db;		/* database whose runbook.actions gets it */
 	TimestampTz acted_at;
 	int			pid;
@@ -54,8 +55,15 @@ typedef struct RbAuditEntry
 extern Size rb_audit_shmem_size(void);
 extern void rb_audit_shmem_init(void *ring);
 
-/* write one entry to the ring (seq and in_table are set here) and the log */
+/*
+ * Write entries to the ring (seq and in_table are set here; entries get
+ * consecutive numbers) and to the log.  Entries marked pending are actions
+ * about to be taken: rb_audit_settle() then confirms them, or rewrites those
+ * flagged in 'corrected' (outcome, reason, detail) and logs the correction.
+ */
 extern void rb_audit_record(RbAuditEntry *e);
+extern void rb_audit_record_batch(RbAuditEntry *es, int n);
+extern void rb_audit_settle(RbAuditEntry *es, int n, const bool *corrected);
 
 /* numeric client address of a session, "" for a Unix socket / unknown */
 extern void rb_client_addr_text(const SockAddr *sa, char *buf, size_t len);

@@ -1,35 +1,27 @@
 /*-------------------------------------------------------------------------
  *
  * lockgraph.c
- *		Sessions waiting behind each backend, for the policy engine's
- *		only_if_blocking condition: direct blockers of every lock waiter
- *		in the snapshot, then the transitive closure (cycle-safe).
+ *		What the policy engine needs from the lock analysis: for a backend,
+ *		the sessions waiting (directly or transitively) behind it.  A thin
+ *		adapter over the lock snapshot (lockshot.c) and the wait-for graph
+ *		(locks.c), built once per policy cycle and only when some backend
+ *		in the cycle's snapshot waits on a lock.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "catalog/pg_type.h"
 #include "pgstat.h"
-#include "utils/array.h"
-#include "utils/fmgrprotos.h"
 #include "utils/wait_event.h"
 
 #include "pg_runbook.h"
 #include "lockgraph.h"
-
-typedef struct Waiter
-{
-	int			pid;
-	TimestampTz wait_start;
-	int			nblockers;
-	int		   *blockers;
-} Waiter;
+#include "locks.h"
+#include "lockshot.h"
 
 struct RbLockGraph
 {
-	int			nwaiters;
-	Waiter	   *waiters;
+	RbWaitGraph *wg;			/* NULL when nobody waits on a lock */
 };
 
 RbLockGraph *
@@ -38,79 +30,38 @@ rb_lock_graph_build(RbSnapshot *snap)
 	RbLockGraph *g = palloc0(sizeof(RbLockGraph));
 	int			i;
 
-	g->waiters = palloc0(sizeof(Waiter) * Max(snap->nbackends, 1));
 	for (i = 0; i < snap->nbackends; i++)
 	{
-		RbBackend  *b = &snap->backends[i];
-		ArrayType  *arr;
-		Waiter	   *w;
-		Datum	   *elems;
-		bool	   *nulls;
-		int			n,
-					k;
-
-		if ((b->wait_event_info & 0xFF000000) != PG_WAIT_LOCK)
-			continue;
-		arr = DatumGetArrayTypeP(DirectFunctionCall1(pg_blocking_pids,
-													 Int32GetDatum(b->pid)));
-		deconstruct_array(arr, INT4OID, 4, true, TYPALIGN_INT, &elems, &nulls, &n);
-		if (n == 0)
-			continue;
-		w = &g->waiters[g->nwaiters++];
-		w->pid = b->pid;
-		w->wait_start = b->wait_start;
-		w->blockers = palloc(sizeof(int) * n);
-		for (k = 0; k < n; k++)
-			w->blockers[w->nblockers++] = DatumGetInt32(elems[k]);
+		if ((snap->backends[i].wait_event_info & 0xFF000000) == PG_WAIT_LOCK)
+		{
+			g->wg = rb_wait_graph_build(rb_lockshot_take());
+			break;
+		}
 	}
 	return g;
 }
 
-static Waiter *
-find_waiter(RbLockGraph *g, int pid)
-{
-	int			i;
-
-	for (i = 0; i < g->nwaiters; i++)
-		if (g->waiters[i].pid == pid)
-			return &g->waiters[i];
-	return NULL;
-}
-
-/* Does 'w' wait, directly or through others, on 'pid'? (cycle-safe) */
-static bool
-waits_on(RbLockGraph *g, Waiter *w, int pid, int depth)
-{
-	int			k;
-
-	if (depth > g->nwaiters)
-		return false;
-	for (k = 0; k < w->nblockers; k++)
-	{
-		Waiter	   *up;
-
-		if (w->blockers[k] == pid)
-			return true;
-		up = find_waiter(g, w->blockers[k]);
-		if (up && waits_on(g, up, pid, depth + 1))
-			return true;
-	}
-	return false;
-}
-
+/*
+ * Lock groups waiting behind 'pid' (a session, or the leader of a parallel
+ * query), directly or through others; cycle-safe.  *wait_starts gets the
+ * earliest recorded wait start of each (0 if not recorded).
+ */
 int
 rb_lock_graph_waiters_behind(RbLockGraph *g, int pid, TimestampTz **wait_starts)
 {
-	int			i,
-				n = 0;
+	int		   *nodes;
+	int			n,
+				i;
 
-	*wait_starts = palloc(sizeof(TimestampTz) * Max(g->nwaiters, 1));
-	for (i = 0; i < g->nwaiters; i++)
+	if (g->wg == NULL)
 	{
-		Waiter	   *w = &g->waiters[i];
-
-		if (w->pid != pid && waits_on(g, w, pid, 0))
-			(*wait_starts)[n++] = w->wait_start;
+		*wait_starts = palloc(sizeof(TimestampTz));
+		return 0;
 	}
+	n = rb_wait_graph_behind(g->wg, pid, &nodes);
+	*wait_starts = palloc(sizeof(TimestampTz) * Max(n, 1));
+	for (i = 0; i < n; i++)
+		(*wait_starts)[i] = g->wg->nodes[nodes[i]].wait_start;
+	pfree(nodes);
 	return n;
 }

@@ -27,6 +27,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
@@ -132,19 +133,19 @@ rb_policies_load(void)
 		s = SPI_getvalue(tup, desc, 3);
 		if (s)
 		{
-			p->roleid = get_role_oid(s, true);
-			p->role_missing = !OidIsValid(p->roleid);
+			p->filter.roleid = get_role_oid(s, true);
+			p->role_missing = !OidIsValid(p->filter.roleid);
 		}
 		s = SPI_getvalue(tup, desc, 4);
 		if (s)
 		{
-			p->dbid = get_database_oid(s, true);
-			p->db_missing = !OidIsValid(p->dbid);
+			p->filter.dbid = get_database_oid(s, true);
+			p->db_missing = !OidIsValid(p->filter.dbid);
 		}
 		d = SPI_getbinval(tup, desc, 5, &isnull);
-		p->app_pattern = isnull ? NULL : DatumGetTextPCopy(d);
+		p->filter.app_pattern = isnull ? NULL : DatumGetTextPCopy(d);
 		d = SPI_getbinval(tup, desc, 6, &isnull);
-		p->network = isnull ? NULL : (inet *) PG_DETOAST_DATUM_COPY(d);
+		p->filter.network = isnull ? NULL : (inet *) PG_DETOAST_DATUM_COPY(d);
 
 		d = SPI_getbinval(tup, desc, 7, &isnull);
 		if (!isnull)
@@ -216,35 +217,7 @@ typedef struct EvalCtx
 	TransactionId next_xid;
 	RbLockGraph *graph;			/* NULL unless a policy needs it */
 	TimestampTz next_deadline;
-	/* role membership memo */
-	int			nmemo;
-	Oid			memo_member[128];
-	Oid			memo_role[128];
-	bool		memo_result[128];
 } EvalCtx;
-
-static bool
-member_of(EvalCtx *ctx, Oid member, Oid role)
-{
-	int			i;
-	bool		r;
-
-	if (member == role)
-		return true;
-	for (i = 0; i < ctx->nmemo; i++)
-		if (ctx->memo_member[i] == member && ctx->memo_role[i] == role)
-			return ctx->memo_result[i];
-	/* superuser sessions are members of nothing they were not granted */
-	r = is_member_of_role_nosuper(member, role);
-	if (ctx->nmemo < lengthof(ctx->memo_member))
-	{
-		ctx->memo_member[ctx->nmemo] = member;
-		ctx->memo_role[ctx->nmemo] = role;
-		ctx->memo_result[ctx->nmemo] = r;
-		ctx->nmemo++;
-	}
-	return r;
-}
 
 static void
 note_deadline(EvalCtx *ctx, TimestampTz t)
@@ -253,17 +226,51 @@ note_deadline(EvalCtx *ctx, TimestampTz t)
 		ctx->next_deadline = t;
 }
 
+/*
+ * Does session 'b' pass filter 'f' (role membership, database, application
+ * pattern, client network)?  Superuser status makes a role a member of
+ * nothing it was not granted.
+ */
+bool
+rb_filter_match(const RbSessionFilter *f, const RbBackend *b)
+{
+	if (OidIsValid(f->dbid) && f->dbid != b->dbid)
+		return false;
+	if (OidIsValid(f->roleid) && b->roleid != f->roleid &&
+		!is_member_of_role_nosuper(b->roleid, f->roleid))
+		return false;
+	if (f->network)
+	{
+		Datum		client;
+		int			port;
+
+		if (!rb_client_inet(&b->clientaddr, &client, &port) ||
+			!DatumGetBool(DirectFunctionCall2(network_subeq, client,
+											  InetPGetDatum(f->network))))
+			return false;
+	}
+	if (f->app_pattern)
+	{
+		text	   *app = cstring_to_text(b->appname);
+		bool		ok;
+
+		ok = DatumGetBool(DirectFunctionCall2Coll(textlike, C_COLLATION_OID,
+												  PointerGetDatum(app),
+												  PointerGetDatum(f->app_pattern)));
+		pfree(app);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
 /* Do the match columns (not thresholds) of 'p' fit session 'b'? */
 static bool
-columns_fit(EvalCtx *ctx, RbPolicy *p, RbBackend *b, Datum client, bool has_client)
+columns_fit(EvalCtx *ctx, RbPolicy *p, RbBackend *b)
 {
 	if (!(p->state_mask & (1U << b->state)))
 		return false;
 	if (p->role_missing || p->db_missing)
-		return false;
-	if (OidIsValid(p->dbid) && p->dbid != b->dbid)
-		return false;
-	if (OidIsValid(p->roleid) && !member_of(ctx, b->roleid, p->roleid))
 		return false;
 	if (p->has_window)
 	{
@@ -276,26 +283,7 @@ columns_fit(EvalCtx *ctx, RbPolicy *p, RbBackend *b, Datum client, bool has_clie
 		if (!in)
 			return false;
 	}
-	if (p->network)
-	{
-		if (!has_client ||
-			!DatumGetBool(DirectFunctionCall2(network_subeq, client,
-											  InetPGetDatum(p->network))))
-			return false;
-	}
-	if (p->app_pattern)
-	{
-		text	   *app = cstring_to_text(b->appname);
-		bool		ok;
-
-		ok = DatumGetBool(DirectFunctionCall2Coll(textlike, DEFAULT_COLLATION_OID,
-												  PointerGetDatum(app),
-												  PointerGetDatum(p->app_pattern)));
-		pfree(app);
-		if (!ok)
-			return false;
-	}
-	return true;
+	return rb_filter_match(&p->filter, b);
 }
 
 static void
@@ -433,20 +421,16 @@ rb_policies_evaluate(RbPolicySet *set, RbSnapshot *snap, int self_pid)
 	for (i = 0; i < snap->nbackends; i++)
 	{
 		RbBackend  *b = &snap->backends[i];
-		Datum		client = (Datum) 0;
-		bool		has_client;
-		int			port;
 		int			k;
 
 		if (!rb_is_client_backend(b) || b->pid == self_pid)
 			continue;
-		has_client = rb_client_inet(&b->clientaddr, &client, &port);
 
 		for (k = 0; k < set->npolicies; k++)
 		{
 			RbPolicy   *p = &set->policies[k];
 
-			if (!columns_fit(ctx, p, b, client, has_client))
+			if (!columns_fit(ctx, p, b))
 				continue;
 			if (!thresholds_hold(ctx, p, b, &why))
 				continue;

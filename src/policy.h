@@ -25,16 +25,28 @@ typedef enum RbPolicyAction
 	RB_POLICY_CANCEL_THEN_TERMINATE
 } RbPolicyAction;
 
+/*
+ * Which sessions a policy or a remedy function's arguments select, apart
+ * from state and ages: the one place that matches role membership,
+ * database, application and client network (rb_filter_match).
+ */
+typedef struct RbSessionFilter
+{
+	Oid			roleid;			/* InvalidOid = any role; else members of it */
+	Oid			dbid;			/* InvalidOid = any database */
+	text	   *app_pattern;	/* NULL = any application; else LIKE */
+	inet	   *network;		/* NULL = any client; local sockets match none */
+} RbSessionFilter;
+
+extern bool rb_filter_match(const RbSessionFilter *f, const RbBackend *b);
+
 typedef struct RbPolicy
 {
 	char	   *name;
 	int			priority;
-	Oid			roleid;			/* InvalidOid = any role */
+	RbSessionFilter filter;
 	bool		role_missing;	/* role_name names no role (dropped) */
-	Oid			dbid;			/* InvalidOid = any database */
 	bool		db_missing;
-	text	   *app_pattern;	/* NULL = any application */
-	inet	   *network;		/* NULL = any client */
 	uint32		state_mask;		/* bit (1 << BackendState) per state */
 	bool		has_window;
 	int64		window_from;	/* time of day, microseconds */

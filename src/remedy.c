@@ -18,16 +18,24 @@
  *	- when asked, the same state and state start (and the same statement);
  *	- at most max_actions sessions signalled per call.
  *
- * The signal is sent the way the server does it (kill() of the backend's
- * process group, SIGTERM to terminate, SIGINT to cancel), never through SQL.
- * In a real run every action and every skip is audited (audit.c) as soon as
- * it is decided, with interrupts held from the signal to the ring entry so
- * that an action that happened is never missing from the ring.
+ * The work is done in four phases, so that nothing costly happens once
+ * sessions start exiting (they compete with the caller for the CPU):
+ *	1. re-read every target fresh (rb_backend_read) and apply every rule;
+ *	2. write-ahead audit: every decision goes to the ring and the log
+ *	   before any signal (planned actions marked pending);
+ *	3. immediately before each signal, an O(1) lock-free re-read of the
+ *	   target's status slot (rb_backend_recheck: same process, same state /
+ *	   statement), then the signal, sent as the server does (kill(), SIGTERM
+ *	   to terminate, SIGINT to cancel; see signal_one); interrupts are held
+ *	   and nothing in the loop can fail;
+ *	4. settle the audit: confirm, or correct the entries of targets that
+ *	   changed or vanished in the last instant.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include <sched.h>
 #include <signal.h>
 
 #include "catalog/pg_authid.h"
@@ -202,6 +210,86 @@ test_delay(void)
 	}
 }
 
+/*
+ * CPU steering for mass termination.  A terminated backend, woken by the
+ * signal, is usually placed on the signalling CPU and preempts the signal
+ * loop: with hundreds of targets the loop then waits for almost every exit
+ * (the runbook query spends ~1 s this way for 900 sessions).  Just before
+ * signalling an idle session (no transaction, no child process, nothing
+ * to hold up) we therefore allow it every CPU but ours, and stay on ours;
+ * once every signal is sent, the exiting sessions and we get all CPUs
+ * back.  Best effort (a process may change the affinity of another of the
+ * same OS user); with a single CPU nothing is done.
+ */
+typedef struct RbSteer
+{
+	bool		active;
+	cpu_set_t	all;			/* our affinity at the start: to restore */
+	cpu_set_t	away;			/* all but the CPU we run on */
+} RbSteer;
+
+static void
+steer_init(RbSteer *st)
+{
+	int			me = sched_getcpu();
+
+	st->active = false;
+	if (me < 0 || sched_getaffinity(0, sizeof(cpu_set_t), &st->all) != 0)
+		return;
+	memcpy(&st->away, &st->all, sizeof(cpu_set_t));
+	CPU_CLR(me, &st->away);
+	st->active = CPU_COUNT(&st->away) > 0;
+	if (st->active)
+	{
+		cpu_set_t	here;
+
+		/* stay on this CPU while signalling (steer_done restores) */
+		CPU_ZERO(&here);
+		CPU_SET(me, &here);
+		st->active = (sched_setaffinity(0, sizeof(cpu_set_t), &here) == 0);
+	}
+}
+
+/* Give every steered session, and ourselves, every CPU again. */
+static void
+steer_done(RbSteer *st, RbTarget *targets, const bool *steered, int n)
+{
+	int			i;
+
+	if (!st->active)
+		return;
+	(void) sched_setaffinity(0, sizeof(cpu_set_t), &st->all);
+	for (i = 0; i < n; i++)
+		if (steered[i])
+			(void) sched_setaffinity(targets[i].backend.pid, sizeof(cpu_set_t),
+									 &st->all);
+}
+
+/*
+ * Send the signal, as signalfuncs.c does: SIGTERM or SIGINT to the
+ * backend's process group (a running statement may have started child
+ * processes, e.g. COPY ... PROGRAM).  An idle session has none, so it is
+ * signalled directly (which also avoids the kernel's process-list lock
+ * that hundreds of exiting processes contend for).  Returns false, with
+ * errno set, if kill() failed.
+ */
+static bool
+signal_one(const RbTarget *t, const RbBackend *now, RbSteer *steer,
+		   bool *steered)
+{
+	int			sig = (t->action == RB_ACTION_CANCEL) ? SIGINT : SIGTERM;
+	bool		idle = (now->state == STATE_IDLE);
+
+	if (steer->active && idle && t->action == RB_ACTION_TERMINATE)
+		*steered = (sched_setaffinity(t->backend.pid, sizeof(cpu_set_t),
+									  &steer->away) == 0);
+#ifdef HAVE_SETSID
+	if (!idle)
+		return kill(-t->backend.pid, sig) == 0;
+#endif
+	return kill(t->backend.pid, sig) == 0;
+}
+
 typedef struct ApplyCtx
 {
 	Oid			acting;
@@ -343,12 +431,18 @@ rb_remedy_apply_capped(RbTarget *targets, int n, bool dry_run,
 					   int max_actions, RbOutcome *outcomes)
 {
 	ApplyCtx	cx;
+	RbBackend  *fresh;
+	RbAuditEntry *es = NULL;
+	bool	   *corrected = NULL;
 	int			nacted = 0;
-	int			naudited = 0;
 	int			i;
+	RbSteer		steer;
+	bool	   *steered = NULL;
 
 	if (!dry_run)
 		rb_require_preload("signalling sessions (with its audit)");
+	if (n <= 0)
+		return 0;
 
 	memset(&cx, 0, sizeof(cx));
 	cx.acting = GetUserId();
@@ -359,86 +453,129 @@ rb_remedy_apply_capped(RbTarget *targets, int n, bool dry_run,
 
 	test_delay();
 
+	/*
+	 * Phase 1: re-read every target fresh and apply every rule.  Everything
+	 * that costs (catalog lookups, formatting) happens here, before the
+	 * first signal: once sessions start exiting they compete with us for
+	 * the CPU.
+	 */
+	fresh = palloc0(sizeof(RbBackend) * n);
+	if (!dry_run)
+	{
+		es = palloc(sizeof(RbAuditEntry) * n);
+		corrected = palloc0(sizeof(bool) * n);
+	}
 	for (i = 0; i < n; i++)
 	{
 		RbTarget   *t = &targets[i];
 		RbOutcome  *o = &outcomes[i];
-		RbBackend	now;
 		bool		found;
 		const char *reason;
 		char	   *detail;
-		RbAuditEntry e;
 
 		CHECK_FOR_INTERRUPTS();
 		memset(o, 0, sizeof(RbOutcome));
-		memset(&now, 0, sizeof(now));
-
 		found = (t->backend.pid != MyProcPid) &&
-			rb_backend_read(t->backend.pid, &now, 0);
-		reason = judge(&cx, t, found, &now, &detail);
+			rb_backend_read(t->backend.pid, &fresh[i], 0);
+		reason = judge(&cx, t, found, &fresh[i], &detail);
 		if (reason == NULL && nacted >= max_actions)
 		{
 			reason = "cap_reached";
 			detail = psprintf("pg_runbook.max_actions_per_cycle = %d", max_actions);
 		}
 		o->acted_at = GetCurrentTimestamp();
-
 		if (reason != NULL)
 		{
 			o->outcome = RB_OUTCOME_SKIPPED;
 			o->reason = reason;
 			o->detail = detail;
-			if (!dry_run)
-			{
-				fill_entry(&cx, &e, t, found ? &now : &t->backend,
-						   "skipped", reason, detail);
-				e.acted_at = o->acted_at;
-				rb_audit_record(&e);
-				naudited++;
-			}
-			continue;
-		}
-
-		nacted++;
-		if (dry_run)
-		{
-			o->outcome = RB_OUTCOME_DRY_RUN;
-			continue;
-		}
-
-		/* prepare the audit entry first: nothing may fail after the signal */
-		fill_entry(&cx, &e, t, &now,
-				   t->action == RB_ACTION_CANCEL ? "cancelled" : "terminated",
-				   NULL, NULL);
-
-		HOLD_INTERRUPTS();
-		o->acted_at = GetCurrentTimestamp();
-		if (kill(-t->backend.pid,
-				 t->action == RB_ACTION_CANCEL ? SIGINT : SIGTERM) == 0)
-		{
-			o->outcome = t->action == RB_ACTION_CANCEL ?
-				RB_OUTCOME_CANCELLED : RB_OUTCOME_TERMINATED;
 		}
 		else
 		{
-			int			err = errno;
-
-			nacted--;
-			o->outcome = RB_OUTCOME_SKIPPED;
-			o->reason = (err == ESRCH) ? "gone" : "signal_failed";
-			o->detail = psprintf("kill(): %s", strerror(err));
-			strlcpy(e.outcome, "skipped", sizeof(e.outcome));
-			strlcpy(e.reason, o->reason, sizeof(e.reason));
-			strlcpy(e.detail, o->detail, sizeof(e.detail));
+			nacted++;
+			o->outcome = dry_run ? RB_OUTCOME_DRY_RUN :
+				t->action == RB_ACTION_CANCEL ? RB_OUTCOME_CANCELLED :
+				RB_OUTCOME_TERMINATED;
 		}
-		e.acted_at = o->acted_at;
-		rb_audit_record(&e);
-		RESUME_INTERRUPTS();
-		naudited++;
+		if (!dry_run)
+		{
+			fill_entry(&cx, &es[i], t, found ? &fresh[i] : &t->backend,
+					   rb_outcome_name(o->outcome), o->reason, o->detail);
+			es[i].acted_at = o->acted_at;
+		}
 	}
+	if (dry_run)
+		return nacted;
+
+	/*
+	 * Phase 2: write-ahead audit.  Every decision goes to the ring (and the
+	 * log) before any signal, so an action that happens is never missing;
+	 * planned actions are marked pending until phase 4 confirms them.
+	 */
+	for (i = 0; i < n; i++)
+		es[i].pending = (outcomes[i].outcome != RB_OUTCOME_SKIPPED);
+	rb_audit_record_batch(es, n);
+
+	/*
+	 * Phase 3: signal.  Immediately before each signal, re-read the
+	 * target's status slot (O(1), no lock) and require the same process
+	 * and, when asked, the same state / statement.  Nothing in this loop
+	 * can fail, and interrupts are held: all of it runs or none.
+	 */
+	steer_init(&steer);
+	steered = palloc0(sizeof(bool) * n);
+	HOLD_INTERRUPTS();
+	for (i = 0; i < n; i++)
+	{
+		RbTarget   *t = &targets[i];
+		RbOutcome  *o = &outcomes[i];
+		RbBackend	now;
+		const char *reason = NULL;
+
+		if (o->outcome == RB_OUTCOME_SKIPPED)
+			continue;
+		if (!rb_backend_recheck(&fresh[i], &now) ||
+			now.backend_start != fresh[i].backend_start)
+			reason = "gone";
+		else if ((t->flags & RB_TARGET_SAME_STATE) &&
+				 (now.state != t->backend.state ||
+				  now.state_start != t->backend.state_start))
+			reason = "state_changed";
+		else if ((t->flags & RB_TARGET_SAME_QUERY) &&
+				 (now.query_start != t->backend.query_start ||
+				  (now.state != STATE_RUNNING && now.state != STATE_FASTPATH)))
+			reason = "state_changed";
+		else if (!signal_one(t, &now, &steer, &steered[i]))
+			reason = (errno == ESRCH) ? "gone" : "signal_failed";
+		if (reason)
+		{
+			o->outcome = RB_OUTCOME_SKIPPED;
+			o->reason = reason;
+			corrected[i] = true;
+			nacted--;
+		}
+	}
+	/* the exiting sessions (and we) may use every CPU again */
+	steer_done(&steer, targets, steered, n);
+
+	/*
+	 * Phase 4: confirm the signals, correct the entries of those skipped.
+	 * Still with interrupts held, so that no entry stays pending.
+	 */
+	for (i = 0; i < n; i++)
+	{
+		if (!corrected[i])
+			continue;
+		outcomes[i].detail = pstrdup("changed or ended just before the signal");
+		strlcpy(es[i].outcome, "skipped", sizeof(es[i].outcome));
+		strlcpy(es[i].reason, outcomes[i].reason, sizeof(es[i].reason));
+		strlcpy(es[i].detail, outcomes[i].detail, sizeof(es[i].detail));
+	}
+	rb_audit_settle(es, n, corrected);
+	RESUME_INTERRUPTS();
 
 	/* the table copy, in a transaction of its own (not on a standby) */
-	if (naudited > 0 && !IsBackgroundWorker)
+	if (!rb_am_background_worker())
 		rb_audit_launch_writer();
 
 	return nacted;

@@ -68,6 +68,14 @@ typedef struct RbOutcome
  * rb_remedy_apply caps at pg_runbook.max_actions_per_cycle; the _capped
  * variant takes the cap (a worker cycle spanning several calls passes what
  * is left of its budget).
+ *
+ * Audit: entries go to the ring and the log here.  The copy into
+ * runbook.actions is made by the audit writer, started here, in its own
+ * transaction -- except in a background worker, which has a transaction of
+ * its own and should call rb_audit_flush() (audit.h) in it instead.
+ *
+ * Identity of "the pg_runbook worker" (never signalled, reason "worker"):
+ * any background worker whose bgw_type starts with "pg_runbook".
  */
 extern int	rb_remedy_apply(RbTarget *targets, int n, bool dry_run,
 							RbOutcome *outcomes);

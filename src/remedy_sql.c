@@ -32,7 +32,9 @@
 #include "pg_runbook.h"
 #include "activity.h"
 #include "audit.h"
+#include "policy.h"
 #include "remedy.h"
+#include "remedy_sql.h"
 #include "snapshot.h"
 
 PG_FUNCTION_INFO_V1(rb_kill_idle);
@@ -42,14 +44,6 @@ PG_FUNCTION_INFO_V1(rb_cancel_long);
 
 /* ---------- filters shared by both functions ---------- */
 
-typedef struct RbFilter
-{
-	Oid			role;			/* sessions of members of this role */
-	Oid			db;
-	text	   *app_pattern;	/* LIKE */
-	bool		has_net;
-	Datum		net;			/* inet/cidr */
-} RbFilter;
 
 static bool
 arg_bool(FunctionCallInfo fcinfo, int argno, const char *argname)
@@ -81,15 +75,15 @@ parse_network(const char *src)
 }
 
 static void
-parse_filter(FunctionCallInfo fcinfo, int first, RbFilter *f)
+parse_filter(FunctionCallInfo fcinfo, int first, RbSessionFilter *f)
 {
-	memset(f, 0, sizeof(RbFilter));
+	memset(f, 0, sizeof(RbSessionFilter));
 	if (!PG_ARGISNULL(first))
 	{
 		char	   *name = NameStr(*PG_GETARG_NAME(first));
 
-		f->role = get_role_oid(name, true);
-		if (!OidIsValid(f->role))
+		f->roleid = get_role_oid(name, true);
+		if (!OidIsValid(f->roleid))
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("role \"%s\" does not exist", name),
@@ -99,8 +93,8 @@ parse_filter(FunctionCallInfo fcinfo, int first, RbFilter *f)
 	{
 		char	   *name = NameStr(*PG_GETARG_NAME(first + 1));
 
-		f->db = get_database_oid(name, true);
-		if (!OidIsValid(f->db))
+		f->dbid = get_database_oid(name, true);
+		if (!OidIsValid(f->dbid))
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_DATABASE),
 					 errmsg("database \"%s\" does not exist", name),
@@ -109,38 +103,7 @@ parse_filter(FunctionCallInfo fcinfo, int first, RbFilter *f)
 	if (!PG_ARGISNULL(first + 2))
 		f->app_pattern = PG_GETARG_TEXT_PP(first + 2);
 	if (!PG_ARGISNULL(first + 3))
-	{
-		f->has_net = true;
-		f->net = parse_network(text_to_cstring(PG_GETARG_TEXT_PP(first + 3)));
-	}
-}
-
-static bool
-filter_match(const RbFilter *f, const RbBackend *b)
-{
-	if (OidIsValid(f->role) &&
-		!(b->roleid == f->role || is_member_of_role_nosuper(b->roleid, f->role)))
-		return false;
-	if (OidIsValid(f->db) && b->dbid != f->db)
-		return false;
-	if (f->app_pattern &&
-		!DatumGetBool(DirectFunctionCall2Coll(textlike, C_COLLATION_OID,
-											  CStringGetTextDatum(b->appname),
-											  PointerGetDatum(f->app_pattern))))
-		return false;
-	if (f->has_net)
-	{
-		char		addr[RB_AUDIT_CLIENT_LEN];
-
-		rb_client_addr_text(&b->clientaddr, addr, sizeof(addr));
-		if (addr[0] == '\0')
-			return false;		/* local socket: in no network */
-		if (!DatumGetBool(DirectFunctionCall2(network_subeq,
-											  DirectFunctionCall1(inet_in, CStringGetDatum(addr)),
-											  f->net)))
-			return false;
-	}
-	return true;
+		f->network = DatumGetInetPP(parse_network(text_to_cstring(PG_GETARG_TEXT_PP(first + 3))));
 }
 
 /* ---------- selection ---------- */
@@ -295,7 +258,7 @@ rb_kill_idle(PG_FUNCTION_ARGS)
 	bool		dry_run = arg_bool(fcinfo, 1, "dry_run");
 	int			states = parse_idle_states(fcinfo, 2);
 	bool		allow_super;
-	RbFilter	f;
+	RbSessionFilter f;
 	RbSnapshot *snap;
 	RbViewer   *v;
 	Cand	   *cands;
@@ -321,7 +284,7 @@ rb_kill_idle(PG_FUNCTION_ARGS)
 		if (!state_in(b->state, states) || b->state_start == 0 ||
 			snap->taken_at - b->state_start < min_us)
 			continue;
-		if (!filter_match(&f, b))
+		if (!rb_filter_match(&f, b))
 			continue;
 		cands[n].age = snap->taken_at - b->state_start;
 		cands[n].b = b;
@@ -409,7 +372,7 @@ rb_cancel_long(PG_FUNCTION_ARGS)
 	bool		escalate = !PG_ARGISNULL(2);
 	int64		grace_us = escalate ? rb_check_interval_arg(fcinfo, 2, "terminate_after") : 0;
 	bool		allow_super;
-	RbFilter	f;
+	RbSessionFilter f;
 	RbSnapshot *snap;
 	RbViewer   *v;
 	Cand	   *cands;
@@ -440,7 +403,7 @@ rb_cancel_long(PG_FUNCTION_ARGS)
 		if ((b->state != STATE_RUNNING && b->state != STATE_FASTPATH) ||
 			b->query_start == 0 || snap->taken_at - b->query_start < min_us)
 			continue;
-		if (!filter_match(&f, b))
+		if (!rb_filter_match(&f, b))
 			continue;
 		cands[n].age = snap->taken_at - b->query_start;
 		cands[n].b = b;
@@ -512,4 +475,16 @@ rb_cancel_long(PG_FUNCTION_ARGS)
 					outs[i].detail ? outs[i].detail : targets[i].detail);
 	}
 	PG_RETURN_VOID();
+}
+
+/*
+ * The remediation row format for other front ends (terminate_blockers):
+ * the same columns as kill_idle() and cancel_long().
+ */
+void
+rb_remedy_put_row(ReturnSetInfo *rsinfo, RbViewer *v, TimestampTz now,
+				  const RbTarget *t, const char *outcome, const char *reason,
+				  const char *detail)
+{
+	put_row(rsinfo, v, now, t, t->action, outcome, reason, detail);
 }

@@ -83,7 +83,7 @@ copy_status_entry(volatile PgBackendStatus *be, RbBackend *out, int flags,
 			out->query_start = be->st_activity_start_timestamp;
 			out->state_start = be->st_state_start_timestamp;
 			out->state = be->st_state;
-			out->query_id = be->st_query_id;
+			out->query_id = rb_status_query_id(be);
 			memcpy(&out->clientaddr, unvolatize(SockAddr *, &be->st_clientaddr),
 				   sizeof(SockAddr));
 			/* strlcpy is safe: the shared buffers always end in '\0' */
@@ -130,7 +130,7 @@ fill_from_proc(RbBackend *b, PGPROC *proc)
 	b->xmin = p->xmin;
 	b->wait_event_info = p->wait_event_info;
 	b->wait_start = (TimestampTz) pg_atomic_read_u64(unvolatize(pg_atomic_uint64 *, &p->waitStart));
-	b->is_bgworker = p->isBackgroundWorker;
+	b->is_bgworker = rb_proc_is_bgworker(p);
 	if (p->lockGroupLeader != NULL)
 	{
 		int			lpid = p->lockGroupLeader->pid;
@@ -290,6 +290,7 @@ rb_state_name(BackendState state)
 			return "idle in transaction (aborted)";
 		case STATE_DISABLED:
 			return "disabled";
+		RB_CASE_STATE_STARTING("starting")
 		case STATE_UNDEFINED:
 			break;
 	}
@@ -336,4 +337,30 @@ bool
 rb_is_client_backend(const RbBackend *b)
 {
 	return b->backend_type == B_BACKEND && !b->is_bgworker;
+}
+
+/*
+ * Re-read the status entry of a backend already read once (its slot is
+ * known): O(1), no lock, no PGPROC access; for the last check right before
+ * a signal.  Returns false if the slot now holds no backend or another pid.
+ * Only status fields are fresh; the PGPROC-derived ones are copied from
+ * 'judged' (they cannot change for the same process that matter here).
+ */
+bool
+rb_backend_recheck(const RbBackend *judged, RbBackend *out)
+{
+	PgBackendStatus *arr = rb_status_array();
+
+	if (judged->slot < 0 || judged->slot >= RB_NUM_STATUS_SLOTS)
+		return false;
+	if (!copy_status_entry(&arr[judged->slot], out, 0, NULL) ||
+		out->pid != judged->pid)
+		return false;
+	out->slot = judged->slot;
+	out->xid = judged->xid;
+	out->xmin = judged->xmin;
+	out->wait_event_info = judged->wait_event_info;
+	out->leader_pid = judged->leader_pid;
+	out->is_bgworker = judged->is_bgworker;
+	return true;
 }

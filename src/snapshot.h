@@ -52,6 +52,7 @@ typedef struct RbSnapshot
 
 extern RbSnapshot *rb_snapshot_take(int flags);
 extern bool rb_backend_read(int pid, RbBackend *out, int flags);
+extern bool rb_backend_recheck(const RbBackend *judged, RbBackend *out);
 extern RbBackend *rb_snapshot_find(RbSnapshot *snap, int pid);
 
 /* descriptions */

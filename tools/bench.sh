@@ -3,6 +3,7 @@
 # throwaway server; each prints its own figures and ratios.
 set -u
 . "$(dirname "$0")/common.sh"
+reexec_readable "$0" "$@"
 build_and_install || exit 2
 rc=0
 for b in ${BENCH:-$(ls "$ROOT"/bench/*.sh)}; do

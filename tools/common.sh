@@ -24,6 +24,22 @@ else
 	as_user() { "$@"; }
 fi
 
+# The server user must be able to read the tree (test inputs, the private
+# installation).  A clone under a private directory (say /root/...) is not
+# readable by it: then the calling script re-runs itself from a readable
+# copy of the tree under /var/tmp.  Usage: reexec_readable "$0" "$@"
+reexec_readable() {
+	local script=$1; shift
+	[ "$(id -u)" = 0 ] || return 0
+	runuser -u "$RUN_USER" -- test -r "$ROOT/Makefile" -a -x "$ROOT/sql_tests" 2>/dev/null && return 0
+	local copy=/var/tmp/pg_runbook-tree-$(printf '%s' "$ROOT" | md5sum | cut -c1-12)
+	echo "== $ROOT is not readable by $RUN_USER: running from a copy in $copy"
+	mkdir -p "$copy"
+	(cd "$ROOT" && tar --exclude=./build --exclude='*.o' --exclude='*.so' -cf - .) | (cd "$copy" && tar -xf -)
+	chmod -R a+rX "$copy"
+	exec "$copy/tools/$(basename "$script")" "$@"
+}
+
 # A directory the server user may write into.
 user_dir() {
 	rm -rf "$1"

@@ -4,6 +4,7 @@
 # says about it.  The server and its sessions are removed at the end.
 set -u
 . "$(dirname "$0")/common.sh"
+reexec_readable "$0" "$@"
 build_and_install >/dev/null || { echo "build failed"; exit 2; }
 DIR=$BUILD/demo
 PIDS=()
@@ -13,15 +14,17 @@ cleanup() {
 	server_stop
 }
 trap cleanup EXIT
-server_start "$DIR" "max_connections = 50" || exit 1
+server_start "$DIR" "max_connections = 50" "pg_runbook.database = 'postgres'" \
+	"pg_runbook.naptime = '2s'" || exit 1
 echo "== throwaway server on port $PGPORT (socket $PGHOST), pg_runbook preloaded"
 rb_psql -qc 'CREATE EXTENSION pg_runbook' -c 'CREATE TABLE orders(id int PRIMARY KEY, note text)' \
-	-c 'INSERT INTO orders SELECT g, md5(g::text) FROM generate_series(1, 1000) g'
+	-c 'INSERT INTO orders SELECT g, md5(g::text) FROM generate_series(1, 1000) g' \
+	-c 'CREATE ROLE app LOGIN' -c 'GRANT ALL ON orders TO app'
 
 # Some real activity, each kind from its own application.
-bg_session() {	# bg_session APP SQL: a session that runs SQL then stays open
+bg_session() {	# bg_session APP SQL: a session of role app that runs SQL, then stays open
 	( (echo "SET application_name = '$1';"; echo "$2"; exec sleep 600) |
-		rb_psql -q ) >/dev/null 2>&1 &
+		rb_psql -q -U app ) >/dev/null 2>&1 &
 	PIDS+=($!)
 }
 for i in 1 2 3; do bg_session "web-$i" "SELECT count(*) FROM orders;"; done
@@ -47,6 +50,27 @@ show "Statements running longer than 1 second (api waits on a lock: blocked_by n
 	"SELECT pid, application_name, query_age, wait_event_type, wait_event, blocked_by, query FROM runbook.long_running('1s');"
 show "Every backend, server processes included" \
 	"SELECT pid, backend_type, application_name, state, backend_age, state_age FROM runbook.sessions ORDER BY backend_type, pid;"
+show "Who blocks whom: one row per waiting session, with its root blocker" \
+	"SELECT pid, application_name, locktype, mode, blocked_by, root_blocker, depth, wait_age FROM runbook.blocking_locks();"
+show "The same as a tree" \
+	"SELECT * FROM runbook.lock_tree();"
+show "Remedy, dry run first: what kill_idle would do to sessions idle for 2 s (and why it skips some)" \
+	"SELECT pid, application_name, state, state_age, action, outcome, reason FROM runbook.kill_idle('2 s', dry_run => true);"
+show "Terminate the root blocker of the lock queue (dry run by default)" \
+	"SELECT pid, application_name, state, action, outcome, detail FROM runbook.terminate_blockers('1 s');"
+show "A worker policy: end idle-in-transaction sessions that block others; preview what it would do" \
+	"INSERT INTO runbook.policies (name, states, min_state_age, only_if_blocking, action, dry_run)
+	 VALUES ('iit_blockers', '{idle in transaction}', '1 s', true, 'terminate', true);
+	 SELECT pid, application_name, state, policy, action, outcome, detail FROM runbook.policy_preview();"
+show "Now for real: terminate the root blocker; the queue drains" \
+	"SELECT pid, application_name, action, outcome FROM runbook.terminate_blockers('1 s', dry_run => false);"
+sleep 1
+show "Nobody waits any more" \
+	"SELECT count(*) AS waiting FROM runbook.blocking_locks();"
+show "Every real action is audited (shared-memory ring; also runbook.actions and the log)" \
+	"SELECT acted_at::time(0), actor, acting_role, pid, application_name, state, action, outcome FROM runbook.recent_actions();"
+show "The worker" \
+	"SELECT running, paused, enforce, cycles, actions, policies, round(avg_cycle_ms::numeric, 3) AS avg_cycle_ms FROM runbook.worker_status();"
 show "Bad input gets a clear error with a hint" \
 	"SELECT * FROM runbook.idle_sessions('-5 min');"
 echo
