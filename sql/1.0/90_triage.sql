@@ -138,6 +138,8 @@ LANGUAGE plpgsql VOLATILE
 AS $fn$
 DECLARE
     sess    @extschema@.sessions[];
+    waits   jsonb;
+    roots   integer[];
     c       record;
     r       record;
     n       integer := 0;
@@ -149,8 +151,14 @@ DECLARE
     errcode text;
     chk     text;
 BEGIN
-    -- One snapshot of every backend, shared by the checks below.
+    -- One snapshot of every backend, shared by the checks below, and the
+    -- lock waits: pid -> seconds waited for the lock (not the statement),
+    -- and the root blockers of the wait queues.
     sess := ARRAY(SELECT s FROM @extschema@.sessions s);
+    SELECT coalesce(jsonb_object_agg(b.pid, round(extract(epoch FROM b.wait_age), 1)), '{}'),
+           array_agg(DISTINCT b.root_blocker ORDER BY b.root_blocker) FILTER (WHERE b.root_blocker IS NOT NULL)
+      INTO waits, roots
+      FROM @extschema@.blocking_locks() b;
 
     -- connections ------------------------------------------------------
     chk := 'connections';
@@ -185,22 +193,22 @@ BEGIN
     FOR r IN
         SELECT b.pid, b.usename, b.datname, b.application_name, b.state, b.xact_age, b.state_age,
                array_agg(w.pid ORDER BY w.pid) AS waiters,
-               max(w.query_age) AS max_wait
+               max(coalesce((waits->>w.pid::text)::numeric, @extschema@._secs(w.query_age))) AS max_wait
           FROM unnest(sess) b
           JOIN unnest(sess) w ON b.pid = ANY (w.blocked_by)
          WHERE b.state LIKE 'idle in transaction%'
          GROUP BY b.pid, b.usename, b.datname, b.application_name, b.state, b.xact_age, b.state_age
-         ORDER BY max(w.query_age) DESC NULLS LAST, b.pid
+         ORDER BY 9 DESC NULLS LAST, b.pid
     LOOP
-        severity := CASE WHEN extract(epoch FROM r.max_wait) >= t_lock THEN 'SEV2' ELSE 'SEV3' END;
+        severity := CASE WHEN r.max_wait >= t_lock THEN 'SEV2' ELSE 'SEV3' END;
         check_name := chk;
-        finding := format('pid %s (%s, %s) is %s for %s and blocks %s session(s), the longest waiting %s',
+        finding := format('pid %s (%s, %s) is %s for %s and blocks %s session(s), the longest waiting %s s',
                           r.pid, r.usename, r.application_name, r.state, date_trunc('second', r.state_age),
-                          cardinality(r.waiters), date_trunc('second', r.max_wait));
+                          cardinality(r.waiters), r.max_wait);
         evidence := jsonb_build_object('pid', r.pid, 'usename', r.usename, 'datname', r.datname,
                         'application_name', r.application_name, 'state', r.state,
                         'xact_age_s', @extschema@._secs(r.xact_age), 'state_age_s', @extschema@._secs(r.state_age),
-                        'blocked_pids', to_jsonb(r.waiters), 'max_wait_s', @extschema@._secs(r.max_wait));
+                        'blocked_pids', to_jsonb(r.waiters), 'max_wait_s', r.max_wait);
         action := 'end the idle transaction (the application forgot COMMIT/ROLLBACK); set idle_in_transaction_session_timeout';
         remedy_sql := format('SELECT pg_terminate_backend(%s);  -- or: SELECT * FROM %s.kill_idle(%L, states => ''{idle in transaction}'', dry_run => true);',
                              r.pid, '@extschema@', date_trunc('second', r.state_age)::text);
@@ -210,28 +218,30 @@ BEGIN
     -- lock waits ---------------------------------------------------------
     chk := 'lock_waits';
     SELECT count(*) AS waiters,
-           max(w.query_age) AS max_wait,
+           max(w.wait_s) AS max_wait,
            jsonb_agg(jsonb_build_object('pid', w.pid, 'blocked_by', to_jsonb(w.blocked_by),
-                                        'wait_event', w.wait_event, 'wait_s', @extschema@._secs(w.query_age),
+                                        'wait_event', w.wait_event, 'wait_s', w.wait_s,
                                         'query', left(w.query, 200))
-                     ORDER BY w.query_age DESC NULLS LAST, w.pid) AS waits,
+                     ORDER BY w.wait_s DESC NULLS LAST, w.pid) AS waits,
            (SELECT array_agg(DISTINCT x ORDER BY x) FROM unnest(sess) w2, unnest(w2.blocked_by) x
              WHERE w2.wait_event_type = 'Lock') AS blockers
       INTO r
-      FROM unnest(sess) w
-     WHERE w.wait_event_type = 'Lock';
+      FROM (SELECT s.*, coalesce((waits->>s.pid::text)::numeric, @extschema@._secs(s.query_age)) AS wait_s
+              FROM unnest(sess) s WHERE s.wait_event_type = 'Lock') w;
     IF r.waiters > 0 THEN
         severity := CASE WHEN r.waiters >= @extschema@._threshold('lock_waiters_sev1') THEN 'SEV1'
-                         WHEN extract(epoch FROM r.max_wait) >= t_lock THEN 'SEV2'
+                         WHEN r.max_wait >= t_lock THEN 'SEV2'
                          ELSE 'SEV3' END;
         check_name := chk;
-        finding := format('%s session(s) waiting on locks, the longest for %s; blocked by pid(s) %s',
-                          r.waiters, date_trunc('second', r.max_wait), array_to_string(r.blockers, ', '));
-        evidence := jsonb_build_object('waiters', r.waiters, 'max_wait_s', @extschema@._secs(r.max_wait),
-                                       'blockers', to_jsonb(coalesce(r.blockers, '{}')), 'waits', r.waits);
-        action := 'look at what the blockers are doing; cancel or terminate the root blocker if it is stuck';
-        remedy_sql := format('SELECT pid, state, xact_age, state_age, query FROM %s.sessions WHERE pid = ANY (%L::int[]);',
-                             '@extschema@', coalesce(r.blockers, '{}')::text);
+        finding := format('%s session(s) waiting on locks, the longest for %s s; blocked by pid(s) %s; root blocker(s) %s',
+                          r.waiters, r.max_wait, array_to_string(r.blockers, ', '),
+                          coalesce(array_to_string(roots, ', '), 'unknown'));
+        evidence := jsonb_build_object('waiters', r.waiters, 'max_wait_s', r.max_wait,
+                                       'blockers', to_jsonb(coalesce(r.blockers, '{}')),
+                                       'root_blockers', to_jsonb(coalesce(roots, '{}')), 'waits', r.waits);
+        action := 'read the lock tree; cancel or terminate the root blocker if it is stuck';
+        remedy_sql := format('SELECT * FROM %s.lock_tree();  -- then: SELECT * FROM %s.terminate_blockers(%L, dry_run => true);',
+                             '@extschema@', '@extschema@', (floor(r.max_wait) || ' s'));
         n := n + 1; ord := n; RETURN NEXT;
     END IF;
 
@@ -630,8 +640,8 @@ BEGIN
 
     alert := 'DatabaseLockWaits'; unit := 'seconds';
     t := @extschema@._threshold('lock_wait_seconds');
-    SELECT count(*) AS cnt, max(extract(epoch FROM s.query_age)) AS mx INTO r
-      FROM unnest(sess) s WHERE s.wait_event_type = 'Lock';
+    SELECT count(*) AS cnt, max(extract(epoch FROM b.wait_age)) AS mx INTO r
+      FROM @extschema@.blocking_locks() b;
     value := round(coalesce(r.mx, 0), 1); threshold := t; firing := r.cnt > 0 AND value >= t;
     summary := format('%s session(s) waiting on locks', r.cnt);
     RETURN NEXT;

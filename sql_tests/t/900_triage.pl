@@ -57,6 +57,8 @@ is($row, "SEV3|$bpid|[$wpid]", 'idle-in-transaction blocker found, SEV3 while th
 $row = sq(q{SELECT severity || '|' || (evidence->'blockers')::text || '|' || (evidence->'waits'->0->>'pid')
              FROM runbook.triage() WHERE check_name = 'lock_waits'});
 is($row, "SEV3|[$bpid]|$wpid", 'lock wait found with its blocker');
+is(sq(q{SELECT evidence->'root_blockers' FROM runbook.triage() WHERE check_name = 'lock_waits'}), "[$bpid]",
+	'root blocker from blocking_locks()');
 is(sq(q{SELECT firing FROM runbook.alerts WHERE alert = 'DatabaseLockWaits'}), 'f',
 	'DatabaseLockWaits does not fire below its threshold');
 like(sq(q{SELECT remedy_sql FROM runbook.triage() WHERE check_name = 'idle_in_transaction_blocking'}),
@@ -130,4 +132,21 @@ is($node->safe_psql('restored', 'SELECT count(*) FROM runbook.alert_thresholds')
 
 $mon->quit;
 $node->stop;
+
+# Without preload: nothing fails, the missing pieces are SEV4 / absent.
+my $plain = PostgreSQL::Test::Cluster->new('plain');
+$plain->init;
+$plain->start;
+$plain->safe_psql('postgres', 'CREATE EXTENSION pg_runbook');
+is($plain->safe_psql('postgres', q{SELECT severity FROM runbook.triage() WHERE check_name = 'worker'}),
+	'SEV4', 'not preloaded: worker finding is SEV4');
+is($plain->safe_psql('postgres', q{SELECT count(*) FROM runbook.triage() WHERE finding LIKE 'check not run:%' AND check_name <> 'slow_queries'}),
+	'0', 'not preloaded: every other check runs');
+my $m = $plain->safe_psql('postgres', 'SELECT runbook.metrics()');
+unlike($m, qr/pg_runbook_worker/, 'not preloaded: no worker metrics');
+like($m, qr/^pg_runbook_max_connections \d+$/m, 'not preloaded: metrics still served');
+like($plain->safe_psql('postgres', 'SELECT runbook.incident_report()'),
+	qr/Audit ring unavailable: pg_runbook is not in shared_preload_libraries/, 'not preloaded: report says so');
+is($plain->safe_psql('postgres', 'SELECT count(*) FROM runbook.alerts'), '9', 'not preloaded: alerts');
+$plain->stop;
 done_testing();
