@@ -873,15 +873,18 @@ BEGIN
 
     md := md || E'\n## Blocking\n\n';
     k := 0;
-    FOR r IN SELECT s.pid, s.blocked_by, s.usename, s.state, s.query_age, s.query
-               FROM @extschema@.sessions s WHERE cardinality(s.blocked_by) > 0
-              ORDER BY s.query_age DESC NULLS LAST LIMIT 20 LOOP
+    FOR r IN SELECT b.pid, b.blocked_by, b.root_blocker, b.usename, b.mode, b.locktype, b.relation,
+                    b.wait_age, b.query
+               FROM @extschema@.blocking_locks() b
+              ORDER BY b.wait_age DESC NULLS LAST LIMIT 20 LOOP
         IF k = 0 THEN
-            md := md || E'| Waiting pid | Blocked by | User | Waiting for | Query |\n|---|---|---|---|---|\n';
+            md := md || E'| Waiting pid | Blocked by | Root blocker | User | Wants | Waiting for | Query |\n|---|---|---|---|---|---|---|\n';
         END IF;
         k := k + 1;
-        md := md || format(E'| %s | %s | %s | %s | %s |\n', r.pid, array_to_string(r.blocked_by, ', '), r.usename,
-                           date_trunc('second', r.query_age), @extschema@._md(left(r.query, 120)));
+        md := md || format(E'| %s | %s | %s | %s | %s | %s | %s |\n', r.pid, array_to_string(r.blocked_by, ', '),
+                           coalesce(r.root_blocker::text, ''), r.usename,
+                           concat_ws(' ', r.mode, 'on', coalesce(r.relation::text, r.locktype)),
+                           date_trunc('second', r.wait_age), @extschema@._md(left(r.query, 120)));
     END LOOP;
     IF k = 0 THEN
         md := md || E'No session waits on another.\n';

@@ -77,7 +77,7 @@ is(sq(q{SELECT severity FROM runbook.triage() LIMIT 1}), 'SEV2', 'SEV2 rows come
 # metrics() sees the waiter; incident_report() shows the blocking pair.
 like(sq(q{SELECT runbook.metrics()}), qr/^pg_runbook_lock_waiters 1$/m, 'metrics: one lock waiter');
 my $report = sq(q{SELECT runbook.incident_report('lock pile-up')});
-like($report, qr/^\| $wpid \| $bpid \|/m, 'incident report: blocking table names waiter and blocker');
+like($report, qr/^\| $wpid \| $bpid \| $bpid \|/m, 'incident report: blocking table names waiter, blocker, root');
 like($report, qr/^- \*\*Severity:\*\* SEV2$/m, 'incident report: severity is the worst finding');
 
 # Connections: fill the usable slots (17) up to 80 %, then 95 %.
