@@ -14,8 +14,12 @@ set -u
 N=${N:-21}
 IDLE=${IDLE:-80}
 DIR=$BUILD/bench_triage
-PIDS=()
-cleanup() { local p; for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; server_stop; }
+# Each held session is `(statements; sleep) | psql`; the sleeps' pids go to
+# a file so the exit trap ends exactly them (psql then exits on EOF).
+SLEEPS=$BUILD/bench_triage_sleeps
+: > "$SLEEPS"
+hold() { ( printf "$1"; sleep 600 & echo $! >> "$SLEEPS"; wait ) | rb_psql -q >/dev/null 2>&1 & }
+cleanup() { [ -s "$SLEEPS" ] && kill $(cat "$SLEEPS") 2>/dev/null; rm -f "$SLEEPS"; server_stop; }
 trap cleanup EXIT
 server_start "$DIR" "max_connections = 150" || exit 1
 rb_psql -q <<SQL
@@ -24,10 +28,10 @@ CREATE TABLE hot (id int PRIMARY KEY, v int);
 INSERT INTO hot VALUES (1, 0);
 SELECT format('CREATE TABLE t%s (id int); INSERT INTO t%s VALUES (1);', g, g) FROM generate_series(1, 500) g \gexec
 SQL
-for i in $(seq 1 "$IDLE"); do ( sleep 600 ) | rb_psql -q >/dev/null 2>&1 & PIDS+=($!); done
-( printf "BEGIN;\nUPDATE hot SET v = v + 1 WHERE id = 1;\n"; sleep 600 ) | rb_psql -q >/dev/null 2>&1 & PIDS+=($!)
+for i in $(seq 1 "$IDLE"); do hold ""; done
+hold "BEGIN;\nUPDATE hot SET v = v + 1 WHERE id = 1;\n"
 sleep 1
-for i in $(seq 1 5); do ( printf "UPDATE hot SET v = v + 1 WHERE id = 1;\n"; sleep 600 ) | rb_psql -q >/dev/null 2>&1 & PIDS+=($!); done
+for i in $(seq 1 5); do hold "UPDATE hot SET v = v + 1 WHERE id = 1;\n"; done
 for i in $(seq 1 50); do
 	[ "$(rb_psql -Atc "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")" = 5 ] && break
 	sleep 0.2
