@@ -86,6 +86,8 @@ parse_action(const char *s)
 	"       grace, allow_superuser, dry_run " \
 	"  FROM runbook.policies WHERE enabled ORDER BY priority, name"
 
+static SPIPlanPtr policy_plan = NULL;
+
 static int64
 interval_col(HeapTuple tup, TupleDesc desc, int col)
 {
@@ -107,7 +109,22 @@ rb_policies_load(void)
 	uint64		i;
 	int			ret;
 
-	ret = SPI_execute(POLICY_QUERY, true, 0);
+	/*
+	 * One saved plan per process: the worker reads the policies every
+	 * cycle, and parsing and planning would be most of that cost.  The plan
+	 * cache re-plans by itself if the table is recreated.
+	 */
+	if (policy_plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(POLICY_QUERY, 0, NULL);
+
+		if (plan == NULL)
+			elog(ERROR, "could not prepare the query of runbook.policies: %s",
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		policy_plan = plan;
+	}
+	ret = SPI_execute_plan(policy_plan, NULL, NULL, true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read runbook.policies: %s", SPI_result_code_string(ret));
 
