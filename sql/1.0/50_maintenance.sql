@@ -354,7 +354,7 @@ WITH lim AS (
            greatest(age(a.backend_xmin), age(a.backend_xid))::bigint AS xid_age, NULL::bigint AS mxid_age,
            format('%s, xact started %s ago: %s', a.state, date_trunc('second', now() - a.xact_start),
                   left(a.query, 100)) AS detail
-      FROM pg_stat_activity a
+      FROM @extschema@.sessions a
      WHERE (a.backend_xmin IS NOT NULL OR a.backend_xid IS NOT NULL) AND a.pid <> pg_backend_pid()
     UNION ALL
     SELECT 'horizon: prepared transaction', format('%s (gid %s)', p.transaction, p.gid), NULL,

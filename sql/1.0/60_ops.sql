@@ -388,7 +388,7 @@ BEGIN
         -- it has (what is left is at most the start of a record not fully
         -- received yet, as when an idle primary flushed half of its last one)
         SELECT a2.wait_event INTO startup_wait
-          FROM pg_stat_activity a2 WHERE a2.backend_type = 'startup';
+          FROM @extschema@.sessions a2 WHERE a2.backend_type = 'startup';
         partial_tail := false;
         IF receive_lsn IS NOT NULL THEN
             replay_lag_bytes := greatest(pg_wal_lsn_diff(receive_lsn, replay_lsn), 0);
@@ -1159,7 +1159,7 @@ BEGIN
     IF prisma_locked AND EXISTS (SELECT 1 FROM pg_class c WHERE c.relname = '_prisma_migrations' AND c.relkind IN ('r', 'p')) THEN
         FOR holder IN
             SELECT l.pid, a.application_name, a.xact_start, a.state
-              FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+              FROM pg_locks l LEFT JOIN @extschema@.sessions a ON a.pid = l.pid
              WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = 72707369
                AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
         LOOP

@@ -210,8 +210,9 @@ BEGIN
                         'xact_age_s', @extschema@._secs(r.xact_age), 'state_age_s', @extschema@._secs(r.state_age),
                         'blocked_pids', to_jsonb(r.waiters), 'max_wait_s', r.max_wait);
         action := 'end the idle transaction (the application forgot COMMIT/ROLLBACK); set idle_in_transaction_session_timeout';
-        remedy_sql := format('SELECT pg_terminate_backend(%s);  -- or: SELECT * FROM %s.kill_idle(%L, states => ''{idle in transaction}'', dry_run => true);',
-                             r.pid, '@extschema@', date_trunc('second', r.state_age)::text);
+        -- through the remedy path (re-check, safety rules, audit), not a bare pg_terminate_backend
+        remedy_sql := format('SELECT * FROM %s.terminate_blockers(%L);  -- dry run: pid %s is the root; then dry_run => false',
+                             '@extschema@', (floor(r.max_wait) || ' s'), r.pid);
         n := n + 1; ord := n; RETURN NEXT;
     END LOOP;
 
@@ -304,7 +305,8 @@ BEGIN
         evidence := jsonb_build_object('source', 'session', 'pid', r.pid, 'usename', r.usename, 'datname', r.datname,
                                        'state', r.state, 'xmin_age', r.age, 'xact_age_s', @extschema@._secs(r.xact_age));
         action := 'end the transaction';
-        remedy_sql := format('SELECT pg_terminate_backend(%s);', r.pid);
+        remedy_sql := format('SELECT * FROM %s.kill_idle(%L, states => ''{idle in transaction,idle in transaction (aborted)}'', dry_run => true);  -- ends pid %s among others; or SELECT pg_terminate_backend(%s) (not audited)',
+                             '@extschema@', date_trunc('second', coalesce(r.xact_age, '0'))::text, r.pid, r.pid);
         n := n + 1; ord := n; RETURN NEXT;
     END LOOP;
 

@@ -62,7 +62,7 @@ is(sq(q{SELECT evidence->'root_blockers' FROM runbook.triage() WHERE check_name 
 is(sq(q{SELECT firing FROM runbook.alerts WHERE alert = 'DatabaseLockWaits'}), 'f',
 	'DatabaseLockWaits does not fire below its threshold');
 like(sq(q{SELECT remedy_sql FROM runbook.triage() WHERE check_name = 'idle_in_transaction_blocking'}),
-	qr/^SELECT pg_terminate_backend\($bpid\);/, 'remedy names the blocker');
+	qr/^SELECT \* FROM runbook\.terminate_blockers\('\d+ s'\);  -- dry run: pid $bpid is the root/, 'remedy: terminate_blockers, naming the blocker');
 is(sq(q{SELECT count(*) FROM runbook.triage() WHERE check_name = 'idle_in_transaction'}), '0',
 	'the blocker is not counted again as a plain idle transaction');
 
