@@ -54,6 +54,8 @@ show "Who blocks whom: one row per waiting session, with its root blocker" \
 	"SELECT pid, application_name, locktype, mode, blocked_by, root_blocker, depth, wait_age FROM runbook.blocking_locks();"
 show "The same as a tree" \
 	"SELECT * FROM runbook.lock_tree();"
+show "Triage: findings ranked SEV1-SEV4, each with the SQL to run next" \
+	"SELECT severity, check_name, finding, remedy_sql FROM runbook.triage();"
 show "Remedy, dry run first: what kill_idle would do to sessions idle for 2 s (and why it skips some)" \
 	"SELECT pid, application_name, state, state_age, action, outcome, reason FROM runbook.kill_idle('2 s', dry_run => true);"
 show "Terminate the root blocker of the lock queue (dry run by default)" \
