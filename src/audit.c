@@ -163,15 +163,9 @@ audit_log(const RbAuditEntry *e, bool correction)
 }
 
 /*
- * Append one entry to the ring (assigning its sequence number) and write
- * its LOG line.  Must not fail between the two lock calls.
+ * Append entries to the ring (assigning their sequence numbers) and write
+ * their LOG lines.  Must not fail between the two lock calls.
  */
-void
-rb_audit_record(RbAuditEntry *e)
-{
-	rb_audit_record_batch(e, 1);
-}
-
 void
 rb_audit_record_batch(RbAuditEntry *es, int n)
 {

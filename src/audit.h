@@ -27,7 +27,7 @@
  */
 typedef struct RbAuditEntry
 {
-	uint64		seq;			/* 0 = empty slot; assigned by rb_audit_record */
+	uint64		seq;			/* 0 = empty slot; assigned by rb_audit_record_batch */
 	bool		in_table;		/* copied into runbook.actions (committed) */
 	bool		pending;		/* signal not sent yet: not copied to the table */
 	Oid			origin_db;		/* database whose runbook.actions gets it */
@@ -61,7 +61,6 @@ extern void rb_audit_shmem_init(void *ring);
  * about to be taken: rb_audit_settle() then confirms them, or rewrites those
  * flagged in 'corrected' (outcome, reason, detail) and logs the correction.
  */
-extern void rb_audit_record(RbAuditEntry *e);
 extern void rb_audit_record_batch(RbAuditEntry *es, int n);
 extern void rb_audit_settle(RbAuditEntry *es, int n, const bool *corrected);
 

@@ -52,7 +52,6 @@ rb_enforce_name(void)
 
 /* shared state */
 RbShared   *rb_shared = NULL;
-bool		rb_preloaded = false;
 
 #define RB_SHARED_MAGIC 0x52424b31	/* "RBK1" */
 
@@ -206,7 +205,6 @@ _PG_init(void)
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 
-	rb_preloaded = true;
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = rb_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;

@@ -72,7 +72,6 @@ typedef struct RbShared
 } RbShared;
 
 extern RbShared *rb_shared;		/* NULL when not preloaded */
-extern bool rb_preloaded;
 extern void rb_require_preload(const char *feature);
 
 /* ---- argument checking and output helpers (util.c) ---- */

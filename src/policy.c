@@ -41,25 +41,6 @@
 #include "lockgraph.h"
 #include "policy.h"
 
-const char *
-rb_policy_action_name(RbPolicyAction a)
-{
-	switch (a)
-	{
-		case RB_POLICY_IGNORE:
-			return "ignore";
-		case RB_POLICY_LOG:
-			return "log";
-		case RB_POLICY_CANCEL:
-			return "cancel";
-		case RB_POLICY_TERMINATE:
-			return "terminate";
-		case RB_POLICY_CANCEL_THEN_TERMINATE:
-			return "cancel_then_terminate";
-	}
-	return "?";
-}
-
 static RbPolicyAction
 parse_action(const char *s)
 {

@@ -71,14 +71,6 @@ typedef struct RbPolicySet
 	int64		min_threshold_us;	/* smallest threshold of an acting policy */
 } RbPolicySet;
 
-/* Per-session lock harm: sessions waiting behind a backend. */
-typedef struct RbBlockerInfo
-{
-	int			pid;
-	int			nwaiters;		/* transitively waiting behind it */
-	TimestampTz *wait_starts;	/* of those waiters */
-} RbBlockerInfo;
-
 typedef struct RbDecision
 {
 	RbBackend  *backend;
@@ -93,7 +85,6 @@ typedef struct RbEvaluation
 	TimestampTz next_deadline;	/* earliest future crossing; 0 = none */
 } RbEvaluation;
 
-extern const char *rb_policy_action_name(RbPolicyAction a);
 extern RbPolicySet *rb_policies_load(void);
 extern RbEvaluation *rb_policies_evaluate(RbPolicySet *set, RbSnapshot *snap,
 										  int self_pid);
