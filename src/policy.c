@@ -388,7 +388,8 @@ thresholds_hold(EvalCtx *ctx, RbPolicy *p, RbBackend *b, StringInfo why)
  * decision.
  */
 RbEvaluation *
-rb_policies_evaluate(RbPolicySet *set, RbSnapshot *snap, int self_pid)
+rb_policies_evaluate(RbPolicySet *set, RbSnapshot *snap, int self_pid,
+					 int flags)
 {
 	RbEvaluation *ev = palloc0(sizeof(RbEvaluation));
 	EvalCtx    *ctx = palloc0(sizeof(EvalCtx));
@@ -421,7 +422,9 @@ rb_policies_evaluate(RbPolicySet *set, RbSnapshot *snap, int self_pid)
 		RbBackend  *b = &snap->backends[i];
 		int			k;
 
-		if (!rb_is_client_backend(b) || b->pid == self_pid)
+		if (b->pid == self_pid)
+			continue;
+		if (!(flags & RB_EVAL_KEEP_BACKGROUND) && !rb_is_client_backend(b))
 			continue;
 
 		for (k = 0; k < set->npolicies; k++)

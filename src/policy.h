@@ -86,7 +86,12 @@ typedef struct RbEvaluation
 } RbEvaluation;
 
 extern RbPolicySet *rb_policies_load(void);
+/* rb_policies_evaluate flags */
+#define RB_EVAL_KEEP_BACKGROUND 0x01	/* consider non-client backends too (a
+										 * remedy function reports them as
+										 * skipped; the worker ignores them) */
+
 extern RbEvaluation *rb_policies_evaluate(RbPolicySet *set, RbSnapshot *snap,
-										  int self_pid);
+										  int self_pid, int flags);
 
 #endif							/* PG_RUNBOOK_POLICY_H */

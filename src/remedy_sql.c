@@ -186,11 +186,13 @@ put_row(ReturnSetInfo *rsinfo, RbViewer *v, TimestampTz now,
 
 /* ---------- runbook.kill_idle() ---------- */
 
-#define ST_IDLE		0x01
-#define ST_IIT		0x02
-#define ST_ABORTED	0x04
+/* states as a mask of (1 << BackendState), as in RbPolicy */
+#define ST_IDLE		(1U << STATE_IDLE)
+#define ST_IIT		(1U << STATE_IDLEINTRANSACTION)
+#define ST_ABORTED	(1U << STATE_IDLEINTRANSACTION_ABORTED)
+#define ST_ACTIVE	((1U << STATE_RUNNING) | (1U << STATE_FASTPATH))
 
-static int
+static uint32
 parse_idle_states(FunctionCallInfo fcinfo, int argno)
 {
 	ArrayType  *arr;
@@ -198,7 +200,7 @@ parse_idle_states(FunctionCallInfo fcinfo, int argno)
 	bool	   *nulls;
 	int			n;
 	int			i;
-	int			mask = 0;
+	uint32		mask = 0;
 	const char *valid = "Valid states are 'idle', 'idle in transaction' and 'idle in transaction (aborted)'.";
 
 	if (PG_ARGISNULL(argno))
@@ -238,12 +240,51 @@ parse_idle_states(FunctionCallInfo fcinfo, int argno)
 	return mask;
 }
 
-static bool
-state_in(BackendState st, int mask)
+/*
+ * The sessions a remedy function considers, chosen by a one-off policy that
+ * policy.c evaluates exactly as it evaluates the worker's: in 'states' (a
+ * mask of 1 << BackendState), at least min_us old (state age, or statement
+ * age with by_query), passing 'f'; oldest first, so that the cap keeps the
+ * worst.  Background processes are kept: the remedy path reports them as
+ * skipped, and so does the caller's own session.
+ */
+static int
+select_sessions(RbSnapshot *snap, uint32 states, bool by_query, int64 min_us,
+				const RbSessionFilter *f, Cand **out)
 {
-	return (st == STATE_IDLE && (mask & ST_IDLE)) ||
-		(st == STATE_IDLEINTRANSACTION && (mask & ST_IIT)) ||
-		(st == STATE_IDLEINTRANSACTION_ABORTED && (mask & ST_ABORTED));
+	RbPolicy	p;
+	RbPolicySet set;
+	RbEvaluation *ev;
+	Cand	   *c;
+	int			i;
+
+	memset(&p, 0, sizeof(p));
+	p.name = (char *) "ad hoc";
+	p.filter = *f;
+	p.state_mask = states;
+	p.min_state_us = by_query ? -1 : min_us;
+	p.min_xact_us = -1;
+	p.min_query_us = by_query ? min_us : -1;
+	p.min_blocked = 1;
+	p.min_xmin_age = -1;
+	p.action = RB_POLICY_TERMINATE;
+	memset(&set, 0, sizeof(set));
+	set.npolicies = 1;
+	set.policies = &p;
+	set.min_threshold_us = -1;
+
+	ev = rb_policies_evaluate(&set, snap, 0, RB_EVAL_KEEP_BACKGROUND);
+	c = palloc(sizeof(Cand) * Max(ev->ndecisions, 1));
+	for (i = 0; i < ev->ndecisions; i++)
+	{
+		RbBackend  *b = ev->decisions[i].backend;
+
+		c[i].b = b;
+		c[i].age = snap->taken_at - (by_query ? b->query_start : b->state_start);
+	}
+	qsort(c, ev->ndecisions, sizeof(Cand), cand_cmp);
+	*out = c;
+	return ev->ndecisions;
 }
 
 /*
@@ -256,7 +297,7 @@ rb_kill_idle(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int64		min_us = rb_check_interval_arg(fcinfo, 0, "max_idle");
 	bool		dry_run = arg_bool(fcinfo, 1, "dry_run");
-	int			states = parse_idle_states(fcinfo, 2);
+	uint32		states = parse_idle_states(fcinfo, 2);
 	bool		allow_super;
 	RbSessionFilter f;
 	RbSnapshot *snap;
@@ -275,22 +316,7 @@ rb_kill_idle(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	snap = rb_snapshot_take(RB_SNAP_QUERY);
 	v = rb_viewer_new();
-	cands = palloc(sizeof(Cand) * Max(snap->nbackends, 1));
-
-	for (i = 0; i < snap->nbackends; i++)
-	{
-		RbBackend  *b = &snap->backends[i];
-
-		if (!state_in(b->state, states) || b->state_start == 0 ||
-			snap->taken_at - b->state_start < min_us)
-			continue;
-		if (!rb_filter_match(&f, b))
-			continue;
-		cands[n].age = snap->taken_at - b->state_start;
-		cands[n].b = b;
-		n++;
-	}
-	qsort(cands, n, sizeof(Cand), cand_cmp);
+	n = select_sessions(snap, states, false, min_us, &f, &cands);
 
 	targets = palloc0(sizeof(RbTarget) * Max(n, 1));
 	outs = palloc0(sizeof(RbOutcome) * Max(n, 1));
@@ -394,22 +420,7 @@ rb_cancel_long(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	snap = rb_snapshot_take(RB_SNAP_QUERY);
 	v = rb_viewer_new();
-	cands = palloc(sizeof(Cand) * Max(snap->nbackends, 1));
-
-	for (i = 0; i < snap->nbackends; i++)
-	{
-		RbBackend  *b = &snap->backends[i];
-
-		if ((b->state != STATE_RUNNING && b->state != STATE_FASTPATH) ||
-			b->query_start == 0 || snap->taken_at - b->query_start < min_us)
-			continue;
-		if (!rb_filter_match(&f, b))
-			continue;
-		cands[n].age = snap->taken_at - b->query_start;
-		cands[n].b = b;
-		n++;
-	}
-	qsort(cands, n, sizeof(Cand), cand_cmp);
+	n = select_sessions(snap, ST_ACTIVE, true, min_us, &f, &cands);
 
 	if (escalate)
 		grace_text = DatumGetCString(DirectFunctionCall1(interval_out,

@@ -372,7 +372,7 @@ run_cycle(CycleResult *res, MemoryContext cyclectx)
 	if (set->npolicies > 0)
 	{
 		snap = rb_snapshot_take(0);
-		ev = rb_policies_evaluate(set, snap, MyProcPid);
+		ev = rb_policies_evaluate(set, snap, MyProcPid, 0);
 		res->next_deadline = ev->next_deadline;
 		cycle_no++;
 
@@ -768,7 +768,7 @@ rb_policy_preview(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	set = rb_policies_load();
 	snap = rb_snapshot_take(RB_SNAP_QUERY);
-	ev = rb_policies_evaluate(set, snap, rb_worker_pid());
+	ev = rb_policies_evaluate(set, snap, rb_worker_pid(), 0);
 	plan_actions(ev, &plan, true, true, snap->taken_at, NULL);
 	if (plan.ndry > 0)
 	{
