@@ -9,11 +9,16 @@ SRCS       = $(sort $(wildcard src/*.c))
 OBJS       = $(SRCS:.c=.o)
 RB_HEADERS = $(wildcard src/*.h)
 
-# The install script of the current version is assembled from numbered
-# fragments in sql/$(EXTVERSION)/ (one per concern); released upgrade steps
-# (sql/pg_runbook--A--B.sql) are installed as they are.
-DATA_built = pg_runbook--$(EXTVERSION).sql
-DATA       = $(wildcard sql/pg_runbook--*--*.sql)
+# Versions.  sql/1.0/ is released and frozen: its fragments (one per
+# concern, in name order) make pg_runbook--1.0.sql, installed so that
+# `ALTER EXTENSION pg_runbook UPDATE` works from it.  Every change since is
+# an upgrade step: the fragments of sql/1.1/ make the upgrade script
+# pg_runbook--1.0--1.1.sql, and the fresh 1.1 install script is the 1.0
+# script followed by the same steps (so an updated 1.0 and a fresh 1.1 are
+# made by the same statements; sql_tests/t/010_upgrade.pl compares them).
+RB_V10_SQL = $(sort $(wildcard sql/1.0/*.sql))
+RB_V11_SQL = $(sort $(wildcard sql/1.1/*.sql))
+DATA_built = pg_runbook--1.0.sql pg_runbook--1.0--1.1.sql pg_runbook--1.1.sql
 
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter \
@@ -24,7 +29,7 @@ REGRESS        = $(basename $(notdir $(wildcard sql_tests/*.sql)))
 ISOLATION      = $(basename $(notdir $(wildcard sql_tests/specs/*.spec)))
 TAP_TESTS      = 1
 PROVE_TESTS    = $(sort $(wildcard sql_tests/t/*.pl))
-EXTRA_CLEAN    = build pg_runbook--$(EXTVERSION).sql
+EXTRA_CLEAN    = build $(DATA_built)
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -32,8 +37,14 @@ include $(PGXS)
 
 $(OBJS): $(RB_HEADERS)
 
-pg_runbook--$(EXTVERSION).sql: $(sort $(wildcard sql/$(EXTVERSION)/*.sql)) pg_runbook.control
-	cat $(sort $(wildcard sql/$(EXTVERSION)/*.sql)) > $@
+pg_runbook--1.0.sql: $(RB_V10_SQL)
+	cat $(RB_V10_SQL) > $@
+
+pg_runbook--1.0--1.1.sql: $(RB_V11_SQL)
+	cat $(RB_V11_SQL) > $@
+
+pg_runbook--1.1.sql: $(RB_V10_SQL) $(RB_V11_SQL)
+	cat $(RB_V10_SQL) $(RB_V11_SQL) > $@
 
 .PHONY: test demo bench deps tmp-install test-matrix
 

@@ -1,0 +1,15 @@
+-- pg_runbook 1.0 -> 1.1: upgrade script, assembled from sql/1.1/*.sql in name
+-- order.  The fresh 1.1 install script is the 1.0 script followed by these.
+\echo Use "ALTER EXTENSION pg_runbook UPDATE TO '1.1'" to load this file. \quit
+-- ---------------------------------------------------------------------
+-- pg_runbook 1.0 -> 1.1.  1.0 (sql/1.0/) is released and never changes;
+-- every change since is a step here, one fragment per concern, applied in
+-- name order both by ALTER EXTENSION pg_runbook UPDATE and by a fresh
+-- CREATE EXTENSION (which runs the 1.0 script first).  Rules for a step:
+-- - it must work on a database whose users have written policies,
+--   thresholds and audit rows: never drop a table or a column they fill;
+-- - CREATE OR REPLACE keeps grants; a changed OUT list needs DROP + CREATE
+--   and the grants again;
+-- - every function pins search_path (SET search_path = pg_catalog, pg_temp)
+--   and names every object of the extension as @extschema@.name.
+-- ---------------------------------------------------------------------

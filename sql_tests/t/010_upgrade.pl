@@ -1,0 +1,169 @@
+# The upgrade path: 1.0 is released and frozen; every change since is an
+# upgrade step.  A database that installed 1.0 and ran
+# `ALTER EXTENSION pg_runbook UPDATE` must end up with exactly the objects of
+# a fresh 1.1 install (definitions, settings, grants, comments, the
+# configuration tables pg_dump keeps), and with every row its users wrote.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('upgrade');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'pg_runbook'
+pg_runbook.enforce = off
+});
+$node->start;
+
+my $current = $node->safe_psql('postgres',
+	q{SELECT default_version FROM pg_available_extensions WHERE name = 'pg_runbook'});
+is($current, '1.1', 'the default version is 1.1');
+is($node->safe_psql('postgres',
+	q{SELECT string_agg(version, ',' ORDER BY version) FROM pg_available_extension_versions WHERE name = 'pg_runbook'}),
+	'1.0,1.1', 'both versions are installable');
+
+# Every member object of the extension, described by name (never by oid),
+# with everything that makes it what it is.
+my $describe = q{
+WITH ext AS (SELECT oid, extconfig, extcondition FROM pg_extension WHERE extname = 'pg_runbook'),
+members AS (
+  SELECT d.classid, d.objid FROM pg_depend d, ext
+   WHERE d.refclassid = 'pg_extension'::regclass AND d.refobjid = ext.oid AND d.deptype = 'e'
+)
+SELECT line FROM (
+  -- the members themselves
+  SELECT 'member ' || pg_describe_object(classid, objid, 0) AS line FROM members
+  UNION ALL
+  -- functions: full definition (body, volatility, security, SET options), grants, comment
+  SELECT 'function ' || p.oid::regprocedure || E'\n' || pg_get_functiondef(p.oid)
+         || E'\nacl ' || coalesce(p.proacl::text, '-')
+         || E'\ncomment ' || coalesce(obj_description(p.oid, 'pg_proc'), '-')
+    FROM members m JOIN pg_proc p ON m.classid = 'pg_proc'::regclass AND p.oid = m.objid
+   WHERE p.prokind <> 'a'
+  UNION ALL
+  SELECT 'aggregate ' || p.oid::regprocedure || ' acl ' || coalesce(p.proacl::text, '-')
+    FROM members m JOIN pg_proc p ON m.classid = 'pg_proc'::regclass AND p.oid = m.objid
+   WHERE p.prokind = 'a'
+  UNION ALL
+  -- relations: kind, options, grants, comment, view definition
+  SELECT 'relation ' || c.oid::regclass || ' kind ' || c.relkind::text
+         || ' options ' || coalesce(c.reloptions::text, '-')
+         || ' rls ' || c.relrowsecurity || '/' || c.relforcerowsecurity
+         || ' acl ' || coalesce(c.relacl::text, '-')
+         || ' comment ' || coalesce(obj_description(c.oid, 'pg_class'), '-')
+         || CASE WHEN c.relkind IN ('v', 'm') THEN E'\n' || pg_get_viewdef(c.oid) ELSE '' END
+    FROM members m JOIN pg_class c ON m.classid = 'pg_class'::regclass AND c.oid = m.objid
+  UNION ALL
+  -- columns of every relation of the extension's schema (a column has no
+  -- pg_depend row of its own), in order, with type, default, nullability, grants
+  SELECT 'column ' || c.oid::regclass || '.' || a.attname || ' #' || a.attnum
+         || ' ' || format_type(a.atttypid, a.atttypmod)
+         || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
+         || coalesce(' default ' || pg_get_expr(ad.adbin, ad.adrelid), '')
+         || CASE WHEN a.attidentity <> '' THEN ' identity ' || a.attidentity::text ELSE '' END
+         || CASE WHEN a.attgenerated <> '' THEN ' generated ' || a.attgenerated::text ELSE '' END
+         || ' collation ' || coalesce(a.attcollation::regcollation::text, '-')
+         || ' acl ' || coalesce(a.attacl::text, '-')
+         || ' comment ' || coalesce(col_description(c.oid, a.attnum), '-')
+    FROM members m JOIN pg_class c ON m.classid = 'pg_class'::regclass AND c.oid = m.objid
+    JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+    LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+  UNION ALL
+  SELECT 'constraint ' || co.conrelid::regclass || ' ' || co.conname || ' ' || pg_get_constraintdef(co.oid)
+    FROM members m JOIN pg_class c ON m.classid = 'pg_class'::regclass AND c.oid = m.objid
+    JOIN pg_constraint co ON co.conrelid = c.oid
+  UNION ALL
+  SELECT 'index ' || pg_get_indexdef(i.indexrelid)
+    FROM members m JOIN pg_index i ON m.classid = 'pg_class'::regclass AND i.indrelid = m.objid
+  UNION ALL
+  SELECT 'trigger ' || pg_get_triggerdef(t.oid) || ' enabled ' || t.tgenabled::text
+    FROM members m JOIN pg_trigger t ON m.classid = 'pg_class'::regclass AND t.tgrelid = m.objid
+   WHERE NOT t.tgisinternal
+  UNION ALL
+  SELECT 'policy ' || po.polrelid::regclass || ' ' || po.polname || ' ' || po.polcmd::text
+         || ' ' || coalesce(pg_get_expr(po.polqual, po.polrelid), '-')
+         || ' ' || coalesce(pg_get_expr(po.polwithcheck, po.polrelid), '-')
+    FROM members m JOIN pg_policy po ON m.classid = 'pg_class'::regclass AND po.polrelid = m.objid
+  UNION ALL
+  SELECT 'type ' || t.oid::regtype || ' ' || t.typtype::text
+         || ' acl ' || coalesce(t.typacl::text, '-')
+         || coalesce(' enum ' || (SELECT string_agg(enumlabel, ',' ORDER BY enumsortorder)
+                                    FROM pg_enum WHERE enumtypid = t.oid), '')
+    FROM members m JOIN pg_type t ON m.classid = 'pg_type'::regclass AND t.oid = m.objid
+  UNION ALL
+  -- the configuration tables pg_dump keeps, with their filters
+  SELECT 'extconfig ' || cfg::regclass || ' ' || coalesce(cond, '-')
+    FROM ext, unnest(ext.extconfig, ext.extcondition) AS u(cfg, cond)
+  UNION ALL
+  SELECT 'schema ' || n.nspname || ' acl ' || coalesce(n.nspacl::text, '-')
+         || ' comment ' || coalesce(obj_description(n.oid, 'pg_namespace'), '-')
+    FROM pg_namespace n WHERE n.nspname = 'runbook'
+  UNION ALL
+  SELECT 'extension ' || e.extname || ' ' || e.extversion || ' schema ' || e.extnamespace::regnamespace
+         || ' relocatable ' || e.extrelocatable
+    FROM pg_extension e WHERE e.extname = 'pg_runbook'
+) s ORDER BY line COLLATE "C";
+};
+
+# A database at 1.0 with what users write into it.
+$node->safe_psql('postgres', 'CREATE DATABASE upgraded');
+$node->safe_psql('postgres', 'CREATE DATABASE fresh');
+$node->safe_psql('upgraded', q{CREATE EXTENSION pg_runbook VERSION '1.0'});
+is($node->safe_psql('upgraded', q{SELECT extversion FROM pg_extension WHERE extname = 'pg_runbook'}),
+	'1.0', '1.0 installs as released');
+$node->safe_psql('upgraded', q{
+	INSERT INTO runbook.policies (name, priority, states, min_state_age, action, role_name)
+	VALUES ('user_idle', 10, '{idle}', '42 min', 'terminate', 'postgres');
+	UPDATE runbook.alert_thresholds SET value = 77 WHERE name = (SELECT min(name) FROM runbook.alert_thresholds);
+});
+my $user_rows = q{
+	SELECT (SELECT string_agg(name || ':' || priority || ':' || min_state_age || ':' || action, ',' ORDER BY name)
+	          FROM runbook.policies WHERE name NOT LIKE 'starter\_%')
+	    || ' / ' ||
+	       (SELECT string_agg(name || '=' || value, ',' ORDER BY name)
+	          FROM runbook.alert_thresholds WHERE value = 77)
+};
+my $before = $node->safe_psql('upgraded', $user_rows);
+like($before, qr/^user_idle:10:00:42:00:terminate \/ \w+=77$/, 'user rows written at 1.0');
+
+$node->safe_psql('upgraded', 'ALTER EXTENSION pg_runbook UPDATE');
+is($node->safe_psql('upgraded', q{SELECT extversion FROM pg_extension WHERE extname = 'pg_runbook'}),
+	'1.1', 'ALTER EXTENSION UPDATE reaches 1.1');
+is($node->safe_psql('upgraded', $user_rows), $before, 'user policies and thresholds survive the update');
+
+$node->safe_psql('fresh', 'CREATE EXTENSION pg_runbook');
+my $upgraded = $node->safe_psql('upgraded', $describe);
+my $fresh = $node->safe_psql('fresh', $describe);
+my @lines = split /\n/, $fresh;
+cmp_ok(scalar(grep { /^member function / } @lines), '>', 40, 'the description covers the functions');
+ok((grep { /^extconfig runbook.policies / } @lines), 'the description covers the configuration tables');
+
+if ($upgraded eq $fresh)
+{
+	pass('an updated 1.0 and a fresh 1.1 have the same objects');
+}
+else
+{
+	fail('an updated 1.0 and a fresh 1.1 have the same objects');
+	my %u = map { $_ => 1 } split /\n(?=\S+ )/, $upgraded;
+	my %f = map { $_ => 1 } split /\n(?=\S+ )/, $fresh;
+	diag("only after the update: $_") for grep { !$f{$_} } sort keys %u;
+	diag("only in a fresh install: $_") for grep { !$u{$_} } sort keys %f;
+}
+
+# The update runs in one go and leaves the extension usable.
+is($node->safe_psql('upgraded', q{SELECT count(*) > 0 FROM runbook.sessions}), 't',
+	'the updated extension answers');
+
+# A dump of the updated database restores into a fresh one with the users' rows.
+my $dump = $node->basedir . '/upgraded.dump';
+command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $node->connstr('upgraded') ], 'pg_dump of the updated database');
+$node->safe_psql('postgres', 'CREATE DATABASE restored');
+command_ok([ 'pg_restore', '-d', $node->connstr('restored'), $dump ], 'pg_restore into a new database');
+is($node->safe_psql('restored', $user_rows), $before, 'the restored database has the users\' rows');
+is($node->safe_psql('restored', q{SELECT extversion FROM pg_extension WHERE extname = 'pg_runbook'}),
+	'1.1', 'the restored extension is 1.1');
+
+done_testing();
