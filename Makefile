@@ -46,7 +46,7 @@ pg_runbook--1.0--1.1.sql: $(RB_V11_SQL)
 pg_runbook--1.1.sql: $(RB_V10_SQL) $(RB_V11_SQL)
 	cat $(RB_V10_SQL) $(RB_V11_SQL) > $@
 
-.PHONY: test demo bench deps tmp-install test-matrix
+.PHONY: test demo bench deps tmp-install test-matrix test-cassert test-valgrind fuzz
 
 deps:
 	tools/deps.sh
@@ -64,3 +64,18 @@ bench: deps
 
 test-matrix:
 	tools/test-matrix.sh
+
+# The same suites on an assert-enabled PostgreSQL 15 built from Debian's
+# source package (tools/cassert-build.sh; cached in
+# /var/cache/pg_runbook-cassert, built on the first run).
+test-cassert: deps
+	tools/test-cassert.sh "$(REGRESS)" "$(ISOLATION)" "$(PROVE_TESTS)"
+
+# Regress and isolation with every server process under valgrind (slow).
+test-valgrind: deps
+	tools/test-valgrind.sh "$(REGRESS)" "$(ISOLATION)"
+
+# sqlsmith's random queries against the assert-enabled server
+# (PG_RUNBOOK_FUZZ_QUERIES, default 5000).
+fuzz: deps
+	tools/fuzz.sh

@@ -10,7 +10,9 @@ PGPKGLIB=$($PG_CONFIG --pkglibdir)
 PGXS_DIR=$(dirname "$($PG_CONFIG --pgxs)")/../..
 PGXS_DIR=$(cd "$PGXS_DIR" && pwd)
 PGMAJOR=$($PG_CONFIG --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
-BUILD=$ROOT/build
+# PG_RUNBOOK_BUILD: another build directory (tools/test-valgrind.sh keeps its
+# private installation, whose postgres is a valgrind wrapper, apart).
+BUILD=${PG_RUNBOOK_BUILD:-$ROOT/build}
 TI=$BUILD/tmp_install
 TIBIN=$TI$PGBIN
 MAKE_ARGS=(with_llvm=no PG_CONFIG="$PG_CONFIG")

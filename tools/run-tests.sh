@@ -70,9 +70,31 @@ if [ -n "$PROVE_TESTS" ]; then
 		done
 	fi
 fi
+# Assertion failures and crashes in the servers' logs.  An assert-enabled
+# server (make test-cassert) writes "TRAP: FailedAssertion(...)" and a
+# backtrace; the postmaster logs every process that died of a signal, with
+# the query it was running.  A TRAP fails the run; a signal is reported
+# only (a test may kill a process on purpose).
+SERVER_LOGS=$(find "$T/regress/log" "$T/isolation/log" "$T/tap/tmp_check/log" \
+	-maxdepth 1 -type f -name '*.log' ! -name 'regress_log_*' 2>/dev/null | sort)
+traps=0; signals=0
+for f in $SERVER_LOGS; do
+	n=$(grep -c "TRAP: " "$f"); s=$(grep -c "terminated by signal" "$f")
+	[ "$n" -eq 0 ] && [ "$s" -eq 0 ] && continue
+	traps=$((traps + n)); signals=$((signals + s))
+	echo "== server crashes in ${f#$T/}: $n TRAP, $s terminated by signal"
+	awk '/TRAP: /                { print; bt = 40; next }
+	     bt > 0 && /\[0x[0-9a-f]+\]$/ { print "    " $0; bt--; next }
+	     { bt = 0 }
+	     /terminated by signal/  { print; dt = 1; next }
+	     dt && /Failed process was running/ { print; dt = 0 }' "$f" | head -200
+done
+[ "$traps" -gt 0 ] && rc=1
+
 # The runners' own summary lines, last, in one place.
 echo
 echo "== summary (PostgreSQL $PGMAJOR): ${summary[*]}"
+echo "server logs: $traps assertion failure(s) (TRAP), $signals process(es) terminated by signal"
 [ -f "$LOGS/regress.log" ] && grep -E "tests (passed|failed)|test(s)? failed" "$LOGS/regress.log" | sed 's/^ *//; s/^/regress: /'
 [ -f "$LOGS/isolation.log" ] && grep -E "tests (passed|failed)|test(s)? failed" "$LOGS/isolation.log" | sed 's/^ *//; s/^/isolation: /'
 [ -f "$LOGS/tap.log" ] && grep -E "^(All tests successful|Files=|Result:|Failed )" "$LOGS/tap.log"
