@@ -64,3 +64,9 @@ bench: deps
 
 test-matrix:
 	tools/test-matrix.sh
+
+# Debian package(s) with pg_buildext into build/deb/, then an install test
+# in a clean Debian root (tools/deb.sh; needs root).
+.PHONY: deb
+deb:
+	tools/deb.sh
