@@ -28,6 +28,8 @@ fi
 extversion=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$SRC/pg_runbook.control")
 debversion=$(dpkg-parsechangelog -l "$SRC/debian/changelog" -S Version)
 [ "$extversion" = "$debversion" ] || die "debian/changelog is at $debversion but pg_runbook.control at $extversion"
+metaversion=$(sed -nE 's/^   "version": "([0-9.]+)",?$/\1/p' "$SRC/META.json" | head -1)
+[ "$metaversion" = "$extversion.0" ] || die "META.json is at $metaversion but pg_runbook.control at $extversion"
 
 # ---- build, in a clean copy of the tree ----------------------------------
 rm -rf "$OUT"; mkdir -p "$OUT"
@@ -73,7 +75,17 @@ mount -t proc proc "$R/proc"
 for d in /dev /dev/shm; do mount --bind "$d" "$R$d"; mount --make-private "$R$d"; done
 inr() { chroot "$R" /usr/bin/env -i PATH=/usr/lib/postgresql/15/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp LC_ALL=C.UTF-8 "$@"; }
 cp "$deb15" "$R/tmp/"
-inr dpkg -i "/tmp/$(basename "$deb15")" >"$OUT/install.log" 2>&1 || { cat "$OUT/install.log"; die "dpkg -i failed"; }
+# As a user would: apt resolves the package's dependencies from Debian 12
+# with its updates (the package requires the server it was built against,
+# which may be newer than the root's).
+cat >"$R/etc/apt/sources.list.d/updates.list" <<SRC
+deb http://deb.debian.org/debian bookworm-updates main
+deb http://deb.debian.org/debian-security bookworm-security main
+SRC
+cp -L /etc/resolv.conf "$R/etc/resolv.conf" 2>/dev/null
+{ inr env DEBIAN_FRONTEND=noninteractive apt-get -o Acquire::Check-Valid-Until=false update -qq &&
+  inr env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "/tmp/$(basename "$deb15")"; } \
+	>"$OUT/install.log" 2>&1 || { tail -30 "$OUT/install.log"; die "apt-get install of the package failed"; }
 echo "installed $(basename "$deb15") into the clean root"
 inr runuser -u postgres -- initdb -D /tmp/pgdata -A trust -E UTF8 >/dev/null || die "initdb failed"
 echo "shared_preload_libraries = 'pg_runbook'" >>"$R/tmp/pgdata/postgresql.conf"
