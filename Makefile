@@ -79,3 +79,9 @@ test-valgrind: deps
 # (PG_RUNBOOK_FUZZ_QUERIES, default 5000).
 fuzz: deps
 	tools/fuzz.sh
+
+# Debian package(s) with pg_buildext into build/deb/, then an install test
+# in a clean Debian root (tools/deb.sh; needs root).
+.PHONY: deb
+deb:
+	tools/deb.sh

@@ -6,6 +6,9 @@ PGV=${PG_RUNBOOK_PGVERSION:-15}
 pkgs=(make gcc libc6-dev perl libipc-run-perl
       "postgresql-$PGV" "postgresql-server-dev-$PGV" "postgresql-client-$PGV"
       check-postgres util-linux procps)
+# The fleet tests (sql_tests/t/6xx) run the real Prometheus programs; on the
+# host's Debian 12 only (the matrix roots skip those tests).
+[ "$PGV" = 15 ] && pkgs+=(prometheus prometheus-postgres-exporter)
 missing=()
 for p in "${pkgs[@]}"; do
 	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)

@@ -127,11 +127,19 @@ run_root() {
 	flock -w 1800 8 || { echo "root $root is in use" >>"$log"; return 1; }
 	ACTIVE_ROOT=$root
 	copy_tree "$root$INNER"
+	# the host's dump, for sql_tests/t/011_restore_dump.pl
+	local dumpenv=()
+	if [ -f "$OUT/restore-dump.custom" ]; then
+		mkdir -p "$root$INNER/build/restore"
+		cp "$OUT"/restore-dump.* "$root$INNER/build/restore/"
+		chmod -R a+rX "$root$INNER/build/restore"
+		dumpenv=(PG_RUNBOOK_RESTORE_DUMP="$INNER/build/restore/restore-dump.custom")
+	fi
 	if mount_root "$root"; then
 		chroot "$root" /usr/bin/env -i \
 			PATH="/usr/lib/postgresql/$v/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
 			HOME=/root LANG="${LANG:-C.UTF-8}" ${LC_ALL:+LC_ALL="$LC_ALL"} \
-			PG_RUNBOOK_PGVERSION="$v" \
+			PG_RUNBOOK_PGVERSION="$v" ${dumpenv[@]+"${dumpenv[@]}"} \
 			PG_CONFIG="/usr/lib/postgresql/$v/bin/pg_config" \
 			make -C "$INNER" test ${SUITE_ARGS[@]+"${SUITE_ARGS[@]}"} >>"$log" 2>&1
 		rc=$?
@@ -173,6 +181,12 @@ for v in $VERSIONS; do
 	if [ "$v" = "$HOST_MAJOR" ]; then
 		where=host
 		run_host "$v" "$log"
+		rc=$?
+		# a dump of this version for the other versions to restore
+		# (sql_tests/t/011_restore_dump.pl)
+		"$SRC/tools/dump-for-restore.sh" "$OUT" >>"$log" 2>&1 ||
+			echo "== the dump for the restore test failed" >>"$log"
+		(exit $rc)
 	else
 		where="Debian root $CACHE/pg$v"
 		run_root "$v" "$log"
