@@ -124,7 +124,7 @@ DO \$\$
 DECLARE r record;
 BEGIN
   FOR r IN SELECT which, count(*) AS runs, min(n) AS nmin, max(n) AS nmax FROM t GROUP BY which LOOP
-    IF r.runs <> CASE r.which WHEN 'selfjoin' THEN $N_SELFJOIN ELSE $N END
+    IF r.runs <> (CASE r.which WHEN 'selfjoin' THEN $N_SELFJOIN ELSE $N END)
        OR r.nmin < $WAITERS
        OR (r.which <> 'selfjoin' AND r.nmax <> $WAITERS) THEN
       RAISE EXCEPTION '%: % runs, %..% rows (want $WAITERS waiters listed in every run)', r.which, r.runs, r.nmin, r.nmax;

@@ -63,7 +63,7 @@ DECLARE r record;
 BEGIN
   FOR r IN SELECT which, count(*) AS runs, min(n) AS nmin, max(n) AS nmax FROM t GROUP BY which LOOP
     IF r.runs <> $N OR r.nmin <> r.nmax
-       OR r.nmin <> CASE r.which WHEN 'baseline' THEN $want_base ELSE $want_ours END THEN
+       OR r.nmin <> (CASE r.which WHEN 'baseline' THEN $want_base ELSE $want_ours END) THEN
       RAISE EXCEPTION '%: % runs, %..% rows (want $N runs of baseline $want_base rows, pg_runbook $want_ours rows)',
         r.which, r.runs, r.nmin, r.nmax;
     END IF;
