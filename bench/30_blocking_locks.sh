@@ -7,12 +7,16 @@
 #   baselines:  shared/baselines/blocking_selfjoin.sql      (target >= 250x)
 #               shared/baselines/blocking_pids_waiters.sql  (target >= 2.5x)
 # All timed server-side in one session (clock_timestamp() around EXECUTE,
-# pg_stat_activity's per-transaction cache cleared before each baseline run);
-# medians and ratios printed.  Then the impact: pgbench TPS with
-# blocking_locks() every 100 ms in another session vs pgbench alone,
-# alternating rounds, same run.
+# pg_stat_clear_snapshot() before every run of either side, as a fresh
+# statement would read); medians and ratios printed.  Then the impact:
+# pgbench TPS with blocking_locks() every 100 ms in another session vs
+# pgbench alone, alternating rounds, same run.
+# The bench fails (exit 1) unless the scenario formed and held: the holder
+# locked, every waiter waiting, every run listing every waiter, each
+# pgbench round measured, the queue drained at the end.
 set -u
 . "$(dirname "$0")/../tools/common.sh"
+fail() { echo "FAIL: $*" >&2; exit 1; }
 N=${N:-31}					# runs of blocking_locks() and the pg_blocking_pids query
 N_SELFJOIN=${N_SELFJOIN:-3}	# the self-join takes seconds per run
 WAITERS=${WAITERS:-1000}
@@ -33,12 +37,14 @@ trap cleanup EXIT
 server_start "$DIR" "max_connections = $((WAITERS + 60))" \
 	"max_locks_per_transaction = 128" "shared_buffers = 256MB" \
 	"deadlock_timeout = '1h'" || exit 1
-rb_psql -qc 'CREATE EXTENSION pg_runbook'
-rb_psql -q <<SQL
+rb_psql -qc 'CREATE EXTENSION pg_runbook' || fail "CREATE EXTENSION"
+rb_psql -q <<SQL || fail "tables"
 CREATE TABLE bq (id int);
 SELECT format('CREATE TABLE held_%s (id int)', i) FROM generate_series(1, $HELD) i \gexec
 SQL
-as_user env PGHOST="$PGHOST" PGPORT="$PGPORT" "$TIBIN/pgbench" -q -i -s 5 postgres >/dev/null 2>&1
+[ "$(rb_psql -Atc "SELECT count(*) FROM pg_class WHERE relname LIKE 'held\_%' AND relkind = 'r'")" = "$HELD" ] ||
+	fail "$HELD held_* tables not created"
+as_user env PGHOST="$PGHOST" PGPORT="$PGPORT" "$TIBIN/pgbench" -q -i -s 5 postgres >/dev/null 2>&1 || fail "pgbench -i"
 
 # the holder: a psql session fed from a fifo, so it stays in its transaction
 mkfifo "$DIR/holder.fifo"; chmod 666 "$DIR/holder.fifo"
@@ -46,6 +52,12 @@ rb_psql -q < "$DIR/holder.fifo" > "$DIR/holder.log" 2>&1 &
 PIDS+=($!)
 exec 3> "$DIR/holder.fifo"; HOLDER_FD=1
 echo "SET application_name = 'bench_holder'; BEGIN; LOCK TABLE bq IN ACCESS EXCLUSIVE MODE; SELECT 'locked';" >&3
+held() { rb_psql -Atc "SELECT count(*) FROM pg_locks WHERE locktype = 'relation' AND relation = 'bq'::regclass AND mode = 'AccessExclusiveLock' AND granted"; }
+for _ in $(seq 100); do
+	[ "$(held)" = 1 ] && break
+	sleep 0.1
+done
+[ "$(held)" = 1 ] || fail "the holder did not lock bq: $(cat "$DIR/holder.log")"
 
 # the waiters: a few pgbench processes, one transaction per client
 tables=$(seq -f "held_%g" -s ", " 1 "$HELD")
@@ -73,15 +85,17 @@ for _ in $(seq 600); do
 	sleep 0.2
 done
 t1=$(date +%s.%N)
-printf 'setup: %s waiters queued in %.1f s; pg_locks rows: %s\n' "$n" "$(echo "$t1 - $t0" | bc)" \
-	"$(rb_psql -Atc 'SELECT count(*) FROM pg_locks')"
+[ "$n" -ge "$WAITERS" ] || fail "only $n of $WAITERS waiters waiting on a lock"
+nlocks=$(rb_psql -Atc 'SELECT count(*) FROM pg_locks')
+printf 'setup: %s waiters queued in %.1f s; pg_locks rows: %s\n' "$n" "$(echo "$t1 - $t0" | bc)" "$nlocks"
+[ "$nlocks" -ge $((WAITERS * (HELD + 1))) ] || fail "$nlocks rows in pg_locks: the waiters do not hold their $HELD locks each"
 
 strip() { sed -e 's/;[[:space:]]*$//' "$1" | tr '\n' ' '; }
 SELFJOIN=$(strip "$BASEDIR/blocking_selfjoin.sql")
 PIDSQ=$(strip "$BASEDIR/blocking_pids_waiters.sql")
 OURS="SELECT * FROM runbook.blocking_locks()"
 
-rb_psql -Atq <<SQL
+rb_psql -Atq <<SQL || fail "timed runs"
 CREATE TEMP TABLE t(which text, ms float8, n bigint);
 DO \$\$
 DECLARE
@@ -92,6 +106,7 @@ BEGIN
     t0 := clock_timestamp();
     EXECUTE \$q\$SELECT count(*) FROM ($PIDSQ) q\$q\$ INTO n;
     INSERT INTO t VALUES ('pids', extract(epoch FROM clock_timestamp() - t0) * 1000, n);
+    PERFORM pg_stat_clear_snapshot();
     t0 := clock_timestamp();
     EXECUTE \$q\$SELECT count(*) FROM ($OURS) q\$q\$ INTO n;
     INSERT INTO t VALUES ('ours', extract(epoch FROM clock_timestamp() - t0) * 1000, n);
@@ -103,6 +118,22 @@ BEGIN
     INSERT INTO t VALUES ('selfjoin', extract(epoch FROM clock_timestamp() - t0) * 1000, n);
   END LOOP;
 END \$\$;
+-- the scenario held through every run: each waiter listed (blocking_locks
+-- and pg_blocking_pids: one row per waiter; the self-join: more)
+DO \$\$
+DECLARE r record;
+BEGIN
+  FOR r IN SELECT which, count(*) AS runs, min(n) AS nmin, max(n) AS nmax FROM t GROUP BY which LOOP
+    IF r.runs <> (CASE r.which WHEN 'selfjoin' THEN $N_SELFJOIN ELSE $N END)
+       OR r.nmin < $WAITERS
+       OR (r.which <> 'selfjoin' AND r.nmax <> $WAITERS) THEN
+      RAISE EXCEPTION '%: % runs, %..% rows (want $WAITERS waiters listed in every run)', r.which, r.runs, r.nmin, r.nmax;
+    END IF;
+  END LOOP;
+  IF (SELECT count(DISTINCT which) FROM t) <> 3 THEN
+    RAISE EXCEPTION 'a query did not run';
+  END IF;
+END \$\$;
 WITH m AS (SELECT which, percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS med,
                   min(n) AS nmin, max(n) AS nmax, count(*) AS runs
              FROM t GROUP BY which)
@@ -110,12 +141,12 @@ SELECT format('%-40s rows %s, median %s ms over %s runs', label, nmin || CASE WH
               round(med::numeric, 3), runs)
   FROM m JOIN (VALUES ('ours', 'runbook.blocking_locks()', 1),
                       ('pids', 'baseline pg_blocking_pids waiters', 2),
-                      ('selfjoin', 'baseline pg_locks self-join', 3)) v(which, label, o) USING (which)
+                      ('selfjoin', 'seeds'' pg_locks self-join', 3)) v(which, label, o) USING (which)
  ORDER BY o;
 WITH m AS (SELECT which, percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS med FROM t GROUP BY which)
-SELECT format('ratio self-join / blocking_locks = %sx (target >= 250x); pg_blocking_pids / blocking_locks = %sx (target >= 2.5x); blocking_locks median %s ms (target <= 20 ms)',
-              round(((SELECT med FROM m WHERE which = 'selfjoin') / (SELECT med FROM m WHERE which = 'ours'))::numeric, 1),
+SELECT format('ratio pg_blocking_pids / blocking_locks = %sx (target >= 2.5x); seeds'' self-join / blocking_locks = %sx (target >= 250x); blocking_locks median %s ms (target <= 20 ms)',
               round(((SELECT med FROM m WHERE which = 'pids') / (SELECT med FROM m WHERE which = 'ours'))::numeric, 2),
+              round(((SELECT med FROM m WHERE which = 'selfjoin') / (SELECT med FROM m WHERE which = 'ours'))::numeric, 1),
               round((SELECT med FROM m WHERE which = 'ours')::numeric, 3));
 SQL
 
@@ -140,6 +171,8 @@ for r in $(seq "$ROUNDS"); do
 	wait $pp
 	[ $((r % 2)) -eq 0 ] && a=$(tps)
 	np=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$DIR/poll.log")
+	[ -n "$a" ] && [ -n "$b" ] || fail "round $r: a pgbench run reported no tps"
+	[ "${np:-0}" -gt 0 ] || fail "round $r: blocking_locks() was not called: $(tail -3 "$DIR/poll.log")"
 	pct=$(echo "($b - $a) * 100 / $a" | bc -l)
 	pcts+=("$pct")
 	printf 'round %s: pgbench alone %.0f tps, with blocking_locks() every 100 ms %.0f tps (%s calls): %+.2f%%\n' "$r" "$a" "$b" "${np:-?}" "$pct"
@@ -159,3 +192,4 @@ for _ in $(seq 100); do
 	sleep 0.2
 done
 echo "queue drained: $n waiters left"
+[ "$n" -eq 0 ] || fail "$n waiters still there after the holder committed"

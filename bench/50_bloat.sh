@@ -5,8 +5,12 @@
 #  1. accuracy fixtures: each tool's bloat percent side by side
 #  2. a database of 10,000 tables and 20,000 indexes: wall time of
 #     runbook.bloat_report() (estimate) and of check_postgres, and the ratio
+# The bench fails (exit 1) if a fixture or the tables were not created, if
+# check_postgres exits non-zero (OK is 0 with these thresholds) or reports
+# nothing, or if bloat_report() misses a fixture.
 set -u
 . "$(dirname "$0")/../tools/common.sh"
+fail() { echo "FAIL: $*" >&2; exit 1; }
 NT=${BENCH_TABLES:-10000}
 CP=$(command -v check_postgres || command -v check_postgres.pl)
 [ -n "$CP" ] || { echo "check_postgres not installed (tools/deps.sh installs check-postgres)"; exit 1; }
@@ -19,8 +23,8 @@ cpg() { as_user env PATH="$TIBIN:$PATH" "$CP" --action=bloat --host="$PGHOST" --
 	--warning='1 TB' --critical='2 TB' "$@"; }
 
 echo "== 1. accuracy fixtures"
-rb_psql -q -c "CREATE DATABASE acc"
-rb_psql -q -d acc <<'SQL'
+rb_psql -q -c "CREATE DATABASE acc" || fail "CREATE DATABASE"
+rb_psql -q -d acc <<'SQL' || fail "fixtures"
 CREATE EXTENSION pg_runbook; CREATE EXTENSION pgstattuple;
 CREATE TABLE acc_deleted (id int PRIMARY KEY, pad text, n numeric);
 INSERT INTO acc_deleted SELECT g, repeat('x', 40 + g % 60), g FROM generate_series(1, 200000) g;
@@ -38,8 +42,8 @@ CREATE INDEX acc_idx_v ON acc_idx (v);
 DELETE FROM acc_idx WHERE id % 3 <> 0;
 VACUUM ANALYZE;
 SQL
-cp_out=$(cpg --dbname=acc --perflimit=100 2>&1)
-rb_psql -d acc -v cp="$cp_out" <<'SQL'
+cp_out=$(cpg --dbname=acc --perflimit=100 2>&1) || fail "check_postgres exit $?: $cp_out"
+rb_psql -d acc -v cp="$cp_out" <<'SQL' || fail "accuracy table"
 CREATE TEMP TABLE cp AS
   SELECT m[1] AS rel, m[2]::numeric AS wasted
     FROM regexp_matches(:'cp', '([a-z_0-9]+)=([0-9]+)B', 'g') m;
@@ -51,6 +55,18 @@ CREATE TEMP TABLE truth AS
   UNION ALL SELECT 'acc_deleted_pkey', 100 - avg_leaf_density FROM pgstatindex('acc_deleted_pkey')
   UNION ALL SELECT 'acc_fresh_pkey', 100 - avg_leaf_density FROM pgstatindex('acc_fresh_pkey')
   UNION ALL SELECT 'acc_idx_v', 100 - avg_leaf_density FROM pgstatindex('acc_idx_v');
+-- the scenario formed: check_postgres reported wasted bytes, and
+-- bloat_report() lists every fixture
+DO $$
+BEGIN
+  IF (SELECT count(*) FROM cp) = 0 THEN
+    RAISE EXCEPTION 'check_postgres output has no relation=bytes pairs';
+  END IF;
+  IF (SELECT count(*) FROM runbook.bloat_report() b JOIN truth t ON t.rel = b.relation::text) <> 7 THEN
+    RAISE EXCEPTION 'bloat_report() lists % of the 7 fixtures',
+      (SELECT count(*) FROM runbook.bloat_report() b JOIN truth t ON t.rel = b.relation::text);
+  END IF;
+END $$;
 SELECT b.relation AS relation, b.size_pretty AS size,
        round(t.pct::numeric, 1) AS pgstattuple_pct,
        b.bloat_pct AS pg_runbook_pct, b.confidence,
@@ -76,14 +92,19 @@ done
 rb_psql -q -c "CREATE EXTENSION pg_runbook" -c "ANALYZE" || exit 1
 echo "created and analyzed in $(( ($(ms) - t0) / 1000 )) s"
 rb_psql -Atc "SELECT count(*) FILTER (WHERE relkind = 'r') || ' tables, ' || count(*) FILTER (WHERE relkind = 'i') || ' indexes in pg_class' FROM pg_class"
+[ "$(rb_psql -Atc "SELECT count(*) FILTER (WHERE relkind = 'r') >= $NT AND count(*) FILTER (WHERE relkind = 'i') >= $((NT * 2)) FROM pg_class WHERE relname ~ '^t[0-9]+'")" = t ] ||
+	fail "$NT tables / $((NT * 2)) indexes not all created"
 
 best_rb=999999999; best_cp=999999999
 for run in 1 2; do
-	t0=$(ms); n=$(rb_psql -Atc "SELECT count(*) FROM runbook.bloat_report()"); t=$(( $(ms) - t0 ))
+	t0=$(ms); n=$(rb_psql -Atc "SELECT count(*) FROM runbook.bloat_report()") || fail "bloat_report()"; t=$(( $(ms) - t0 ))
 	echo "run $run: pg_runbook bloat_report(): $n rows in $t ms"
+	[ "$n" -ge $((NT * 3)) ] || fail "bloat_report() listed $n rows for $NT tables and $((NT * 2)) indexes"
 	[ $t -lt $best_rb ] && best_rb=$t
-	t0=$(ms); out=$(cpg --dbname=postgres 2>&1); t=$(( $(ms) - t0 ))
+	t0=$(ms); out=$(cpg --dbname=postgres 2>&1); rc=$?; t=$(( $(ms) - t0 ))
 	echo "run $run: check_postgres --action=bloat: $t ms: $(echo "$out" | head -c 160)"
+	[ $rc -eq 0 ] || fail "check_postgres exit $rc"
+	case $out in POSTGRES_BLOAT\ OK*) ;; *) fail "check_postgres did not report OK: $(echo "$out" | head -c 300)" ;; esac
 	[ $t -lt $best_cp ] && best_cp=$t
 done
 echo "RESULT bloat estimate on $NT tables / $((NT * 2)) indexes: pg_runbook ${best_rb} ms, check_postgres ${best_cp} ms, ratio $(awk "BEGIN{printf \"%.1f\", $best_cp / $best_rb}")x"

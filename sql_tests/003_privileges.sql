@@ -14,9 +14,12 @@ SELECT * FROM runbook.long_running();
 RESET ROLE;
 
 SET ROLE rb_monitor;
--- pg_monitor sees every session in full, including the superuser's own
+-- pg_monitor sees every session in full, including the superuser's own:
+-- this one (SET ROLE keeps the session's user), with its state and query
 SELECT count(*) FILTER (WHERE query = '<insufficient privilege>') AS hidden,
-       count(*) FILTER (WHERE usename = 'rb_monitor') AS mine
+       count(*) FILTER (WHERE pid = pg_backend_pid() AND usename = session_user
+                          AND state = 'active' AND query LIKE '%AS superusers_own_in_full%') AS superusers_own_in_full,
+       count(*) FILTER (WHERE backend_type = 'client backend') >= 1 AS has_client_backends
   FROM runbook.sessions;
 SELECT in_use >= 1 FROM runbook.connections();
 RESET ROLE;

@@ -40,7 +40,8 @@ SELECT pg_temp.err($$SELECT * FROM runbook.kill_idle('5 min', true, allow_superu
 SELECT pg_temp.err($$SELECT * FROM runbook.cancel_long(NULL)$$);
 SELECT pg_temp.err($$SELECT * FROM runbook.cancel_long('-1 s')$$);
 SELECT pg_temp.err($$SELECT * FROM runbook.cancel_long('1 s', true, terminate_after => '-1 s')$$);
--- good filters are accepted (nothing matches)
+-- good filter values are accepted (nothing matches here: which sessions each
+-- filter selects among real ones is t/203_remedy_filters.pl)
 SELECT count(*) FROM runbook.kill_idle('1 day', true, states => '{idle,idle in transaction,idle in transaction (aborted)}',
        role_name => 'pg_monitor', database_name => current_database(), application_pattern => 'x%',
        client_network => '10.0.0.0/8');

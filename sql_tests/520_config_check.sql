@@ -28,8 +28,23 @@ SET log_lock_waits = on;
 SELECT setting FROM runbook.config_check()
  WHERE setting IN ('idle_in_transaction_session_timeout', 'log_min_duration_statement',
                    'track_io_timing', 'log_lock_waits');
--- checkpoint counters from whichever view this version has
-SELECT requested >= 0 AS requested, timed >= 0 AS timed FROM runbook._checkpoint_counts();
+-- checkpoint counters from whichever view this version has: a CHECKPOINT
+-- counts as requested (the checkpointer reports it just after waking the
+-- caller: wait for it, clearing the cached statistics snapshot)
+CREATE TEMP TABLE ckpt_before AS SELECT * FROM runbook._checkpoint_counts();
+CHECKPOINT;
+DO $$
+BEGIN
+    FOR i IN 1..3000 LOOP
+        PERFORM pg_stat_clear_snapshot();
+        EXIT WHEN (SELECT c.requested FROM runbook._checkpoint_counts() c)
+                > (SELECT b.requested FROM ckpt_before b);
+        PERFORM pg_sleep(0.01);
+    END LOOP;
+END $$;
+SELECT c.requested > b.requested AS requested_counted, c.timed IS NOT NULL AND c.timed >= b.timed AS timed_read
+  FROM runbook._checkpoint_counts() c, ckpt_before b;
+DROP TABLE ckpt_before;
 -- memory-based advice, with the memory given (a container whose limit the
 -- server cannot see): 100 connections at work_mem + ~10MB do not fit 512MB
 SELECT setting, current_value, suggested_value, severity, reason

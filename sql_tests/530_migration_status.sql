@@ -58,3 +58,21 @@ DROP SCHEMA app, gm, rails, other CASCADE;
 DROP TABLE flyway_schema_history, alembic_version, knex_migrations, knex_migrations_lock,
     django_migrations, databasechangelog, databasechangeloglock;
 SELECT count(*) FROM runbook.migration_status();
+-- probe_timeout bounds the read of each migration table: a table whose
+-- row-level security policy takes 1 s per row is skipped under '100ms' and
+-- read under '1h' (by a pg_monitor role: the policy applies to it)
+CREATE SCHEMA slow;
+CREATE TABLE slow.alembic_version (version_num varchar(32) PRIMARY KEY);
+INSERT INTO slow.alembic_version VALUES ('5l0w');
+ALTER TABLE slow.alembic_version ENABLE ROW LEVEL SECURITY;
+CREATE POLICY slow_read ON slow.alembic_version USING ((SELECT true FROM pg_sleep(1)));
+CREATE ROLE rb_mig_reader IN ROLE pg_monitor;
+GRANT USAGE ON SCHEMA runbook, slow TO rb_mig_reader;
+GRANT SELECT ON slow.alembic_version TO rb_mig_reader;
+SET ROLE rb_mig_reader;
+SELECT tool, migration_table, status, migration, detail FROM runbook.migration_status('100ms');
+SELECT tool, migration_table, status, migration, detail FROM runbook.migration_status('1h');
+RESET ROLE;
+DROP SCHEMA slow CASCADE;
+REVOKE USAGE ON SCHEMA runbook FROM rb_mig_reader;
+DROP ROLE rb_mig_reader;

@@ -27,12 +27,21 @@ SELECT * FROM runbook.migration_status();
 SELECT * FROM runbook.config_check();
 SELECT * FROM runbook.replication_status();
 RESET ROLE;
+-- config_check as the superuser, to compare with pg_monitor's view below
+CREATE TEMP TABLE cc_super AS SELECT * FROM runbook.config_check();
+GRANT SELECT ON cc_super TO rb_ops_monitor;
 SET ROLE rb_ops_monitor;
 SELECT check_name, status, object, count, detail FROM runbook.integrity_check() ORDER BY 1, 3;
 SELECT tool, migration_table, status, detail FROM runbook.migration_status();
 SELECT count(*) > 0 AS has_archiver_row FROM runbook.replication_status() WHERE kind = 'archiver';
-SELECT count(*) >= 0 AS config_check_runs FROM runbook.config_check();
+-- pg_monitor gets the superuser's findings, no more, no fewer (archive_mode
+-- is off on the test instance: never empty)
+SELECT (SELECT count(*) FROM runbook.config_check()) > 0 AS has_rows,
+       (SELECT count(*) FROM cc_super) = (SELECT count(*) FROM runbook.config_check()) AS same_count,
+       NOT EXISTS (SELECT * FROM runbook.config_check() EXCEPT SELECT * FROM cc_super)
+   AND NOT EXISTS (SELECT * FROM cc_super EXCEPT SELECT * FROM runbook.config_check()) AS same_rows,
+       EXISTS (SELECT 1 FROM runbook.config_check() WHERE setting = 'archive_mode') AS has_archive_mode;
 RESET ROLE;
-DROP TABLE ops_child, ops_parent, _prisma_migrations;
+DROP TABLE ops_child, ops_parent, _prisma_migrations, cc_super;
 REVOKE USAGE ON SCHEMA runbook FROM rb_ops_nobody;
 DROP ROLE rb_ops_nobody, rb_ops_monitor;
