@@ -20,6 +20,7 @@
 
 #include "pg_runbook.h"
 #include "audit.h"
+#include "remedy.h"
 #include "worker.h"
 
 PG_MODULE_MAGIC;
@@ -190,6 +191,8 @@ rb_define_gucs(void)
 							 PGC_SIGHUP,
 							 0,
 							 NULL, NULL, NULL);
+
+	rb_remedy_define_gucs();	/* remedy.c, audit.c */
 
 	MarkGUCPrefixReserved("pg_runbook");
 }
