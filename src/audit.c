@@ -539,7 +539,7 @@ rb_recent_actions(PG_FUNCTION_ARGS)
 
 /* ---------- runbook.audit_status() ---------- */
 
-#define STATUS_COLS 12
+#define STATUS_COLS 13
 
 Datum
 rb_audit_status(PG_FUNCTION_ARGS)
@@ -585,15 +585,20 @@ rb_audit_status(PG_FUNCTION_ARGS)
 	v[4] = Int64GetDatum((int64) st.spilled);
 	v[5] = Int64GetDatum((int64) st.copied);
 	v[6] = BoolGetDatum(running);
-	v[7] = Int32GetDatum(st.writer_pid);
-	nl[7] = !running;
-	v[8] = Int64GetDatum((int64) st.writer_failures);
-	v[9] = TimestampTzGetDatum(st.last_copy_at);
-	nl[9] = (st.last_copy_at == 0);
-	v[10] = CStringGetTextDatum(st.last_error);
-	nl[10] = (st.last_error[0] == '\0');
-	v[11] = TimestampTzGetDatum(st.last_error_at);
-	nl[11] = (st.last_error_at == 0);
+	/* asked for and not attached yet (a start that failed ends in 10 s) */
+	v[7] = BoolGetDatum(st.writer_pid == 0 && st.writer_asked_at != 0 &&
+						!TimestampDifferenceExceeds(st.writer_asked_at,
+													GetCurrentTimestamp(),
+													WRITER_START_TIMEOUT_MS));
+	v[8] = Int32GetDatum(st.writer_pid);
+	nl[8] = !running;
+	v[9] = Int64GetDatum((int64) st.writer_failures);
+	v[10] = TimestampTzGetDatum(st.last_copy_at);
+	nl[10] = (st.last_copy_at == 0);
+	v[11] = CStringGetTextDatum(st.last_error);
+	nl[11] = (st.last_error[0] == '\0');
+	v[12] = TimestampTzGetDatum(st.last_error_at);
+	nl[12] = (st.last_error_at == 0);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, v, nl)));
 }
 

@@ -64,6 +64,7 @@ CREATE FUNCTION @extschema@.audit_status(
     OUT spilled bigint,
     OUT copied bigint,
     OUT writer_running boolean,
+    OUT writer_starting boolean,
     OUT writer_pid integer,
     OUT writer_failures bigint,
     OUT last_copy_at timestamptz,
@@ -75,7 +76,7 @@ SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'rb_audit_status';
 
 COMMENT ON FUNCTION @extschema@.audit_status() IS
-'the audit ring: size, entries held, entries not yet in runbook.actions (pending), entries being signalled, entries spilled to the log because the ring was full, entries copied, and the audit writer (running, failures, last error)';
+'the audit ring: size, entries held, entries not yet in runbook.actions (pending), entries being signalled, entries spilled to the log because the ring was full, entries copied, and the audit writer (running, starting, failures, last error)';
 
 REVOKE ALL ON FUNCTION @extschema@.recent_actions(), @extschema@.audit_status() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.recent_actions(), @extschema@.audit_status() TO pg_monitor;
