@@ -101,12 +101,12 @@ ok(wait_gone('p_app1'), 'p_app1 is gone');
 # ---- the audit: reason, current_user and session_user, in ring and table
 is($node->safe_psql('postgres',
 		"SELECT actor || '|' || action || '|' || outcome || '|' || acting_role || '|' || session_role || '|' || usename || '|' || detail "
-		  . "FROM runbook.recent_actions() WHERE pid = $pid{p_app1}"),
+		  . "FROM runbook.recent_actions() WHERE pid = $pid{p_app1} AND outcome = 'terminated'"),
 	"terminate|terminate|terminated|oncall|$su|app|reason: leaked by the batch job",
 	'the audit entry has the reason, the acting role (current_user) and the session role (session_user)');
 ok($node->poll_query_until('postgres',
 		"SELECT acting_role = 'oncall' AND session_role = '$su' AND detail = 'reason: leaked by the batch job' "
-		  . "FROM runbook.actions WHERE pid = $pid{p_app1}"),
+		  . "FROM runbook.actions WHERE pid = $pid{p_app1} AND outcome = 'terminated'"),
 	'runbook.actions has the same row');
 my $log = slurp_file($node->logfile);
 like($log, qr/pg_runbook audit: seq=\d+ actor="terminate" acting_role="oncall" session_role="$su" action=terminate outcome=terminated reason= pid=$pid{p_app1} .*detail="reason: leaked by the batch job"/,
