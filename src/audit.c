@@ -57,6 +57,7 @@
 #include "utils/memutils.h"
 #include "utils/wait_event.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "pg_runbook.h"
@@ -953,6 +954,58 @@ writer_copy(int *n)
 }
 
 /*
+ * Entries of databases that were dropped since they were recorded: no
+ * writer can ever connect there, and they would hold their ring slots
+ * until a restart.  The LOG has them: release their slots.
+ */
+static void
+forget_dropped_databases(Oid self)
+{
+	Oid			dbs[64];
+	int			ndb = 0;
+	int			i;
+	int			j;
+
+	LWLockAcquire(rb_shared->lock, LW_SHARED);
+	for (i = 0; i < rb_shared->audit_ring_size && ndb < lengthof(dbs); i++)
+	{
+		if (!entry_to_copy(&ring[i]) || ring[i].origin_db == self)
+			continue;
+		for (j = 0; j < ndb && dbs[j] != ring[i].origin_db; j++)
+			;
+		if (j == ndb)
+			dbs[ndb++] = ring[i].origin_db;
+	}
+	LWLockRelease(rb_shared->lock);
+	if (ndb == 0)
+		return;
+
+	StartTransactionCommand();
+	for (j = 0; j < ndb; j++)
+	{
+		int			n = 0;
+
+		if (SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(dbs[j])))
+			continue;
+		LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
+		for (i = 0; i < rb_shared->audit_ring_size; i++)
+		{
+			if (entry_to_copy(&ring[i]) && ring[i].origin_db == dbs[j])
+			{
+				ring[i].log_only = true;
+				n++;
+			}
+		}
+		LWLockRelease(rb_shared->lock);
+		if (n > 0)
+			ereport(LOG,
+					(errmsg("pg_runbook audit writer: %d audit entries of dropped database %u are in the server log only",
+							n, dbs[j])));
+	}
+	CommitTransactionCommand();
+}
+
+/*
  * The audit writer: copy this database's entries into runbook.actions, in
  * transactions of its own, retrying a failed copy with a back-off; then
  * hand over to the database with entries left, if any, and exit.
@@ -1009,6 +1062,8 @@ rb_audit_writer_main(Datum arg)
 		failures = 0;
 		if (n > 0)
 			continue;
+
+		forget_dropped_databases(dbid);
 
 		/*
 		 * Nothing left here.  Under the lock (so that a caller that records

@@ -15,6 +15,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use IPC::Run;
+use Time::HiRes qw(sleep);
 use Test::More;
 
 my $nsess = 900;
@@ -28,6 +29,7 @@ $node->start;
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION pg_runbook;
 	CREATE ROLE app LOGIN;
+	CREATE ROLE leak LOGIN;
 	CREATE ROLE oncall LOGIN IN ROLE pg_signal_backend;
 	CREATE ROLE nosignal LOGIN;
 	CREATE ROLE selfish LOGIN;
@@ -201,18 +203,26 @@ print $fh "\\sleep 600 s\n";
 close $fh;
 my ($pout, $perr) = ('', '');
 my $pgbench = IPC::Run::start(
-	[ 'pgbench', '-n', '-U', 'app', '-c', $nsess, '-j', '2', '-T', '600',
+	[ 'pgbench', '-n', '-U', 'leak', '-c', $nsess, '-j', '4', '-T', '600',
 	  '-h', $node->host, '-p', $node->port, '-f', "$dir/sleep.sql", 'postgres' ],
 	'>', \$pout, '2>', \$perr);
-ok($node->poll_query_until('postgres',
-		"SELECT count(*) = $nsess FROM pg_stat_activity WHERE application_name = 'pgbench' AND state = 'idle'"),
-	"$nsess leaked idle sessions");
+# opening 900 connections can take minutes on a loaded machine: wait for
+# the condition longer than poll_query_until's default
+my $opened = 0;
+for (1 .. 1200)
+{
+	$opened = $node->safe_psql('postgres',
+		"SELECT count(*) FROM pg_stat_activity WHERE usename = 'leak' AND state = 'idle'");
+	last if $opened == $nsess;
+	sleep 0.5;
+}
+is($opened, $nsess, "$nsess leaked idle sessions");
 is($node->safe_psql('postgres',
 		"SET ROLE oncall; SELECT string_agg(n || ' ' || outcome || ':' || coalesce(reason, ''), ', ' ORDER BY outcome) FROM "
-		  . "(SELECT outcome, reason, count(*) AS n FROM runbook.kill_idle('0', true, application_pattern => 'pgbench') GROUP BY 1, 2) s"),
+		  . "(SELECT outcome, reason, count(*) AS n FROM runbook.kill_idle('0', true, role_name => 'leak') GROUP BY 1, 2) s"),
 	'100 dry_run:, 800 skipped:cap_reached', 'by default a call acts on pg_runbook.max_actions_per_cycle (100) sessions');
 ($ret, $out, $err) = $node->psql('postgres',
-	"SET ROLE oncall; SELECT count(*) FROM runbook.kill_idle('0', application_pattern => 'pgbench', max_actions => 20000)",
+	"SET ROLE oncall; SELECT count(*) FROM runbook.kill_idle('0', role_name => 'leak', max_actions => 20000)",
 	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
 like($err, qr/ERROR:  22023: max_actions 20000 is above pg_runbook.max_actions_per_call_limit \(10000\).*HINT:  A superuser can raise/s,
 	'max_actions above the limit is refused, with a hint');
@@ -224,12 +234,12 @@ like($err, qr/permission denied to set parameter "pg_runbook.max_actions_per_cal
 like($err, qr/ERROR:  22023: max_actions must be at least 1/, 'max_actions 0 is refused');
 is($node->safe_psql('postgres',
 		"SET ROLE oncall; SELECT count(*) FILTER (WHERE outcome = 'terminated') || '/' || count(*) "
-		  . "FROM runbook.kill_idle('0', application_pattern => 'pgbench', max_actions => 1000)"),
+		  . "FROM runbook.kill_idle('0', role_name => 'leak', max_actions => 1000)"),
 	"$nsess/$nsess", "an on-call role ends all $nsess sessions in one call with max_actions => 1000");
-ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = 'pgbench'"),
+ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE usename = 'leak'"),
 	'they are gone');
 ok($node->poll_query_until('postgres',
-		"SELECT count(*) = $nsess FROM runbook.actions WHERE actor = 'kill_idle' AND outcome = 'terminated' AND acting_role = 'oncall'"),
+		"SELECT count(*) = $nsess FROM runbook.actions WHERE actor = 'kill_idle' AND outcome = 'terminated' AND acting_role = 'oncall' AND usename = 'leak'"),
 	"runbook.actions has the $nsess terminations");
 $pgbench->finish;
 
