@@ -22,7 +22,9 @@ SESSIONS=${SESSIONS:-900}
 ROUNDS=${ROUNDS:-1}
 DIR=$BUILD/bench_kill_idle
 PGB=
-trap '[ -n "$PGB" ] && kill $PGB 2>/dev/null; server_stop' EXIT
+# pgbench, sleeping, notices its dead connections only after \sleep: stop it
+stop_pgbench() { [ -n "$PGB" ] || return 0; pkill -TERM -P "$PGB" 2>/dev/null; kill "$PGB" 2>/dev/null; wait "$PGB" 2>/dev/null; PGB=; }
+trap 'stop_pgbench; server_stop' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 server_start "$DIR" "max_connections = $((SESSIONS + 30))" || exit 1
@@ -89,7 +91,7 @@ run_side() {	# $1 = label, $2 = statement; sets R_RET R_GONE R_N
 	[ -n "${R_LEFT:-}" ] || fail "$1: the statement failed"
 	[ "$R_LEFT" -eq 0 ] || fail "$1: $R_LEFT targeted sessions still there after 60 s"
 	[ "$R_N" -ge "$SESSIONS" ] || fail "$1: the statement counted $R_N rows for $SESSIONS sessions"
-	wait $PGB 2>/dev/null; PGB=
+	stop_pgbench
 }
 
 for round in $(seq "$ROUNDS"); do

@@ -241,7 +241,7 @@ ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_stat_activit
 ok($node->poll_query_until('postgres',
 		"SELECT count(*) = $nsess FROM runbook.actions WHERE actor = 'kill_idle' AND outcome = 'terminated' AND acting_role = 'oncall' AND usename = 'leak'"),
 	"runbook.actions has the $nsess terminations");
-$pgbench->finish;
+$pgbench->kill_kill;
 
 for my $s (values %sess)
 {
