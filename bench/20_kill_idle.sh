@@ -23,7 +23,9 @@ ROUNDS=${ROUNDS:-1}
 DIR=$BUILD/bench_kill_idle
 PGB=
 # pgbench, sleeping, notices its dead connections only after \sleep: stop it
-stop_pgbench() { [ -n "$PGB" ] || return 0; pkill -TERM -P "$PGB" 2>/dev/null; kill "$PGB" 2>/dev/null; wait "$PGB" 2>/dev/null; PGB=; }
+# (it runs under a subshell and runuser: end the whole tree, deepest first)
+kill_tree() { local c; for c in $(pgrep -P "$1"); do kill_tree "$c"; done; kill "$1" 2>/dev/null; }
+stop_pgbench() { [ -n "$PGB" ] || return 0; kill_tree "$PGB"; wait "$PGB" 2>/dev/null; PGB=; }
 trap 'stop_pgbench; server_stop' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
