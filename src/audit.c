@@ -17,6 +17,15 @@
  *	   transaction committed.
  *	3. one structured LOG line (key=value) per entry.
  *
+ * The ring loses nothing: on a primary, a slot whose entry has not reached
+ * runbook.actions is never reused.  A remedy call that needs more room
+ * than is free waits for the writer (rb_audit_room); if the ring stays full
+ * (no writer can run, the table is locked) the entries that do not fit are
+ * spilled: written to the LOG only, and counted (runbook.audit_status()).
+ * At most one writer runs at a time; it copies the entries of every
+ * database in turn, retries a failed copy with a back-off, and records its
+ * last error for audit_status().
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -39,9 +48,16 @@
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "tcop/tcopprot.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "storage/procarray.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/wait_event.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "pg_runbook.h"
@@ -49,17 +65,48 @@
 #include "snapshot.h"
 
 PG_FUNCTION_INFO_V1(rb_recent_actions);
+PG_FUNCTION_INFO_V1(rb_audit_status);
 
 #define RB_SCHEMA "runbook"		/* fixed by pg_runbook.control */
 
+/* a writer that was asked for but has not attached after this long failed */
+#define WRITER_START_TIMEOUT_MS	10000
+/* attempts of one writer at a copy that fails, and the first back-off */
+#define WRITER_ATTEMPTS			12
+#define WRITER_BACKOFF_MS		100
+#define WRITER_BACKOFF_MAX_MS	10000
+
+int			rb_audit_wait_ms = 5000;
+
+/*
+ * The audit's shared state, at the start of the audit area (protected by
+ * rb_shared->lock, like the ring).  The ring's size, next sequence number
+ * and epoch are in RbShared.
+ */
+typedef struct RbAuditShared
+{
+	uint64		spilled;		/* entries that found no free slot */
+	uint64		copied;			/* entries copied into a table */
+	int			writer_pid;		/* the running writer, 0 = none */
+	Oid			writer_db;		/* its database (or the one asked for) */
+	TimestampTz writer_asked_at;	/* launch requested, not attached yet */
+	uint64		writer_starts;
+	uint64		writer_failures;	/* copies that failed (each retried) */
+	TimestampTz last_copy_at;
+	TimestampTz last_error_at;
+	char		last_error[256];
+} RbAuditShared;
+
+static RbAuditShared *audit_shared = NULL;
 static RbAuditEntry *ring = NULL;
 
-/* ---------- shared memory ---------- */
+/* ---------- shared memory and settings ---------- */
 
 Size
 rb_audit_shmem_size(void)
 {
-	return mul_size(sizeof(RbAuditEntry), rb_audit_ring_size);
+	return add_size(MAXALIGN(sizeof(RbAuditShared)),
+					mul_size(sizeof(RbAuditEntry), rb_audit_ring_size));
 }
 
 /* Called once, by the postmaster, with the space after RbShared. */
@@ -76,8 +123,40 @@ static RbAuditEntry *
 audit_ring(void)
 {
 	if (ring == NULL && rb_shared != NULL)
-		ring = (RbAuditEntry *) ((char *) rb_shared + MAXALIGN(sizeof(RbShared)));
+	{
+		char	   *area = (char *) rb_shared + MAXALIGN(sizeof(RbShared));
+
+		audit_shared = (RbAuditShared *) area;
+		ring = (RbAuditEntry *) (area + MAXALIGN(sizeof(RbAuditShared)));
+	}
 	return ring;
+}
+
+void
+rb_audit_define_gucs(void)
+{
+	DefineCustomIntVariable("pg_runbook.audit_wait",
+							"Longest wait of a remedy call for room in a full audit ring.",
+							"A call that records more entries than the ring has free slots waits for the audit writer to copy older entries into runbook.actions; after this long the entries that do not fit are written to the log only (spilled).",
+							&rb_audit_wait_ms,
+							5000, 0, 600000,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+}
+
+/* May this slot be reused?  (Caller holds rb_shared->lock.) */
+static inline bool
+slot_free(const RbAuditEntry *e)
+{
+	return e->seq == 0 || (!e->pending && (e->in_table || e->log_only));
+}
+
+/* Does this entry wait for the writer of some database? */
+static inline bool
+entry_to_copy(const RbAuditEntry *e)
+{
+	return e->seq != 0 && !e->pending && !e->in_table && !e->log_only;
 }
 
 /* ---------- helpers ---------- */
@@ -137,11 +216,13 @@ audit_log(const RbAuditEntry *e, bool correction)
 	const char *state = rb_state_name((BackendState) e->state);
 
 	initStringInfo(&s);
-	appendStringInfo(&s, "pg_runbook audit: seq=%llu%s",
+	appendStringInfo(&s, "pg_runbook audit: seq=%llu%s%s",
 					 (unsigned long long) e->seq,
-					 correction ? " correction=true" : "");
+					 correction ? " correction=true" : "",
+					 e->seq == 0 ? " spilled=true" : "");
 	append_quoted(&s, "actor", e->actor);
 	append_quoted(&s, "acting_role", e->acting_role);
+	append_quoted(&s, "session_role", e->session_role);
 	appendStringInfo(&s, " action=%s outcome=%s reason=%s pid=%d",
 					 e->action, e->outcome, e->reason, e->pid);
 	append_quoted(&s, "usename", e->usename);
@@ -162,14 +243,71 @@ audit_log(const RbAuditEntry *e, bool correction)
 	pfree(s.data);
 }
 
+/* current_user and session_user, for an entry */
+void
+rb_audit_fill_roles(RbAuditEntry *e)
+{
+	char	   *s;
+
+	s = GetUserNameFromId(GetUserId(), true);
+	strlcpy(e->acting_role, s ? s : "", sizeof(e->acting_role));
+	s = GetUserNameFromId(GetSessionUserId(), true);
+	strlcpy(e->session_role, s ? s : "", sizeof(e->session_role));
+}
+
+/*
+ * How many of the next 'want' entries have a free slot; wait for the
+ * writer when none has.  See audit.h.
+ */
+int
+rb_audit_room(int want)
+{
+	RbAuditEntry *r = audit_ring();
+	TimestampTz deadline = 0;
+
+	if (r == NULL || want <= 0)
+		return want;
+	for (;;)
+	{
+		int			room = 0;
+		int			size;
+		uint64		next;
+
+		LWLockAcquire(rb_shared->lock, LW_SHARED);
+		size = rb_shared->audit_ring_size;
+		next = rb_shared->audit_next_seq;
+		while (room < want && room < size &&
+			   slot_free(&r[(next - 1 + room) % size]))
+			room++;
+		LWLockRelease(rb_shared->lock);
+		if (room > 0)
+			return room;
+
+		/* full of entries not copied yet: have the writer copy them */
+		if (deadline == 0)
+			deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+												   rb_audit_wait_ms);
+		else if (GetCurrentTimestamp() >= deadline)
+			return 0;
+		rb_audit_launch_writer();
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
 /*
  * Append entries to the ring (assigning their sequence numbers) and write
- * their LOG lines.  Must not fail between the two lock calls.
+ * their LOG lines.  Nothing can fail while the lock is held.  An entry
+ * whose slot is not free (an entry there has not reached its table) is
+ * spilled: seq 0, LOG line only.
  */
 void
 rb_audit_record_batch(RbAuditEntry *es, int n)
 {
 	RbAuditEntry *r = audit_ring();
+	bool		standby = RecoveryInProgress();
 	int			i;
 
 	if (r == NULL)
@@ -179,15 +317,55 @@ rb_audit_record_batch(RbAuditEntry *es, int n)
 	for (i = 0; i < n; i++)
 	{
 		RbAuditEntry *e = &es[i];
+		RbAuditEntry *slot = &r[(rb_shared->audit_next_seq - 1) % rb_shared->audit_ring_size];
 
-		e->seq = rb_shared->audit_next_seq++;
 		e->in_table = false;
-		memcpy(&r[(e->seq - 1) % rb_shared->audit_ring_size], e, sizeof(RbAuditEntry));
+		/* on a standby there is no table: the LOG line is the record */
+		e->log_only = standby;
+		if (!slot_free(slot))
+		{
+			e->seq = 0;
+			audit_shared->spilled++;
+			continue;
+		}
+		e->seq = rb_shared->audit_next_seq++;
+		memcpy(slot, e, sizeof(RbAuditEntry));
 	}
 	LWLockRelease(rb_shared->lock);
 
-	for (i = 0; i < n; i++)
-		audit_log(&es[i], false);
+	PG_TRY();
+	{
+		int			j;
+
+		for (j = 0; j < n; j++)
+			audit_log(&es[j], false);
+	}
+	PG_CATCH();
+	{
+		/* nothing was signalled: no entry of this batch may stay pending */
+		RbAuditEntry *rr = audit_ring();
+		int			j;
+
+		LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
+		for (j = 0; j < n; j++)
+		{
+			RbAuditEntry *e;
+
+			if (!es[j].pending || es[j].seq == 0)
+				continue;
+			e = &rr[(es[j].seq - 1) % rb_shared->audit_ring_size];
+			if (e->seq != es[j].seq)
+				continue;
+			strlcpy(e->outcome, "skipped", sizeof(e->outcome));
+			strlcpy(e->reason, "audit_error", sizeof(e->reason));
+			strlcpy(e->detail, "the audit could not be written; not signalled",
+					sizeof(e->detail));
+			e->pending = false;
+		}
+		LWLockRelease(rb_shared->lock);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 }
 
 void
@@ -199,11 +377,14 @@ rb_audit_settle(RbAuditEntry *es, int n, const bool *corrected)
 	LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
 	for (i = 0; i < n; i++)
 	{
-		RbAuditEntry *e = &r[(es[i].seq - 1) % rb_shared->audit_ring_size];
+		RbAuditEntry *e;
 
 		es[i].pending = false;
+		if (es[i].seq == 0)
+			continue;			/* spilled: the LOG line is all there is */
+		e = &r[(es[i].seq - 1) % rb_shared->audit_ring_size];
 		if (e->seq != es[i].seq)
-			continue;			/* overwritten already: a tiny ring */
+			continue;			/* cannot happen: pending slots are not reused */
 		if (corrected && corrected[i])
 		{
 			strlcpy(e->outcome, es[i].outcome, sizeof(e->outcome));
@@ -217,6 +398,33 @@ rb_audit_settle(RbAuditEntry *es, int n, const bool *corrected)
 	for (i = 0; i < n; i++)
 		if (corrected && corrected[i])
 			audit_log(&es[i], true);
+}
+
+void
+rb_audit_record_control(const char *action, const char *outcome,
+						const char *skip_reason, int pid, const char *detail)
+{
+	RbAuditEntry e;
+
+	memset(&e, 0, sizeof(e));
+	e.origin_db = MyDatabaseId;
+	e.acted_at = GetCurrentTimestamp();
+	e.pid = pid;
+	strlcpy(e.action, action, sizeof(e.action));
+	strlcpy(e.outcome, outcome, sizeof(e.outcome));
+	if (skip_reason)
+		strlcpy(e.reason, skip_reason, sizeof(e.reason));
+	snprintf(e.actor, sizeof(e.actor), "%s_worker", action);
+	rb_audit_fill_roles(&e);
+	if (detail)
+		strlcpy(e.detail, detail, sizeof(e.detail));
+	if (rb_audit_room(1) == 0)
+		ereport(WARNING,
+				(errmsg("the pg_runbook audit ring is full: this action is in the server log only"),
+				 errhint("See runbook.audit_status().")));
+	rb_audit_record_batch(&e, 1);
+	if (!rb_am_background_worker())
+		rb_audit_launch_writer();
 }
 
 /*
@@ -247,7 +455,7 @@ ring_copy(int *n, TimestampTz *epoch, Oid only_db)
 		if (e->seq != seq)
 			continue;
 		if (OidIsValid(only_db) &&
-			(e->in_table || e->pending || e->origin_db != only_db))
+			(!entry_to_copy(e) || e->origin_db != only_db))
 			continue;
 		memcpy(&out[k++], e, sizeof(RbAuditEntry));
 	}
@@ -258,7 +466,7 @@ ring_copy(int *n, TimestampTz *epoch, Oid only_db)
 
 /* ---------- runbook.recent_actions() ---------- */
 
-#define RECENT_COLS 20
+#define RECENT_COLS 21
 
 static Datum
 text_or_null(const char *s, bool *isnull)
@@ -275,7 +483,6 @@ rb_recent_actions(PG_FUNCTION_ARGS)
 	TimestampTz epoch;
 	int			n;
 	int			i;
-	bool		pending = false;
 
 	rb_require_preload("runbook.recent_actions()");
 	InitMaterializedSRF(fcinfo, 0);
@@ -318,17 +525,82 @@ rb_recent_actions(PG_FUNCTION_ARGS)
 		v[18] = BoolGetDatum(e->in_table);
 		v[19] = TimestampTzGetDatum(e->backend_start);
 		nl[19] = (e->backend_start == 0);
+		v[20] = DirectFunctionCall1(namein, CStringGetDatum(e->session_role));
+		nl[20] = (e->session_role[0] == '\0');
+		/* a 1.0 definition (before ALTER EXTENSION UPDATE) has 20 columns */
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nl);
-
-		if (!e->in_table && e->origin_db == MyDatabaseId)
-			pending = true;
 	}
 
-	/* rows that did not reach the table yet (no worker slot?): retry */
-	if (pending)
-		rb_audit_launch_writer();
-
+	/*
+	 * A monitoring call never starts a background worker: the writer is
+	 * started by the calls that record, and retries by itself.
+	 */
 	PG_RETURN_VOID();
+}
+
+/* ---------- runbook.audit_status() ---------- */
+
+#define STATUS_COLS 13
+
+Datum
+rb_audit_status(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		v[STATUS_COLS];
+	bool		nl[STATUS_COLS];
+	RbAuditEntry *r;
+	RbAuditShared st;
+	int			size;
+	int			used = 0;
+	int			pending = 0;
+	int			signalling = 0;
+	int			i;
+	bool		running;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	rb_require_preload("runbook.audit_status()");
+	r = audit_ring();
+
+	LWLockAcquire(rb_shared->lock, LW_SHARED);
+	size = rb_shared->audit_ring_size;
+	for (i = 0; i < size; i++)
+	{
+		if (r[i].seq == 0)
+			continue;
+		used++;
+		if (r[i].pending)
+			signalling++;
+		else if (entry_to_copy(&r[i]))
+			pending++;
+	}
+	memcpy(&st, audit_shared, sizeof(st));
+	LWLockRelease(rb_shared->lock);
+
+	running = st.writer_pid != 0 && BackendPidGetProc(st.writer_pid) != NULL;
+	memset(nl, 0, sizeof(nl));
+	v[0] = Int32GetDatum(size);
+	v[1] = Int32GetDatum(used);
+	v[2] = Int32GetDatum(pending);
+	v[3] = Int32GetDatum(signalling);
+	v[4] = Int64GetDatum((int64) st.spilled);
+	v[5] = Int64GetDatum((int64) st.copied);
+	v[6] = BoolGetDatum(running);
+	/* asked for and not attached yet (a start that failed ends in 10 s) */
+	v[7] = BoolGetDatum(st.writer_pid == 0 && st.writer_asked_at != 0 &&
+						!TimestampDifferenceExceeds(st.writer_asked_at,
+													GetCurrentTimestamp(),
+													WRITER_START_TIMEOUT_MS));
+	v[8] = Int32GetDatum(st.writer_pid);
+	nl[8] = !running;
+	v[9] = Int64GetDatum((int64) st.writer_failures);
+	v[10] = TimestampTzGetDatum(st.last_copy_at);
+	nl[10] = (st.last_copy_at == 0);
+	v[11] = CStringGetTextDatum(st.last_error);
+	nl[11] = (st.last_error[0] == '\0');
+	v[12] = TimestampTzGetDatum(st.last_error_at);
+	nl[12] = (st.last_error_at == 0);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, v, nl)));
 }
 
 /* ---------- copying the ring into runbook.actions ---------- */
@@ -354,9 +626,13 @@ audit_xact_callback(XactEvent event, void *arg)
 		{
 			RbAuditEntry *e = &r[(pending_seqs[i] - 1) % rb_shared->audit_ring_size];
 
-			if (e->seq == pending_seqs[i])
+			if (e->seq == pending_seqs[i] && !e->in_table)
+			{
 				e->in_table = true;
+				audit_shared->copied++;
+			}
 		}
+		audit_shared->last_copy_at = GetCurrentTimestamp();
 		LWLockRelease(rb_shared->lock);
 	}
 	else if (event != XACT_EVENT_ABORT && event != XACT_EVENT_PARALLEL_ABORT)
@@ -366,36 +642,93 @@ audit_xact_callback(XactEvent event, void *arg)
 	npending = 0;
 }
 
+/* Entries of this database that no table will take: the log has them. */
+static void
+mark_log_only(RbAuditEntry *es, int n, bool only_controls)
+{
+	RbAuditEntry *r = audit_ring();
+	int			i;
+
+	LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < n; i++)
+	{
+		RbAuditEntry *e = &r[(es[i].seq - 1) % rb_shared->audit_ring_size];
+
+		if (only_controls && (strcmp(es[i].action, "cancel") == 0 ||
+							  strcmp(es[i].action, "terminate") == 0))
+			continue;
+		if (e->seq == es[i].seq && entry_to_copy(e))
+			e->log_only = true;
+	}
+	LWLockRelease(rb_shared->lock);
+}
+
+/* Every type and function of the built SQL is qualified (pg_catalog). */
+#define INSERT_ACTION_10 \
+	"INSERT INTO " RB_SCHEMA ".actions (ring_epoch, ring_seq, acted_at, actor, " \
+	"acting_role, pid, usename, datname, application_name, client_addr, state, " \
+	"state_age, xact_age, query_age, action, outcome, reason, detail, query, " \
+	"backend_start) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, " \
+	"CAST($10 AS pg_catalog.inet), " \
+	"$11, $12, $13, $14, $15, $16, $17, $18, $19, $20) " \
+	"ON CONFLICT (ring_epoch, ring_seq) DO NOTHING"
 #define INSERT_ACTION \
 	"INSERT INTO " RB_SCHEMA ".actions (ring_epoch, ring_seq, acted_at, actor, " \
 	"acting_role, pid, usename, datname, application_name, client_addr, state, " \
 	"state_age, xact_age, query_age, action, outcome, reason, detail, query, " \
-	"backend_start) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::inet, " \
-	"$11, $12, $13, $14, $15, $16, $17, $18, $19, $20) " \
+	"backend_start, session_role) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, " \
+	"CAST($10 AS pg_catalog.inet), " \
+	"$11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) " \
 	"ON CONFLICT (ring_epoch, ring_seq) DO NOTHING"
+
+/*
+ * Does runbook.actions have the 1.1 columns?  (A database still at 1.0,
+ * before ALTER EXTENSION UPDATE, has neither session_role nor the
+ * pause / resume actions.)
+ */
+static bool
+actions_table_is_11(void)
+{
+	Oid			nsp = get_namespace_oid(RB_SCHEMA, true);
+	Oid			rel = OidIsValid(nsp) ? get_relname_relid("actions", nsp) : InvalidOid;
+
+	return OidIsValid(rel) && get_attnum(rel, "session_role") != InvalidAttrNumber;
+}
 
 int
 rb_audit_flush(void)
 {
-	static Oid	argtypes[20] = {
+	static Oid	argtypes[21] = {
 		TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID, TEXTOID, NAMEOID, INT4OID,
 		NAMEOID, NAMEOID, TEXTOID, TEXTOID, TEXTOID, INTERVALOID, INTERVALOID,
-		INTERVALOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID
+		INTERVALOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
+		NAMEOID
 	};
 	RbAuditEntry *es;
 	TimestampTz epoch;
 	SPIPlanPtr	plan;
 	MemoryContext oldcxt;
+	bool		v11;
+	int			nargs;
 	int			n;
 	int			i;
+	int			copied = 0;
 
 	if (rb_shared == NULL || RecoveryInProgress())
-		return 0;
-	if (!OidIsValid(get_extension_oid("pg_runbook", true)))
 		return 0;
 	es = ring_copy(&n, &epoch, MyDatabaseId);
 	if (n == 0)
 		return 0;
+	if (!OidIsValid(get_extension_oid("pg_runbook", true)))
+	{
+		/* the extension was dropped since: no table to copy to */
+		mark_log_only(es, n, false);
+		return 0;
+	}
+	v11 = actions_table_is_11();
+	if (!v11)
+		mark_log_only(es, n, true);	/* 1.0's table takes only signals */
+	nargs = v11 ? 21 : 20;
 
 	if (!xact_cb_registered)
 	{
@@ -404,19 +737,30 @@ rb_audit_flush(void)
 	}
 
 	SPI_connect();
-	plan = SPI_prepare(INSERT_ACTION, 20, argtypes);
+	plan = SPI_prepare(v11 ? INSERT_ACTION : INSERT_ACTION_10, nargs, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+
+	/* remember what to mark once this transaction commits */
+	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	if (pending_seqs == NULL)
+		pending_seqs = palloc(sizeof(uint64) * n);
+	else
+		pending_seqs = repalloc(pending_seqs, sizeof(uint64) * (npending + n));
+	MemoryContextSwitchTo(oldcxt);
 
 	for (i = 0; i < n; i++)
 	{
 		RbAuditEntry *e = &es[i];
-		Datum		v[20];
-		char		nl[20];
+		Datum		v[21];
+		char		nl[21];
 		bool		isnull;
 		const char *state = rb_state_name((BackendState) e->state);
 		int			rc;
 
+		if (!v11 && strcmp(e->action, "cancel") != 0 &&
+			strcmp(e->action, "terminate") != 0)
+			continue;
 		memset(nl, ' ', sizeof(nl));
 		v[0] = TimestampTzGetDatum(epoch);
 		v[1] = Int64GetDatum((int64) e->seq);
@@ -461,39 +805,50 @@ rb_audit_flush(void)
 		v[19] = TimestampTzGetDatum(e->backend_start);
 		if (e->backend_start == 0)
 			nl[19] = 'n';
+		v[20] = DirectFunctionCall1(namein, CStringGetDatum(e->session_role));
+		if (!e->session_role[0])
+			nl[20] = 'n';
 
 		rc = SPI_execute_plan(plan, v, nl, false, 0);
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "inserting into " RB_SCHEMA ".actions failed: %s",
 				 SPI_result_code_string(rc));
+		pending_seqs[npending++] = e->seq;
+		copied++;
 	}
 	SPI_finish();
-
-	/* remember what to mark once this transaction commits */
-	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
-	if (pending_seqs == NULL)
-		pending_seqs = palloc(sizeof(uint64) * n);
-	else
-		pending_seqs = repalloc(pending_seqs, sizeof(uint64) * (npending + n));
-	MemoryContextSwitchTo(oldcxt);
-	for (i = 0; i < n; i++)
-		pending_seqs[npending++] = es[i].seq;
-	return n;
+	return copied;
 }
 
-/*
- * Start the audit writer for this database.  Not on a standby (no table
- * to write); if no worker slot is free, the rows stay in the ring and the
- * next real run or recent_actions() call tries again.
- */
-void
-rb_audit_launch_writer(void)
+/* ---------- the audit writer ---------- */
+
+/* Is a writer running, or asked for and not attached yet?  (Lock held.) */
+static bool
+writer_busy(void)
+{
+	if (audit_shared->writer_pid != 0)
+		return true;
+	return audit_shared->writer_asked_at != 0 &&
+		!TimestampDifferenceExceeds(audit_shared->writer_asked_at,
+									GetCurrentTimestamp(),
+									WRITER_START_TIMEOUT_MS);
+}
+
+static void
+set_writer_error(const char *msg)
+{
+	LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
+	strlcpy(audit_shared->last_error, msg, sizeof(audit_shared->last_error));
+	audit_shared->last_error_at = GetCurrentTimestamp();
+	LWLockRelease(rb_shared->lock);
+}
+
+/* Register the writer for database 'dbid'; the caller marked it asked for. */
+static void
+start_writer(Oid dbid)
 {
 	BackgroundWorker w;
 	BackgroundWorkerHandle *h;
-
-	if (rb_shared == NULL || RecoveryInProgress())
-		return;
 
 	memset(&w, 0, sizeof(w));
 	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -503,46 +858,252 @@ rb_audit_launch_writer(void)
 	strlcpy(w.bgw_function_name, "rb_audit_writer_main", BGW_MAXLEN);
 	strlcpy(w.bgw_name, "pg_runbook audit writer", BGW_MAXLEN);
 	strlcpy(w.bgw_type, "pg_runbook audit writer", BGW_MAXLEN);
-	w.bgw_main_arg = ObjectIdGetDatum(MyDatabaseId);
+	w.bgw_main_arg = ObjectIdGetDatum(dbid);
 	w.bgw_notify_pid = 0;
 
 	if (!RegisterDynamicBackgroundWorker(&w, &h))
-		ereport(NOTICE,
-				(errmsg("could not start the pg_runbook audit writer"),
-				 errdetail("The actions are in runbook.recent_actions(); they are copied into runbook.actions by a later call."),
-				 errhint("Raise max_worker_processes if this persists.")));
+	{
+		LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
+		audit_shared->writer_asked_at = 0;
+		audit_shared->writer_failures++;
+		strlcpy(audit_shared->last_error, "could not start the audit writer: no background worker slot",
+				sizeof(audit_shared->last_error));
+		audit_shared->last_error_at = GetCurrentTimestamp();
+		LWLockRelease(rb_shared->lock);
+		if (!rb_am_background_worker())
+			ereport(NOTICE,
+					(errmsg("could not start the pg_runbook audit writer"),
+					 errdetail("The actions are in runbook.recent_actions(); they are copied into runbook.actions by a later call."),
+					 errhint("Raise max_worker_processes if this persists.")));
+	}
 }
 
 /*
- * The audit writer: copy this database's pending ring entries into
- * runbook.actions, in its own transactions, then exit.
+ * Start the audit writer for this database, unless a writer runs or is
+ * starting (it takes every database's entries in turn before it exits).
+ * Not on a standby (no table to write).
+ */
+void
+rb_audit_launch_writer(void)
+{
+	bool		go = false;
+
+	if (rb_shared == NULL || RecoveryInProgress() || audit_ring() == NULL)
+		return;
+	LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
+	if (!writer_busy())
+	{
+		audit_shared->writer_asked_at = GetCurrentTimestamp();
+		audit_shared->writer_db = MyDatabaseId;
+		go = true;
+	}
+	LWLockRelease(rb_shared->lock);
+	if (go)
+		start_writer(MyDatabaseId);
+}
+
+static void
+writer_detach(int code, Datum arg)
+{
+	LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
+	if (audit_shared->writer_pid == MyProcPid)
+		audit_shared->writer_pid = 0;
+	LWLockRelease(rb_shared->lock);
+}
+
+/* One copy in a transaction of its own; false, with the error kept, if it failed. */
+static bool
+writer_copy(int *n)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool ok = true;
+
+	*n = 0;
+	PG_TRY();
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pgstat_report_activity(STATE_RUNNING, "copying the audit ring into " RB_SCHEMA ".actions");
+		*n = rb_audit_flush();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		ereport(LOG,
+				(errmsg("pg_runbook audit writer: copying into " RB_SCHEMA ".actions failed: %s",
+						edata->message),
+				 errdetail("The entries stay in the ring; the copy is retried.")));
+		LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
+		audit_shared->writer_failures++;
+		LWLockRelease(rb_shared->lock);
+		set_writer_error(edata->message);
+		FreeErrorData(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return ok;
+}
+
+/*
+ * Entries of databases that were dropped since they were recorded: no
+ * writer can ever connect there, and they would hold their ring slots
+ * until a restart.  The LOG has them: release their slots.
+ */
+static void
+forget_dropped_databases(Oid self)
+{
+	Oid			dbs[64];
+	int			ndb = 0;
+	int			i;
+	int			j;
+
+	LWLockAcquire(rb_shared->lock, LW_SHARED);
+	for (i = 0; i < rb_shared->audit_ring_size && ndb < lengthof(dbs); i++)
+	{
+		if (!entry_to_copy(&ring[i]) || ring[i].origin_db == self)
+			continue;
+		for (j = 0; j < ndb && dbs[j] != ring[i].origin_db; j++)
+			;
+		if (j == ndb)
+			dbs[ndb++] = ring[i].origin_db;
+	}
+	LWLockRelease(rb_shared->lock);
+	if (ndb == 0)
+		return;
+
+	StartTransactionCommand();
+	for (j = 0; j < ndb; j++)
+	{
+		int			n = 0;
+
+		if (SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(dbs[j])))
+			continue;
+		LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
+		for (i = 0; i < rb_shared->audit_ring_size; i++)
+		{
+			if (entry_to_copy(&ring[i]) && ring[i].origin_db == dbs[j])
+			{
+				ring[i].log_only = true;
+				n++;
+			}
+		}
+		LWLockRelease(rb_shared->lock);
+		if (n > 0)
+			ereport(LOG,
+					(errmsg("pg_runbook audit writer: %d audit entries of dropped database %u are in the server log only",
+							n, dbs[j])));
+	}
+	CommitTransactionCommand();
+}
+
+/*
+ * The audit writer: copy this database's entries into runbook.actions, in
+ * transactions of its own, retrying a failed copy with a back-off; then
+ * hand over to the database with entries left, if any, and exit.
  */
 void
 rb_audit_writer_main(Datum arg)
 {
 	Oid			dbid = DatumGetObjectId(arg);
-	int			round;
+	Oid			next_db = InvalidOid;
+	int			failures = 0;
+	bool		other = false;
 
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
+	(void) audit_ring();
+
+	/* at most one writer */
+	LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
+	if (audit_shared->writer_pid != 0 && audit_shared->writer_pid != MyProcPid &&
+		BackendPidGetProc(audit_shared->writer_pid) != NULL)
+		other = true;
+	else
+	{
+		audit_shared->writer_pid = MyProcPid;
+		audit_shared->writer_db = dbid;
+		audit_shared->writer_asked_at = 0;
+		audit_shared->writer_starts++;
+	}
+	LWLockRelease(rb_shared->lock);
+	if (other)
+		proc_exit(0);
+	before_shmem_exit(writer_detach, (Datum) 0);
+
 	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
 	pgstat_report_appname("pg_runbook audit writer");
 
-	for (round = 0; round < 100; round++)
+	for (;;)
 	{
 		int			n;
+		bool		more = false;
 
 		CHECK_FOR_INTERRUPTS();
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		pgstat_report_activity(STATE_RUNNING, "copying the audit ring into " RB_SCHEMA ".actions");
-		n = rb_audit_flush();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-		pgstat_report_activity(STATE_IDLE, NULL);
-		if (n == 0)
+		if (!writer_copy(&n))
+		{
+			if (++failures >= WRITER_ATTEMPTS)
+				break;			/* the next call that records starts a writer again */
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 Min(WRITER_BACKOFF_MS << Min(failures - 1, 10),
+								 WRITER_BACKOFF_MAX_MS),
+							 PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			continue;
+		}
+		failures = 0;
+		if (n > 0)
+			continue;
+
+		forget_dropped_databases(dbid);
+
+		/*
+		 * Nothing left here.  Under the lock (so that a caller that records
+		 * now either sees us running or finds the writer gone): entries
+		 * settled meanwhile for this database keep us; else hand over to a
+		 * database with entries left.
+		 */
+		LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
+		{
+			RbAuditEntry *r = ring;
+			int			i;
+
+			for (i = 0; i < rb_shared->audit_ring_size; i++)
+			{
+				if (!entry_to_copy(&r[i]))
+					continue;
+				if (r[i].origin_db == dbid)
+				{
+					more = true;
+					break;
+				}
+				if (!OidIsValid(next_db))
+					next_db = r[i].origin_db;
+			}
+			if (!more)
+			{
+				audit_shared->writer_pid = 0;
+				if (OidIsValid(next_db))
+				{
+					audit_shared->writer_asked_at = GetCurrentTimestamp();
+					audit_shared->writer_db = next_db;
+				}
+			}
+		}
+		LWLockRelease(rb_shared->lock);
+		if (!more)
 			break;
+		next_db = InvalidOid;
 	}
+	if (OidIsValid(next_db))
+		start_writer(next_db);
 	proc_exit(0);
 }

@@ -35,7 +35,8 @@ interval_text(int64 us)
 
 /*
  * runbook.terminate_blockers(min_wait interval, dry_run boolean DEFAULT true,
- *                            allow_superuser boolean DEFAULT false)
+ *                            allow_superuser boolean DEFAULT false,
+ *                            max_actions int DEFAULT NULL)
  *
  * One row per root blocker considered, most harmful first.  A root is
  * considered when some session has waited behind it (directly or not) for
@@ -57,6 +58,7 @@ rb_terminate_blockers(PG_FUNCTION_ARGS)
 	RbOutcome  *outs;
 	int			n = 0;
 	int			i;
+	int			cap;
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR,
@@ -65,6 +67,7 @@ rb_terminate_blockers(PG_FUNCTION_ARGS)
 				 errhint("Pass true or false.")));
 	dry_run = PG_GETARG_BOOL(1);
 	allow_super = PG_GETARG_BOOL(2);
+	cap = rb_remedy_call_cap(fcinfo, 3);
 	if (!dry_run)
 		rb_require_preload("runbook.terminate_blockers()");
 
@@ -121,7 +124,7 @@ rb_terminate_blockers(PG_FUNCTION_ARGS)
 	}
 
 	if (n > 0)
-		rb_remedy_apply(targets, n, dry_run, outs);
+		rb_remedy_apply_capped(targets, n, dry_run, cap, outs);
 
 	for (i = 0; i < n; i++)
 		rb_remedy_put_row(rsinfo, v, snap->taken_at, &targets[i],

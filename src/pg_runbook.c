@@ -20,6 +20,7 @@
 
 #include "pg_runbook.h"
 #include "audit.h"
+#include "remedy.h"
 #include "worker.h"
 
 PG_MODULE_MAGIC;
@@ -146,7 +147,7 @@ rb_define_gucs(void)
 	{
 		DefineCustomIntVariable("pg_runbook.audit_ring_size",
 								"Entries kept in the shared-memory audit ring (runbook.recent_actions()).",
-								"Every action and skip of a real remediation run is kept here, on primaries and standbys; the oldest entry is overwritten when the ring is full.",
+								"Every action and skip of a real remediation run is kept here, on primaries and standbys; on a primary an entry is not overwritten before it reached runbook.actions.",
 								&rb_audit_ring_size,
 								1024, 16, 1000000,
 								PGC_POSTMASTER,
@@ -190,6 +191,8 @@ rb_define_gucs(void)
 							 PGC_SIGHUP,
 							 0,
 							 NULL, NULL, NULL);
+
+	rb_remedy_define_gucs();	/* remedy.c, audit.c */
 
 	MarkGUCPrefixReserved("pg_runbook");
 }

@@ -25,17 +25,23 @@
  *	   before any signal (planned actions marked pending);
  *	3. immediately before each signal, an O(1) lock-free re-read of the
  *	   target's status slot (rb_backend_recheck: same process, same state /
- *	   statement), then the signal, sent as the server does (kill(), SIGTERM
- *	   to terminate, SIGINT to cancel; see signal_one); interrupts are held
- *	   and nothing in the loop can fail;
+ *	   statement), then the signal, sent as the server does (kill() of the
+ *	   process group, SIGTERM to terminate, SIGINT to cancel; see
+ *	   signal_one); interrupts are held and nothing in the loop can fail;
  *	4. settle the audit: confirm, or correct the entries of targets that
  *	   changed or vanished in the last instant.
+ *
+ * Phases 2 to 4 run once per chunk of targets that fits in the audit
+ * ring's free slots (rb_audit_room): the ring never overwrites an entry
+ * that has not reached runbook.actions, so a call with more decisions than
+ * free slots lets the audit writer copy the earlier chunks first.  Between
+ * recording a chunk and settling it nothing can fail: no entry stays
+ * pending.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include <sched.h>
 #include <signal.h>
 
 #include "catalog/pg_authid.h"
@@ -47,6 +53,7 @@
 #include "storage/latch.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -57,6 +64,22 @@
 #include "audit.h"
 #include "remedy.h"
 #include "snapshot.h"
+
+int			rb_max_actions_per_call_limit = 10000;
+
+void
+rb_remedy_define_gucs(void)
+{
+	DefineCustomIntVariable("pg_runbook.max_actions_per_call_limit",
+							"Largest max_actions a remedy function call may pass.",
+							"The remedy functions take max_actions (default pg_runbook.max_actions_per_cycle); only a superuser can raise this limit.",
+							&rb_max_actions_per_call_limit,
+							10000, 1, 1000000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+	rb_audit_define_gucs();
+}
 
 const char *
 rb_action_name(RbAction action)
@@ -211,83 +234,23 @@ test_delay(void)
 }
 
 /*
- * CPU steering for mass termination.  A terminated backend, woken by the
- * signal, is usually placed on the signalling CPU and preempts the signal
- * loop: with hundreds of targets the loop then waits for almost every exit
- * (the runbook query spends ~1 s this way for 900 sessions).  Just before
- * signalling an idle session (no transaction, no child process, nothing
- * to hold up) we therefore allow it every CPU but ours, and stay on ours;
- * once every signal is sent, the exiting sessions and we get all CPUs
- * back.  Best effort (a process may change the affinity of another of the
- * same OS user); with a single CPU nothing is done.
- */
-typedef struct RbSteer
-{
-	bool		active;
-	cpu_set_t	all;			/* our affinity at the start: to restore */
-	cpu_set_t	away;			/* all but the CPU we run on */
-} RbSteer;
-
-static void
-steer_init(RbSteer *st)
-{
-	int			me = sched_getcpu();
-
-	st->active = false;
-	if (me < 0 || sched_getaffinity(0, sizeof(cpu_set_t), &st->all) != 0)
-		return;
-	memcpy(&st->away, &st->all, sizeof(cpu_set_t));
-	CPU_CLR(me, &st->away);
-	st->active = CPU_COUNT(&st->away) > 0;
-	if (st->active)
-	{
-		cpu_set_t	here;
-
-		/* stay on this CPU while signalling (steer_done restores) */
-		CPU_ZERO(&here);
-		CPU_SET(me, &here);
-		st->active = (sched_setaffinity(0, sizeof(cpu_set_t), &here) == 0);
-	}
-}
-
-/* Give every steered session, and ourselves, every CPU again. */
-static void
-steer_done(RbSteer *st, RbTarget *targets, const bool *steered, int n)
-{
-	int			i;
-
-	if (!st->active)
-		return;
-	(void) sched_setaffinity(0, sizeof(cpu_set_t), &st->all);
-	for (i = 0; i < n; i++)
-		if (steered[i])
-			(void) sched_setaffinity(targets[i].backend.pid, sizeof(cpu_set_t),
-									 &st->all);
-}
-
-/*
- * Send the signal, as signalfuncs.c does: SIGTERM or SIGINT to the
- * backend's process group (a running statement may have started child
- * processes, e.g. COPY ... PROGRAM).  An idle session has none, so it is
- * signalled directly (which also avoids the kernel's process-list lock
- * that hundreds of exiting processes contend for).  Returns false, with
- * errno set, if kill() failed.
+ * Send the signal exactly as signalfuncs.c does (pg_terminate_backend,
+ * pg_cancel_backend): SIGTERM or SIGINT to the backend's process group
+ * where the server makes one (a running statement may have started child
+ * processes, e.g. COPY ... PROGRAM), else to the process.  Every session
+ * alike, whatever its state.  Returns false, with errno set, if kill()
+ * failed.
  */
 static bool
-signal_one(const RbTarget *t, const RbBackend *now, RbSteer *steer,
-		   bool *steered)
+signal_one(const RbTarget *t)
 {
 	int			sig = (t->action == RB_ACTION_CANCEL) ? SIGINT : SIGTERM;
-	bool		idle = (now->state == STATE_IDLE);
 
-	if (steer->active && idle && t->action == RB_ACTION_TERMINATE)
-		*steered = (sched_setaffinity(t->backend.pid, sizeof(cpu_set_t),
-									  &steer->away) == 0);
-#ifdef HAVE_SETSID
-	if (!idle)
-		return kill(-t->backend.pid, sig) == 0;
-#endif
+#if defined(HAVE_SETSID) || (PG_VERSION_NUM >= 160000 && !defined(WIN32))
+	return kill(-t->backend.pid, sig) == 0;
+#else
 	return kill(t->backend.pid, sig) == 0;
+#endif
 }
 
 typedef struct ApplyCtx
@@ -299,6 +262,7 @@ typedef struct ApplyCtx
 	NameCache	roles;
 	NameCache	dbs;
 	char		acting_name[NAMEDATALEN];
+	char		session_name[NAMEDATALEN];
 } ApplyCtx;
 
 /*
@@ -369,6 +333,14 @@ judge(ApplyCtx *cx, const RbTarget *t, bool found, const RbBackend *now,
 		return "state_changed";
 	}
 	if ((t->flags & RB_TARGET_SAME_QUERY) &&
+		then->state != STATE_RUNNING && then->state != STATE_FASTPATH)
+	{
+		const char *s = rb_state_name(then->state);
+
+		*detail = psprintf("state is %s: no statement to cancel", s ? s : "unknown");
+		return "not_active";
+	}
+	if ((t->flags & RB_TARGET_SAME_QUERY) &&
 		(now->query_start != then->query_start ||
 		 (now->state != STATE_RUNNING && now->state != STATE_FASTPATH)))
 	{
@@ -398,6 +370,7 @@ fill_entry(ApplyCtx *cx, RbAuditEntry *e, const RbTarget *t,
 		strlcpy(e->reason, reason, sizeof(e->reason));
 	strlcpy(e->actor, t->actor ? t->actor : "unknown", sizeof(e->actor));
 	strlcpy(e->acting_role, cx->acting_name, sizeof(e->acting_role));
+	strlcpy(e->session_role, cx->session_name, sizeof(e->session_role));
 	cached_name(&cx->roles, b->roleid, true, e->usename);
 	cached_name(&cx->dbs, b->dbid, false, e->datname);
 	strlcpy(e->appname, b->appname, sizeof(e->appname));
@@ -435,9 +408,8 @@ rb_remedy_apply_capped(RbTarget *targets, int n, bool dry_run,
 	RbAuditEntry *es = NULL;
 	bool	   *corrected = NULL;
 	int			nacted = 0;
+	int			done;
 	int			i;
-	RbSteer		steer;
-	bool	   *steered = NULL;
 
 	if (!dry_run)
 		rb_require_preload("signalling sessions (with its audit)");
@@ -450,6 +422,7 @@ rb_remedy_apply_capped(RbTarget *targets, int n, bool dry_run,
 	cx.signal_backend = has_privs_of_role(cx.acting, ROLE_PG_SIGNAL_BACKEND);
 	cx.exempt = rb_exempt_role_oids();
 	cached_name(&cx.roles, cx.acting, true, cx.acting_name);
+	cached_name(&cx.roles, GetSessionUserId(), true, cx.session_name);
 
 	test_delay();
 
@@ -481,7 +454,8 @@ rb_remedy_apply_capped(RbTarget *targets, int n, bool dry_run,
 		if (reason == NULL && nacted >= max_actions)
 		{
 			reason = "cap_reached";
-			detail = psprintf("pg_runbook.max_actions_per_cycle = %d", max_actions);
+			detail = psprintf("at most %d session%s per call (max_actions)",
+							  max_actions, max_actions == 1 ? "" : "s");
 		}
 		o->acted_at = GetCurrentTimestamp();
 		if (reason != NULL)
@@ -502,81 +476,94 @@ rb_remedy_apply_capped(RbTarget *targets, int n, bool dry_run,
 			fill_entry(&cx, &es[i], t, found ? &fresh[i] : &t->backend,
 					   rb_outcome_name(o->outcome), o->reason, o->detail);
 			es[i].acted_at = o->acted_at;
+			es[i].pending = (o->outcome != RB_OUTCOME_SKIPPED);
 		}
 	}
 	if (dry_run)
 		return nacted;
 
-	/*
-	 * Phase 2: write-ahead audit.  Every decision goes to the ring (and the
-	 * log) before any signal, so an action that happens is never missing;
-	 * planned actions are marked pending until phase 4 confirms them.
-	 */
-	for (i = 0; i < n; i++)
-		es[i].pending = (outcomes[i].outcome != RB_OUTCOME_SKIPPED);
-	rb_audit_record_batch(es, n);
-
-	/*
-	 * Phase 3: signal.  Immediately before each signal, re-read the
-	 * target's status slot (O(1), no lock) and require the same process
-	 * and, when asked, the same state / statement.  Nothing in this loop
-	 * can fail, and interrupts are held: all of it runs or none.
-	 */
-	steer_init(&steer);
-	steered = palloc0(sizeof(bool) * n);
-	HOLD_INTERRUPTS();
-	for (i = 0; i < n; i++)
+	for (done = 0; done < n;)
 	{
-		RbTarget   *t = &targets[i];
-		RbOutcome  *o = &outcomes[i];
-		RbBackend	now;
-		const char *reason = NULL;
+		/*
+		 * Room in the audit ring for the next chunk (may wait for the
+		 * writer; 0 = the ring stays full: the entries are spilled to the
+		 * log by rb_audit_record_batch).
+		 */
+		int			k = rb_audit_room(n - done);
+		int			end;
 
-		if (o->outcome == RB_OUTCOME_SKIPPED)
-			continue;
-		if (!rb_backend_recheck(&fresh[i], &now) ||
-			now.backend_start != fresh[i].backend_start)
-			reason = "gone";
-		else if ((t->flags & RB_TARGET_SAME_STATE) &&
-				 (now.state != t->backend.state ||
-				  now.state_start != t->backend.state_start))
-			reason = "state_changed";
-		else if ((t->flags & RB_TARGET_SAME_QUERY) &&
-				 (now.query_start != t->backend.query_start ||
-				  (now.state != STATE_RUNNING && now.state != STATE_FASTPATH)))
-			reason = "state_changed";
-		else if (!signal_one(t, &now, &steer, &steered[i]))
-			reason = (errno == ESRCH) ? "gone" : "signal_failed";
-		if (reason)
+		if (k <= 0)
+			k = n - done;
+		end = done + k;
+
+		/*
+		 * Phase 2: write-ahead audit.  Every decision goes to the ring (and
+		 * the log) before any signal, so an action that happens is never
+		 * missing; planned actions are pending until phase 4 confirms them.
+		 * If the LOG lines fail, the pending entries are settled as skipped
+		 * and nothing of this chunk is signalled.
+		 */
+		rb_audit_record_batch(&es[done], k);
+
+		/*
+		 * Phase 3: signal.  Immediately before each signal, re-read the
+		 * target's status slot (O(1), no lock) and require the same process
+		 * and, when asked, the same state / statement.  Nothing in this
+		 * loop can fail, and interrupts are held: all of it runs or none.
+		 */
+		HOLD_INTERRUPTS();
+		for (i = done; i < end; i++)
 		{
-			o->outcome = RB_OUTCOME_SKIPPED;
-			o->reason = reason;
-			corrected[i] = true;
-			nacted--;
+			RbTarget   *t = &targets[i];
+			RbOutcome  *o = &outcomes[i];
+			RbBackend	now;
+			const char *reason = NULL;
+
+			if (o->outcome == RB_OUTCOME_SKIPPED)
+				continue;
+			if (!rb_backend_recheck(&fresh[i], &now) ||
+				now.backend_start != fresh[i].backend_start)
+				reason = "gone";
+			else if ((t->flags & RB_TARGET_SAME_STATE) &&
+					 (now.state != t->backend.state ||
+					  now.state_start != t->backend.state_start))
+				reason = "state_changed";
+			else if ((t->flags & RB_TARGET_SAME_QUERY) &&
+					 (now.query_start != t->backend.query_start ||
+					  (now.state != STATE_RUNNING && now.state != STATE_FASTPATH)))
+				reason = "state_changed";
+			else if (!signal_one(t))
+				reason = (errno == ESRCH) ? "gone" : "signal_failed";
+			if (reason)
+			{
+				o->outcome = RB_OUTCOME_SKIPPED;
+				o->reason = reason;
+				o->detail = "changed or ended just before the signal";
+				corrected[i] = true;
+				nacted--;
+				strlcpy(es[i].outcome, "skipped", sizeof(es[i].outcome));
+				strlcpy(es[i].reason, reason, sizeof(es[i].reason));
+				strlcpy(es[i].detail, o->detail, sizeof(es[i].detail));
+			}
 		}
-	}
-	/* the exiting sessions (and we) may use every CPU again */
-	steer_done(&steer, targets, steered, n);
 
-	/*
-	 * Phase 4: confirm the signals, correct the entries of those skipped.
-	 * Still with interrupts held, so that no entry stays pending.
-	 */
-	for (i = 0; i < n; i++)
-	{
-		if (!corrected[i])
-			continue;
-		outcomes[i].detail = pstrdup("changed or ended just before the signal");
-		strlcpy(es[i].outcome, "skipped", sizeof(es[i].outcome));
-		strlcpy(es[i].reason, outcomes[i].reason, sizeof(es[i].reason));
-		strlcpy(es[i].detail, outcomes[i].detail, sizeof(es[i].detail));
-	}
-	rb_audit_settle(es, n, corrected);
-	RESUME_INTERRUPTS();
+		/*
+		 * Phase 4: confirm the signals, correct the entries of those
+		 * skipped.  Still with interrupts held, so that no entry stays
+		 * pending.
+		 */
+		rb_audit_settle(&es[done], k, &corrected[done]);
+		RESUME_INTERRUPTS();
 
-	/* the table copy, in a transaction of its own (not on a standby) */
-	if (!rb_am_background_worker())
-		rb_audit_launch_writer();
+		/*
+		 * The table copy, in a transaction of its own (not on a standby).
+		 * The policy worker copies in its own transaction at the end of
+		 * its cycle, unless the ring needs room before that.
+		 */
+		if (!rb_am_background_worker() || end < n)
+			rb_audit_launch_writer();
+		done = end;
+	}
 
 	return nacted;
 }

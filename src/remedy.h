@@ -38,7 +38,9 @@ typedef enum RbOutcomeKind
 #define RB_TARGET_SAME_STATE		0x02	/* state and state start must be
 											 * unchanged */
 #define RB_TARGET_SAME_QUERY		0x04	/* query start must be unchanged
-											 * (the same statement) */
+											 * (the same statement); a session
+											 * judged not active is skipped as
+											 * not_active */
 
 typedef struct RbTarget
 {
@@ -81,6 +83,10 @@ extern int	rb_remedy_apply(RbTarget *targets, int n, bool dry_run,
 							RbOutcome *outcomes);
 extern int	rb_remedy_apply_capped(RbTarget *targets, int n, bool dry_run,
 								   int max_actions, RbOutcome *outcomes);
+
+/* pg_runbook.max_actions_per_call_limit, and the settings' definition */
+extern int	rb_max_actions_per_call_limit;
+extern void rb_remedy_define_gucs(void);
 
 /* "cancel" / "terminate" and "terminated" / "cancelled" / ... */
 extern const char *rb_action_name(RbAction action);

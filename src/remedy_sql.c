@@ -39,6 +39,8 @@
 
 PG_FUNCTION_INFO_V1(rb_kill_idle);
 PG_FUNCTION_INFO_V1(rb_cancel_long);
+PG_FUNCTION_INFO_V1(rb_cancel_pid);
+PG_FUNCTION_INFO_V1(rb_terminate_pid);
 
 #define REMEDY_COLS 15
 
@@ -104,6 +106,36 @@ parse_filter(FunctionCallInfo fcinfo, int first, RbSessionFilter *f)
 		f->app_pattern = PG_GETARG_TEXT_PP(first + 2);
 	if (!PG_ARGISNULL(first + 3))
 		f->network = DatumGetInetPP(parse_network(text_to_cstring(PG_GETARG_TEXT_PP(first + 3))));
+}
+
+/*
+ * The per-call limit: argument 'argno' (max_actions int, NULL = the setting
+ * pg_runbook.max_actions_per_cycle), at most
+ * pg_runbook.max_actions_per_call_limit, which only a superuser can raise.
+ * A 1.0 definition of the function (before ALTER EXTENSION UPDATE) has no
+ * such argument.
+ */
+int
+rb_remedy_call_cap(FunctionCallInfo fcinfo, int argno)
+{
+	int			cap;
+
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return rb_max_actions_per_cycle;
+	cap = PG_GETARG_INT32(argno);
+	if (cap < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_actions must be at least 1"),
+				 errhint("Pass NULL for the default, pg_runbook.max_actions_per_cycle (%d), or use dry_run => true to signal nobody.",
+						 rb_max_actions_per_cycle)));
+	if (cap > rb_max_actions_per_call_limit)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_actions %d is above pg_runbook.max_actions_per_call_limit (%d)",
+						cap, rb_max_actions_per_call_limit),
+				 errhint("A superuser can raise pg_runbook.max_actions_per_call_limit.")));
+	return cap;
 }
 
 /* ---------- selection ---------- */
@@ -289,7 +321,8 @@ select_sessions(RbSnapshot *snap, uint32 states, bool by_query, int64 min_us,
 
 /*
  * kill_idle(max_idle, dry_run, states, role_name, database_name,
- *			 application_pattern, client_network, allow_superuser)
+ *			 application_pattern, client_network, allow_superuser,
+ *			 max_actions)
  */
 Datum
 rb_kill_idle(PG_FUNCTION_ARGS)
@@ -308,8 +341,11 @@ rb_kill_idle(PG_FUNCTION_ARGS)
 	int			n = 0;
 	int			i;
 
+	int			cap;
+
 	parse_filter(fcinfo, 3, &f);
 	allow_super = arg_bool(fcinfo, 7, "allow_superuser");
+	cap = rb_remedy_call_cap(fcinfo, 8);
 	if (!dry_run)
 		rb_require_preload("runbook.kill_idle()");
 
@@ -329,7 +365,7 @@ rb_kill_idle(PG_FUNCTION_ARGS)
 			(allow_super ? RB_TARGET_ALLOW_SUPERUSER : 0);
 	}
 
-	rb_remedy_apply(targets, n, dry_run, outs);
+	rb_remedy_apply_capped(targets, n, dry_run, cap, outs);
 
 	for (i = 0; i < n; i++)
 		put_row(rsinfo, v, snap->taken_at, &targets[i], targets[i].action,
@@ -387,7 +423,7 @@ wait_for_cancels(RbTarget *targets, bool *running, int n, int64 grace_us)
 /*
  * cancel_long(max_runtime, dry_run, terminate_after, role_name,
  *			   database_name, application_pattern, client_network,
- *			   allow_superuser)
+ *			   allow_superuser, max_actions)
  */
 Datum
 rb_cancel_long(PG_FUNCTION_ARGS)
@@ -412,8 +448,11 @@ rb_cancel_long(PG_FUNCTION_ARGS)
 	int			n = 0;
 	int			i;
 
+	int			cap;
+
 	parse_filter(fcinfo, 3, &f);
 	allow_super = arg_bool(fcinfo, 7, "allow_superuser");
+	cap = rb_remedy_call_cap(fcinfo, 8);
 	if (!dry_run)
 		rb_require_preload("runbook.cancel_long()");
 
@@ -439,7 +478,7 @@ rb_cancel_long(PG_FUNCTION_ARGS)
 										 grace_text);
 	}
 
-	rb_remedy_apply(targets, n, dry_run, outs);
+	rb_remedy_apply_capped(targets, n, dry_run, cap, outs);
 
 	/* escalation: terminate the statements that ignored the cancel */
 	if (escalate && !dry_run)
@@ -486,6 +525,75 @@ rb_cancel_long(PG_FUNCTION_ARGS)
 					outs[i].detail ? outs[i].detail : targets[i].detail);
 	}
 	PG_RETURN_VOID();
+}
+
+/* ---------- runbook.cancel(pid, reason), runbook.terminate(pid, reason) ---------- */
+
+/*
+ * One session, named by its pid, through the remedy path: the re-check,
+ * every safety rule and the audit, with the caller's reason in the
+ * audit's detail.  Naming the pid is the opt-in for a superuser session
+ * (as with pg_terminate_backend, only a superuser may signal one).  A cancel
+ * needs a running statement (and cancels only that statement); a terminate
+ * ends the session whatever it does, as long as it is the same process.
+ */
+static Datum
+signal_pid(FunctionCallInfo fcinfo, RbAction action)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	const char *fname = action == RB_ACTION_CANCEL ? "runbook.cancel()" : "runbook.terminate()";
+	RbTarget	t;
+	RbOutcome	o;
+	RbViewer   *v;
+	int			pid;
+	char	   *reason = NULL;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("pid must not be NULL"),
+				 errhint("Pass the process id of a session, as shown by runbook.sessions.")));
+	pid = PG_GETARG_INT32(0);
+	if (!PG_ARGISNULL(1))
+		reason = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	rb_require_preload(fname);
+
+	InitMaterializedSRF(fcinfo, 0);
+	v = rb_viewer_new();
+	memset(&t, 0, sizeof(t));
+	memset(&o, 0, sizeof(o));
+	if (pid == MyProcPid || !rb_backend_read(pid, &t.backend, RB_SNAP_QUERY))
+	{
+		/* the caller itself, or no such process: the remedy path says which */
+		memset(&t.backend, 0, sizeof(t.backend));
+		t.backend.pid = pid;
+		t.backend.slot = -1;
+	}
+	t.action = action;
+	t.actor = action == RB_ACTION_CANCEL ? "cancel" : "terminate";
+	t.flags = RB_TARGET_ALLOW_SUPERUSER |
+		(action == RB_ACTION_CANCEL ? RB_TARGET_SAME_QUERY : 0);
+	t.detail = reason && reason[0] ? psprintf("reason: %s", reason) : NULL;
+
+	rb_remedy_apply_capped(&t, 1, false, 1, &o);
+
+	put_row(rsinfo, v, GetCurrentTimestamp(), &t, action,
+			rb_outcome_name(o.outcome), o.reason,
+			o.detail ? (t.detail ? psprintf("%s; %s", t.detail, o.detail) : o.detail) :
+			t.detail);
+	PG_RETURN_VOID();
+}
+
+Datum
+rb_cancel_pid(PG_FUNCTION_ARGS)
+{
+	return signal_pid(fcinfo, RB_ACTION_CANCEL);
+}
+
+Datum
+rb_terminate_pid(PG_FUNCTION_ARGS)
+{
+	return signal_pid(fcinfo, RB_ACTION_TERMINATE);
 }
 
 /*

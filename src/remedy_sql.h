@@ -18,6 +18,9 @@
 #include "activity.h"
 #include "remedy.h"
 
+/* the max_actions argument (NULL = the setting), checked against the limit */
+extern int	rb_remedy_call_cap(FunctionCallInfo fcinfo, int argno);
+
 extern void rb_remedy_put_row(ReturnSetInfo *rsinfo, RbViewer *v, TimestampTz now,
 							  const RbTarget *t, const char *outcome,
 							  const char *reason, const char *detail);

@@ -280,8 +280,14 @@ plan_actions(RbEvaluation *ev, ActionPlan *plan, bool preview, bool global_dry,
 			case RB_POLICY_CANCEL_THEN_TERMINATE:
 				if (m == NULL || m->cancelled_at == 0)
 				{
+					/*
+					 * cancelled_at is set once the cancel was sent (run_cycle,
+					 * after the remedy path): a cancel skipped (cap, re-check)
+					 * must not start the grace period.  A dry run has no
+					 * outcome to wait for: its cancel counts as planned.
+					 */
 					t.action = RB_ACTION_CANCEL;
-					if (m)
+					if (m && dry)
 						m->cancelled_at = now;
 					note(next_deadline, now + p->grace_us);
 				}
@@ -393,6 +399,17 @@ run_cycle(CycleResult *res, MemoryContext cyclectx)
 			for (i = 0; i < plan.nreal; i++)
 			{
 				const char *r = outcomes[i].reason;
+
+				/* escalate only after a cancel that happened */
+				if (outcomes[i].outcome == RB_OUTCOME_CANCELLED &&
+					plan.real_policy[i]->action == RB_POLICY_CANCEL_THEN_TERMINATE)
+				{
+					Memo	   *m = hash_search(memo, &plan.real[i].backend.pid,
+												HASH_FIND, NULL);
+
+					if (m && m->cancelled_at == 0)
+						m->cancelled_at = snap->taken_at;
+				}
 
 				if (outcomes[i].outcome == RB_OUTCOME_SKIPPED && r &&
 					(strcmp(r, "exempt_role") == 0 || strcmp(r, "superuser") == 0 ||
@@ -657,6 +674,11 @@ set_paused(bool paused)
 				(errmsg("pg_runbook worker %s by role \"%s\"",
 						paused ? "paused" : "resumed",
 						GetUserNameFromId(GetUserId(), false))));
+	/* an action in the audit like any other (audit.c) */
+	rb_audit_record_control(paused ? "pause" : "resume",
+							was != paused ? (paused ? "paused" : "resumed") : "skipped",
+							was != paused ? NULL : (paused ? "already_paused" : "not_paused"),
+							rb_worker_pid(), NULL);
 	wake_worker();
 	return was != paused;
 }

@@ -25,7 +25,7 @@ $node->safe_psql('postgres', q{
 	CREATE ROLE nosignal LOGIN;
 	CREATE ROLE selfish LOGIN;
 	GRANT USAGE ON SCHEMA runbook TO selfish, nosignal;
-	GRANT EXECUTE ON FUNCTION runbook.kill_idle(interval, boolean, text[], name, name, text, text, boolean) TO selfish;
+	GRANT EXECUTE ON FUNCTION runbook.kill_idle(interval, boolean, text[], name, name, text, text, boolean, integer) TO selfish;
 });
 my $su = $node->safe_psql('postgres', 'SELECT current_user');
 
@@ -145,13 +145,26 @@ is(outcomes("SELECT * FROM runbook.kill_idle('0', application_pattern => 'tap\\_
 ok(alive('tap_super'), 'the superuser session is still there');
 
 # ---- re-check: a session that turns active between selection and signal
-# (test-only delay between the two; the session starts a statement 2 s
-# after the call chose it)
+# (the test-only delay holds the call between the two; the session starts a
+# statement once the call is seen waiting in that delay)
 my $flip = open_session('tap_flip', 'app');
-$flip->query_until(qr/armed/, "\\echo armed\n\\! sleep 2\nSELECT pg_sleep(30);\n");
-is(outcomes("SELECT * FROM runbook.kill_idle('0', application_pattern => 'tap\\_flip')",
-		undef, "SET pg_runbook.test_delay_before_signal = '5s'"),
-	'tap_flip:skipped:state_changed', 'a session that became active before the signal is skipped as state_changed');
+my $caller = $node->background_psql('postgres', on_error_stop => 0);
+my $cpid = $caller->query_safe('SELECT pg_backend_pid()');
+chomp $cpid;
+$caller->query_safe("SET pg_runbook.test_delay_before_signal = '10s'");
+$caller->query_until(qr/calling/, "\\echo calling\n"
+	  . "SELECT 'flip=' || application_name || ':' || outcome || ':' || coalesce(reason, '') "
+	  . "FROM runbook.kill_idle('0', application_pattern => 'tap\\_flip');\n");
+ok($node->poll_query_until('postgres',
+		"SELECT wait_event = 'Extension' FROM pg_stat_activity WHERE pid = $cpid"),
+	'the call chose its target and waits before the re-check');
+$flip->query_until(qr/armed/, "\\echo armed\nSELECT pg_sleep(30);\n");
+ok($node->poll_query_until('postgres',
+		"SELECT state = 'active' FROM pg_stat_activity WHERE pid = $pid{tap_flip}"),
+	'the chosen session turned active while the call waited');
+like($caller->query_until(qr/flip=[^\n]*\n/, ''), qr/^flip=tap_flip:skipped:state_changed$/m,
+	'a session that became active before the signal is skipped as state_changed');
+$caller->quit;
 ok(alive('tap_flip'), 'and it is still there');
 like($node->safe_psql('postgres', "SELECT detail FROM runbook.recent_actions() WHERE pid = $pid{tap_flip}"),
 	qr/state is now active/, 'the skip is audited with the new state');
@@ -189,7 +202,7 @@ is($node->safe_psql('postgres', sprintf($audit_sql, 'runbook.actions', 'ring_seq
 ok($node->poll_query_until('postgres', "SELECT bool_and(in_table) FROM runbook.recent_actions()"),
 	'every ring entry is marked as copied');
 my $log = slurp_file($node->logfile, $log_offset);
-like($log, qr/LOG:  pg_runbook audit: seq=\d+ actor="kill_idle" acting_role="$su" action=terminate outcome=terminated reason= pid=$pid{tap_iit} usename="app" datname="postgres" application_name="tap_iit" client_addr=local state=idle in transaction state_age=[\d.]+s xact_age=[\d.]+s/,
+like($log, qr/LOG:  pg_runbook audit: seq=\d+ actor="kill_idle" acting_role="$su" session_role="$su" action=terminate outcome=terminated reason= pid=$pid{tap_iit} usename="app" datname="postgres" application_name="tap_iit" client_addr=local state=idle in transaction state_age=[\d.]+s xact_age=[\d.]+s/,
 	'one structured LOG line per action');
 like($log, qr/actor="kill_idle" .* outcome=skipped reason=exempt_role pid=$pid{tap_ex3} .*detail="member of exempt role exgrp"/,
 	'skips are logged with the reason');
@@ -245,15 +258,19 @@ $node->stop;
 my $plain = PostgreSQL::Test::Cluster->new('remedy_no_preload');
 $plain->init;
 $plain->start;
-$plain->safe_psql('postgres', 'CREATE EXTENSION pg_runbook');
-is($plain->safe_psql('postgres', "SELECT count(*) >= 0 FROM runbook.kill_idle('0', true)"),
-	't', 'dry run works without preload');
+$plain->safe_psql('postgres', 'CREATE EXTENSION pg_runbook; CREATE ROLE app LOGIN');
+my $idle = $plain->background_psql('postgres', on_error_stop => 0, extra_params => [ '-U', 'app' ]);
+my $idle_pid = $idle->query_safe('SELECT pg_backend_pid()');
+chomp $idle_pid;
+is($plain->safe_psql('postgres', "SELECT outcome FROM runbook.kill_idle('0', true) WHERE pid = $idle_pid"),
+	'dry_run', 'dry run works without preload (and finds the idle session)');
 ($ret, $out, $err) = $plain->psql('postgres', "SELECT * FROM runbook.kill_idle('0')",
 	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
 like($err, qr/ERROR:  55000: runbook.kill_idle\(\) needs pg_runbook in shared_preload_libraries/,
 	'a real run needs preload');
 ($ret, $out, $err) = $plain->psql('postgres', "SELECT * FROM runbook.recent_actions()");
 like($err, qr/HINT:  Add pg_runbook to shared_preload_libraries/, 'recent_actions() needs preload, with a hint');
+$idle->quit;
 $plain->stop;
 
 done_testing();
