@@ -975,7 +975,7 @@ BEGIN
               USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass the expected time to recovery, such as ''20 min'', or NULL.';
     END IF;
     IF started_at > t_now THEN
-        RAISE EXCEPTION 'started_at is in the future: %', @extschema@._utc(started_at)
+        RAISE EXCEPTION 'started_at must not be in the future'
               USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass when the incident started, or NULL to estimate it from the live state.';
     END IF;
 
