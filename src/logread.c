@@ -1613,6 +1613,26 @@ rb_log_summary(PG_FUNCTION_ARGS)
 	if (sc->groups_full)
 		appendStringInfo(&notes, "%smore than %d groups: the rest were not counted", notes.len ? "; " : "", RB_LOG_MAX_GROUPS);
 
+	/*
+	 * Nothing counted but the read did not cover the period: say so in one
+	 * row (count 0, severity NULL) rather than return a silent empty set.
+	 */
+	if (sc->ngroups == 0 &&
+		((sc->truncated && !sc->reached_cutoff) || sc->unparsable || !sc->use_cutoff))
+	{
+		Datum		values[9];
+		bool		nulls[9];
+
+		memset(nulls, true, sizeof(nulls));
+		values[2] = Int64GetDatum(0);
+		nulls[2] = false;
+		values[7] = CStringGetTextDatum(format_name(sc->fmt));
+		nulls[7] = false;
+		values[8] = CStringGetTextDatum(notes.data);
+		nulls[8] = false;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+
 	qsort(sc->groups, sc->ngroups, sizeof(LogGroup), group_cmp);
 	for (int i = 0; i < sc->ngroups; i++)
 	{

@@ -890,6 +890,11 @@ BEGIN
     BEGIN
         FOR r IN SELECT * FROM @extschema@.log_summary(greatest(now() - since, interval '0')) l
                   ORDER BY l.count DESC, l.severity LIMIT 8 LOOP
+            IF r.count = 0 THEN
+                -- nothing counted, and the read did not cover the period
+                out := out || '- Server log not fully read: ' || @extschema@._one_line(r.note) || E'\n';
+                CONTINUE;
+            END IF;
             out := out || format(E'- Server log since %s: %s %s x%s (%s), last at %s: %s\n',
                                  to_char(since AT TIME ZONE 'UTC', 'HH24:MI "UTC"'), r.severity,
                                  coalesce(r.category, 'error'), r.count,
