@@ -18,6 +18,9 @@ SELECT * FROM runbook.log_summary('-1 hour');
 SELECT * FROM runbook.log_summary('1 day -25 hours');
 SELECT * FROM runbook.log_summary('1 hour', 0);
 SELECT * FROM runbook.log_summary('1 hour', NULL);
+-- a byte limit that stops the read before anything was counted: one row
+-- with count 0 says so, instead of an empty (misleading) result
+SELECT severity, count, note FROM runbook.log_summary('1 hour', 10);
 -- huge periods mean "everything within max_bytes"
 SELECT count(*) >= 1 AS ok FROM runbook.log_summary('1000000 years', 1048576) WHERE category = 'division_by_zero';
 -- database_stats: columns, one row per database plus shared objects
