@@ -63,6 +63,7 @@ PG_FUNCTION_INFO_V1(rb_log_summary);
 #define RB_LOG_MAX_GROUPS	2000
 #define RB_LOG_EXAMPLE_LEN	300 /* bytes of example text */
 #define RB_LOG_MATCH_BUDGET 4000	/* backtracking steps per stderr line */
+#define RB_NO_CUTOFF		PG_INT64_MIN	/* read back as far as max_bytes */
 
 /* ---------------------------------------------------------------------
  * timestamps
@@ -348,6 +349,7 @@ rb_prefix_compile(const char *prefix)
 			case 'v':
 			case 'x':
 			case 'Q':
+			case 'L':			/* 18: local address */
 				kind = PT_FREE;
 				break;
 			default:
@@ -1111,6 +1113,9 @@ collector_files(RbLogFormat fmt, const char *current, time_t cutoff_secs)
 				i;
 	ListCell   *lc;
 
+	/* csvlog and jsonlog replace a ".log" suffix: compare only what precedes it */
+	if (!pct && stem_len >= 4 && strcmp(Log_filename + stem_len - 4, ".log") == 0)
+		stem_len -= 4;
 	cur_base = cur_base ? cur_base + 1 : current;
 	if (fmt == RB_LOG_CSV)
 		suffix = ".csv";
@@ -1144,14 +1149,17 @@ collector_files(RbLogFormat fmt, const char *current, time_t cutoff_secs)
 		LogFile    *f;
 		bool		is_current;
 
-		if (strncmp(de->d_name, Log_filename, stem_len) != 0 || !ends_with(de->d_name, suffix))
-			continue;
-		if (fmt == RB_LOG_STDERR && (ends_with(de->d_name, ".csv") || ends_with(de->d_name, ".json")))
-			continue;
+		is_current = cur_base != NULL && strcmp(de->d_name, cur_base) == 0;
+		if (!is_current)
+		{
+			if (strncmp(de->d_name, Log_filename, stem_len) != 0 || !ends_with(de->d_name, suffix))
+				continue;
+			if (fmt == RB_LOG_STDERR && (ends_with(de->d_name, ".csv") || ends_with(de->d_name, ".json")))
+				continue;
+		}
 		snprintf(path, sizeof(path), "%s/%s", Log_directory, de->d_name);
 		if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
 			continue;
-		is_current = cur_base != NULL && strcmp(de->d_name, cur_base) == 0;
 		if (!is_current && st.st_mtime < cutoff_secs)
 			continue;
 		f = palloc0(sizeof(LogFile));
@@ -1503,7 +1511,7 @@ rb_log_summary(PG_FUNCTION_ARGS)
 	sc->budget = max_bytes;
 	sc->use_cutoff = true;
 	if (total >= (double) (now - MIN_TIMESTAMP))
-		sc->cutoff = DT_NOBEGIN;
+		sc->cutoff = RB_NO_CUTOFF;
 	else
 		sc->cutoff = now - (int64) total;
 
@@ -1538,7 +1546,7 @@ rb_log_summary(PG_FUNCTION_ARGS)
 					 errdetail("log_destination is \"%s\".", Log_destination_string),
 					 errhint("Add stderr, csvlog or jsonlog to log_destination (and reload) to read the log from SQL.")));
 		files = collector_files(sc->fmt, current,
-								sc->cutoff == DT_NOBEGIN ? (time_t) 0 :
+								sc->cutoff == RB_NO_CUTOFF ? (time_t) 0 :
 								timestamptz_to_time_t(sc->cutoff) - 1);
 		if (files == NIL)
 			ereport(ERROR,

@@ -99,7 +99,8 @@ my %nodes;
 for my $dest (['stderr', q{log_destination = 'stderr'
 log_line_prefix = '%m [%p] %e %q%u@%d '}],
 	['csvlog', q{log_destination = 'csvlog'}],
-	['jsonlog', q{log_destination = 'jsonlog'}])
+	['jsonlog', q{log_destination = 'jsonlog'
+log_filename = 'server.log'}])    # no escape: the file is server.json
 {
 	my ($name, $conf) = @$dest;
 	my $node = make_node($name, $conf, $name eq 'jsonlog' ? (extra => ['--data-checksums']) : ());
