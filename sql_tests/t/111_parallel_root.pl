@@ -25,7 +25,7 @@ $node->safe_psql('postgres', q{
 	CREATE EXTENSION pg_runbook;
 	CREATE ROLE rb_app LOGIN;
 	CREATE ROLE rb_dba LOGIN IN ROLE pg_signal_backend, pg_monitor;
-	CREATE TABLE t AS SELECT x FROM generate_series(1, 10000) x;
+	CREATE TABLE t WITH (autovacuum_enabled = off) AS SELECT x FROM generate_series(1, 10000) x;
 	ANALYZE t;
 	ALTER TABLE t OWNER TO rb_app;
 	-- busy (sleeping, no lock wait) until advisory lock 4243 is free

@@ -40,7 +40,7 @@ max_parallel_workers = 8
 $node->start;
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION pg_runbook;
-	CREATE TABLE t AS SELECT x FROM generate_series(1, 10000) x;
+	CREATE TABLE t WITH (autovacuum_enabled = off) AS SELECT x FROM generate_series(1, 10000) x;
 	ANALYZE t;
 	CREATE FUNCTION w(int) RETURNS int LANGUAGE sql PARALLEL SAFE AS
 	  'SELECT pg_advisory_xact_lock_shared(42); SELECT 1;';
