@@ -19,9 +19,19 @@ SELECT count(*) > 0 AS has_rows,
 SELECT backend_type FROM runbook.sessions
  WHERE backend_type IN ('checkpointer', 'background writer', 'walwriter', 'autovacuum launcher')
  ORDER BY 1;
--- the caller is never listed by long_running / idle_sessions
-SELECT count(*) FROM runbook.long_running('0') WHERE pid = pg_backend_pid();
-SELECT count(*) FROM runbook.idle_sessions('0') WHERE pid = pg_backend_pid();
+-- the caller is never listed by long_running(): it is active and older
+-- than '0', so only the exclusion of the caller keeps it out
+SELECT count(*) AS caller_listed FROM runbook.long_running('0') WHERE pid = pg_backend_pid();
+SELECT count(*) AS caller_in_sessions FROM runbook.sessions
+ WHERE pid = pg_backend_pid() AND state = 'active' AND query_age >= '0';
+-- idle_sessions() lists an idle session (another connection, by dblink)
+-- and, like every list, not the caller (which is active here anyway)
+CREATE EXTENSION dblink;
+SELECT dblink_connect('rb_idle', 'dbname=' || current_database() || ' application_name=rb_idle_peer');
+SELECT application_name, state FROM runbook.idle_sessions('0') WHERE application_name = 'rb_idle_peer';
+SELECT count(*) AS caller_listed FROM runbook.idle_sessions('0') WHERE pid = pg_backend_pid();
+SELECT dblink_disconnect('rb_idle');
+DROP EXTENSION dblink;
 -- defaults
 SELECT pg_get_function_arguments('runbook.long_running'::regproc) ~ '^min_age interval DEFAULT' AS lr_default,
        pg_get_function_arguments('runbook.idle_sessions'::regproc) ~ '^min_idle interval DEFAULT' AS idle_default;
@@ -47,6 +57,6 @@ SELECT * FROM runbook.long_running(NULL);
 SELECT * FROM runbook.long_running('-1 s');
 SELECT * FROM runbook.idle_sessions(NULL);
 SELECT * FROM runbook.idle_sessions('-1 day');
-\set VERBOSITY verbose
+-- the SQLSTATE (not VERBOSITY verbose: its LOCATION line pins a source line)
 SELECT * FROM runbook.idle_sessions('-1 mon');
-\set VERBOSITY default
+SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate;

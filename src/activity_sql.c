@@ -163,24 +163,33 @@ rb_client_inet(const SockAddr *sa, Datum *addr, int *port)
 }
 
 /*
- * Direct blockers of a backend waiting on a heavyweight lock, with the
- * semantics of pg_blocking_pids(); NULL when it waits on no lock.  The lock
- * snapshot and its analysis (locks.c) are made once per call, and only if
- * some backend waits on a lock.
+ * Direct blockers of a backend's lock group, with the semantics of
+ * pg_blocking_pids(): when any member of a lock group (a parallel query's
+ * leader and its workers) waits on a heavyweight lock, the leader and every
+ * member report the group's blockers, even the leader that itself waits in
+ * IPC:ExecuteGather while its workers wait on the lock.  NULL when nothing
+ * in the backend's group waits on a lock.  The lock snapshot and its
+ * analysis (locks.c) are made once per call; when no backend waits on a
+ * lock the snapshot takes no lock-manager lock and the graph is empty.
  */
 static Datum
 blocked_by_datum(RbViewer *v, const RbBackend *b, bool *isnull)
 {
-	if ((b->wait_event_info & 0xFF000000) != PG_WAIT_LOCK)
+	RbWaitGraph *g;
+	int			group = b->leader_pid ? b->leader_pid : b->pid;
+	int			node;
+
+	if (v->lockgraph == NULL)
+		v->lockgraph = rb_wait_graph_build(rb_lockshot_take());
+	g = (RbWaitGraph *) v->lockgraph;
+	node = rb_wait_graph_node(g, group);
+	if (node < 0 || !g->nodes[node].waiting)
 	{
 		*isnull = true;
 		return (Datum) 0;
 	}
 	*isnull = false;
-	if (v->lockgraph == NULL)
-		v->lockgraph = rb_wait_graph_build(rb_lockshot_take());
-	return rb_lock_blocked_by_datum((RbWaitGraph *) v->lockgraph,
-									b->leader_pid ? b->leader_pid : b->pid);
+	return rb_lock_blocked_by_datum(g, group);
 }
 
 /*

@@ -392,6 +392,7 @@ rb_blocking_locks(PG_FUNCTION_ARGS)
 	RowRef	   *rows;
 	int		   *rank;
 	RootCols  **root_cols;
+	int			nrows;
 	int			i;
 
 	InitMaterializedSRF(fcinfo, 0);
@@ -410,27 +411,63 @@ rb_blocking_locks(PG_FUNCTION_ARGS)
 	for (i = 0; i < g->nroots; i++)
 		rank[g->roots[i]] = i;
 
-	rows = palloc(sizeof(RowRef) * shot->nwaiters);
-	for (i = 0; i < shot->nwaiters; i++)
+	/*
+	 * One row per waiting backend, plus one per lock group whose leader
+	 * does not wait on a lock itself while a member does (a parallel
+	 * query's leader in IPC:ExecuteGather): the leader is the session a
+	 * user sees, and pg_blocking_pids(leader) reports the group as blocked.
+	 * Its row shows the lock its first waiting member waits on.
+	 */
 	{
-		RbLockNode *n = &g->nodes[g->waiter_node[i]];
+		bool	   *leader_waits = palloc0(sizeof(bool) * g->nnodes);
 
-		rows[i].waiter = i;
-		rows[i].root_rank = (n->root >= 0) ? rank[n->root] : INT_MAX;
-		rows[i].depth = (n->depth >= 0) ? n->depth : INT_MAX;
-		rows[i].wait_start = shot->waiters[i].wait_start;
-		rows[i].pid = shot->waiters[i].pid;
+		for (i = 0; i < shot->nwaiters; i++)
+			if (shot->waiters[i].pid == g->nodes[g->waiter_node[i]].pid)
+				leader_waits[g->waiter_node[i]] = true;
+		rows = palloc(sizeof(RowRef) * (shot->nwaiters + g->nnodes));
+		nrows = 0;
+		for (i = 0; i < shot->nwaiters + g->nnodes; i++)
+		{
+			RbLockNode *n;
+			int			wi;
+			int			pid;
+
+			if (i < shot->nwaiters)
+			{
+				wi = i;
+				pid = shot->waiters[i].pid;
+				n = &g->nodes[g->waiter_node[i]];
+			}
+			else
+			{
+				n = &g->nodes[i - shot->nwaiters];
+				if (!n->waiting || n->first_waiter < 0 || n->pid <= 0 ||
+					leader_waits[i - shot->nwaiters])
+					continue;
+				wi = n->first_waiter;
+				pid = n->pid;
+			}
+			rows[nrows].waiter = wi;
+			rows[nrows].pid = pid;
+			rows[nrows].root_rank = (n->root >= 0) ? rank[n->root] : INT_MAX;
+			rows[nrows].depth = (n->depth >= 0) ? n->depth : INT_MAX;
+			rows[nrows].wait_start = (i < shot->nwaiters) ?
+				shot->waiters[i].wait_start : n->wait_start;
+			nrows++;
+		}
+		pfree(leader_waits);
 	}
-	qsort(rows, shot->nwaiters, sizeof(RowRef), rowref_cmp);
+	qsort(rows, nrows, sizeof(RowRef), rowref_cmp);
 
-	for (i = 0; i < shot->nwaiters; i++)
+	for (i = 0; i < nrows; i++)
 	{
 		int			wi = rows[i].waiter;
+		int			pid = rows[i].pid;
 		RbLockWaiter *w = &shot->waiters[wi];
 		RbLockEntry *e = &shot->locks[w->lock];
 		int			nv = g->waiter_node[wi];
 		RbLockNode *n = &g->nodes[nv];
-		RbBackend  *be = pid_index_find(&ix, w->pid);
+		RbBackend  *be = pid_index_find(&ix, pid);
 		Datum		values[BLOCKING_LOCKS_COLS];
 		bool		nulls[BLOCKING_LOCKS_COLS];
 		Oid			relid = lock_relation(&e->tag);
@@ -438,9 +475,13 @@ rb_blocking_locks(PG_FUNCTION_ARGS)
 		TimestampTz ws;
 
 		memset(nulls, 0, sizeof(nulls));
-		values[0] = Int32GetDatum(w->pid);
-		session_cols(v, snap->taken_at, be, w->pid, values, nulls, 1, 2, 3, 5, 18);
-		ws = waiter_start(w, be);
+		values[0] = Int32GetDatum(pid);
+		session_cols(v, snap->taken_at, be, pid, values, nulls, 1, 2, 3, 5, 18);
+		if (pid == w->pid)
+			ws = waiter_start(w, be);
+		else
+			ws = n->wait_start ? n->wait_start :
+				waiter_start(w, pid_index_find(&ix, w->pid));
 		values[4] = rb_age_datum(shot->taken_at, ws, &nulls[4]);
 		values[6] = CStringGetTextDatum(lock_type_name(&e->tag));
 		if (OidIsValid(relid))

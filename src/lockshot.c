@@ -17,7 +17,11 @@
  * Holding all partition locks freezes every field we read: a proc's
  * waitLock/waitLockMode and its position in a wait queue change only under
  * the partition lock of the lock concerned, a lock's PROCLOCK list likewise,
- * and lock-group membership (lockGroupLeader) only under all of them.
+ * and lock-group membership (lockGroupLeader, PROCLOCK groupLeader) only
+ * under the partition lock of the leader's lock group, which we hold too.
+ * Even so every shared pointer is read once into a local, so that no
+ * compiler or future change can make a check and a dereference see two
+ * different values.
  *
  * Fast-path locks are ignored, and that is exact, not an approximation:
  * only weak relation locks (AccessShare, RowShare, RowExclusive on a
@@ -134,6 +138,7 @@ rb_lockshot_take(void)
 	{
 		PGPROC	   *proc = &ProcGlobal->allProcs[p];
 		LOCK	   *lock = proc->waitLock;
+		PGPROC	   *leader;
 		RbLockWaiter *w;
 		uint32		h;
 
@@ -158,7 +163,8 @@ rb_lockshot_take(void)
 
 		w = &shot->waiters[shot->nwaiters++];
 		w->pid = proc->pid;
-		w->leader_pid = proc->lockGroupLeader ? proc->lockGroupLeader->pid : proc->pid;
+		leader = proc->lockGroupLeader;
+		w->leader_pid = leader ? leader->pid : w->pid;
 		w->procno = p;
 		w->lock = map[h].index;
 		w->mode = proc->waitLockMode;
@@ -181,6 +187,8 @@ rb_lockshot_take(void)
 			 pl = rb_lock_next_proclock(lock, pl))
 		{
 			PGPROC	   *proc = pl->tag.myProc;
+			PGPROC	   *leader = pl->groupLeader;
+			LOCK	   *waiting_on = proc->waitLock;
 			RbLockHolder *hd;
 
 			if (shot->nholders >= maxholders)
@@ -191,11 +199,11 @@ rb_lockshot_take(void)
 			}
 			hd = &shot->holders[shot->nholders++];
 			hd->pid = proc->pid;
-			hd->leader_pid = pl->groupLeader->pid;
+			hd->leader_pid = leader->pid;
 			hd->procno = (int) (proc - ProcGlobal->allProcs);
 			hd->hold_mask = pl->holdMask;
-			hd->wait_mode = (proc->waitLock == lock) ? proc->waitLockMode : NoLock;
-			hd->xid = (proc->pid == 0) ? proc->xid : InvalidTransactionId;
+			hd->wait_mode = (waiting_on == lock) ? proc->waitLockMode : NoLock;
+			hd->xid = (hd->pid == 0) ? proc->xid : InvalidTransactionId;
 		}
 		e->nholders = shot->nholders - e->first_holder;
 

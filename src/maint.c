@@ -188,6 +188,50 @@ rel_bytes_nowait(Oid relid, bool all_forks)
 }
 
 /*
+ * Bytes of a TOAST table (every fork) and of its indexes.  The TOAST table
+ * is a relation of its own: its lock is taken (conditionally) before its
+ * relcache entry is opened to list its index, never relying on the owning
+ * table's lock.  -1 when the TOAST table or its index is locked, -2 when
+ * the TOAST table is gone.
+ */
+static int64
+toast_bytes_nowait(Oid toastrel)
+{
+	HeapTuple	tup;
+	bool		locked;
+	int64		total = 0;
+	bool		skipped = false;
+	Relation	trel;
+	List	   *indexes = NIL;
+	ListCell   *lc;
+	ForkNumber	f;
+
+	tup = lock_rel_nowait(toastrel, &locked);
+	if (tup == NULL)
+		return locked ? -1 : -2;
+	for (f = 0; f <= MAX_FORKNUM; f++)
+		total += fork_bytes(toastrel, (Form_pg_class) GETSTRUCT(tup), f);
+	/* locked, and its pg_class row re-read after the lock: it exists */
+	trel = try_relation_open(toastrel, NoLock);
+	if (trel != NULL)
+	{
+		indexes = RelationGetIndexList(trel);
+		relation_close(trel, NoLock);
+	}
+	foreach(lc, indexes)
+	{
+		int64		t = rel_bytes_nowait(lfirst_oid(lc), true);
+
+		if (t == -1)
+			skipped = true;
+		total += Max(t, 0);
+	}
+	list_free(indexes);
+	unlock_rel(toastrel, tup);
+	return skipped ? -1 : total;
+}
+
+/*
  * runbook.relation_size_nowait(rel regclass, fork text DEFAULT 'main')
  * Like pg_relation_size(), but NULL instead of waiting when the relation is
  * locked by DDL.  fork 'all' sums every fork.
@@ -200,8 +244,31 @@ rb_relation_size_nowait(PG_FUNCTION_ARGS)
 	HeapTuple	tup;
 	bool		locked;
 	int64		total = 0;
+	ForkNumber	forknum = MAIN_FORKNUM;
+	bool		all = (strcmp(fork, "all") == 0);
 
-	if (strcmp(fork, "all") == 0)
+	/* a bad fork name is an error whether or not the relation is locked */
+	if (!all)
+	{
+		ForkNumber	f;
+		bool		known = false;
+
+		for (f = 0; f <= MAX_FORKNUM; f++)
+			if (strcmp(fork, forkNames[f]) == 0)
+			{
+				forknum = f;
+				known = true;
+			}
+		if (!known)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid fork name \"%s\"", fork),
+					 errhint("Valid fork names are \"main\", \"fsm\", \"vm\", \"init\" and \"all\".")));
+	}
+
+	if (!OidIsValid(relid))
+		PG_RETURN_NULL();		/* like pg_relation_size() of no relation */
+	if (all)
 	{
 		total = rel_bytes_nowait(relid, true);
 		if (total < 0)
@@ -211,8 +278,7 @@ rb_relation_size_nowait(PG_FUNCTION_ARGS)
 	tup = lock_rel_nowait(relid, &locked);
 	if (tup == NULL)
 		PG_RETURN_NULL();
-	total = fork_bytes(relid, (Form_pg_class) GETSTRUCT(tup),
-					   forkname_to_number(fork));
+	total = fork_bytes(relid, (Form_pg_class) GETSTRUCT(tup), forknum);
 	unlock_rel(relid, tup);
 	PG_RETURN_INT64(total);
 }
@@ -352,32 +418,19 @@ rb_relation_sizes(PG_FUNCTION_ARGS)
 				/* TOAST heap and its index */
 				if (OidIsValid(cls->reltoastrelid))
 				{
-					int64		t = rel_bytes_nowait(cls->reltoastrelid, true);
-					Oid			tidx;
+					int64		t = toast_bytes_nowait(cls->reltoastrelid);
 
-					if (t == -1)
-						skip = RB_SKIP_LOCKED;
-					toast_b += Max(t, 0);
-					tidx = InvalidOid;
-					{
-						Relation	trel = try_relation_open(cls->reltoastrelid, NoLock);
-
-						/* NoLock is safe: we hold a lock on the owning table */
-						if (trel)
-						{
-							List	   *ti = RelationGetIndexList(trel);
-
-							if (ti != NIL)
-								tidx = linitial_oid(ti);
-							relation_close(trel, NoLock);
-						}
-					}
-					t = rel_bytes_nowait(tidx, true);
 					if (t == -1)
 						skip = RB_SKIP_LOCKED;
 					toast_b += Max(t, 0);
 				}
-				/* the table is locked: opening its relcache entry waits on nothing */
+
+				/*
+				 * Our AccessShareLock on the table was granted and its
+				 * pg_class row re-read after it, so the relation exists and
+				 * cannot be dropped or rewritten while its relcache entry is
+				 * open: NoLock here means "already locked".
+				 */
 				rel = relation_open(rels[i].relid, NoLock);
 				idx = RelationGetIndexList(rel);
 				relation_close(rel, NoLock);

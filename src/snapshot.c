@@ -88,10 +88,15 @@ copy_status_entry(volatile PgBackendStatus *be, RbBackend *out, int flags,
 				   sizeof(SockAddr));
 			/* strlcpy is safe: the shared buffers always end in '\0' */
 			strlcpy(out->appname, be->st_appname, NAMEDATALEN);
-			if (be->st_clienthostname)
-				strlcpy(out->clienthost, be->st_clienthostname, NAMEDATALEN);
-			else
-				out->clienthost[0] = '\0';
+			{
+				/* a pointer into shared memory: read it once */
+				char	   *host = be->st_clienthostname;
+
+				if (host)
+					strlcpy(out->clienthost, host, NAMEDATALEN);
+				else
+					out->clienthost[0] = '\0';
+			}
 			if ((flags & RB_SNAP_QUERY) && scratch)
 				strlcpy(scratch, be->st_activity_raw,
 						pgstat_track_activity_query_size);
@@ -117,6 +122,7 @@ static void
 fill_from_proc(RbBackend *b, PGPROC *proc)
 {
 	volatile PGPROC *p = proc;
+	PGPROC	   *leader;
 
 	b->xid = InvalidTransactionId;
 	b->xmin = InvalidTransactionId;
@@ -131,11 +137,20 @@ fill_from_proc(RbBackend *b, PGPROC *proc)
 	b->wait_event_info = p->wait_event_info;
 	b->wait_start = (TimestampTz) pg_atomic_read_u64(unvolatize(pg_atomic_uint64 *, &p->waitStart));
 	b->is_bgworker = rb_proc_is_bgworker(p);
-	if (p->lockGroupLeader != NULL)
-	{
-		int			lpid = p->lockGroupLeader->pid;
 
-		if (lpid != b->pid)
+	/*
+	 * No lock is held here: a leader that ends its parallel query clears
+	 * lockGroupLeader (ProcKill, under the leader's partition lock only),
+	 * so the pointer is read exactly once.  A stale non-NULL value still
+	 * points into ProcGlobal->allProcs (PGPROCs are never freed); its pid,
+	 * read once too, is at worst that of a leader that just finished.
+	 */
+	leader = p->lockGroupLeader;
+	if (leader != NULL)
+	{
+		int			lpid = ((volatile PGPROC *) leader)->pid;
+
+		if (lpid != 0 && lpid != b->pid)
 			b->leader_pid = lpid;
 	}
 }
@@ -152,7 +167,7 @@ proc_for(const RbBackend *b, PGPROC **by_slot)
 
 	if (by_slot && b->slot < MaxBackends)
 		proc = by_slot[b->slot];
-	if (proc != NULL && proc->pid == b->pid)
+	if (proc != NULL && ((volatile PGPROC *) proc)->pid == b->pid)
 		return proc;
 	proc = BackendPidGetProc(b->pid);
 	if (proc == NULL)
@@ -180,7 +195,7 @@ rb_snapshot_take(int flags)
 		PGPROC	   *proc = &ProcGlobal->allProcs[i];
 		int			slot;
 
-		if (proc->pid == 0)
+		if (((volatile PGPROC *) proc)->pid == 0)
 			continue;
 		slot = rb_proc_status_slot(proc);
 		if (slot >= 0 && slot < MaxBackends)
@@ -246,7 +261,7 @@ rb_backend_read(int pid, RbBackend *out, int flags)
 		/* auxiliary process: its slot is past the regular ones */
 		for (slot = MaxBackends; slot < RB_NUM_STATUS_SLOTS; slot++)
 		{
-			if (arr[slot].st_procpid != pid)
+			if (((volatile PgBackendStatus *) &arr[slot])->st_procpid != pid)
 				continue;
 			ok = copy_status_entry(&arr[slot], out, flags, scratch) &&
 				out->pid == pid;
