@@ -239,11 +239,11 @@ BEGIN
 
     -- server log: errors of the last 5 minutes (runbook.log_summary) -----
     IF families IS NULL OR families && ARRAY['pg_runbook_check_up', 'pg_runbook_log_errors'] THEN
-        ok := pg_catalog.to_regprocedure('@extschema@.log_summary(interval)') IS NOT NULL;
+        ok := true;  -- log_summary() is created further down this script (70_readers)
         IF ok THEN
             BEGIN
                 EXECUTE 'SELECT coalesce(jsonb_agg(jsonb_build_object(''severity'', l.severity::text, ''sqlstate'', l.sqlstate::text, ''n'', l.count::bigint)), ''[]'')
-                           FROM @extschema@.log_summary(''5 min'') l' INTO js;
+                           FROM @extschema@.log_summary(''5 min'', 8388608) l WHERE l.count > 0' INTO js;
             EXCEPTION WHEN OTHERS THEN
                 ok := false;
             END;
