@@ -99,24 +99,12 @@ rb_client_addr_text(const SockAddr *sa, char *buf, size_t len)
 	strlcpy(buf, host, len);
 }
 
-/* key="value" with quotes, backslashes and line breaks escaped */
+/* key="value", the value escaped (rb_append_escaped: quotes, backslashes, control characters) */
 static void
 append_quoted(StringInfo s, const char *key, const char *val)
 {
-	const char *p;
-
 	appendStringInfo(s, " %s=\"", key);
-	for (p = val; *p; p++)
-	{
-		if (*p == '"' || *p == '\\')
-			appendStringInfoChar(s, '\\');
-		if (*p == '\n')
-			appendStringInfoString(s, "\\n");
-		else if (*p == '\r')
-			appendStringInfoString(s, "\\r");
-		else
-			appendStringInfoChar(s, *p);
-	}
+	rb_append_escaped(s, val);
 	appendStringInfoChar(s, '"');
 }
 
@@ -370,7 +358,7 @@ audit_xact_callback(XactEvent event, void *arg)
 	"INSERT INTO " RB_SCHEMA ".actions (ring_epoch, ring_seq, acted_at, actor, " \
 	"acting_role, pid, usename, datname, application_name, client_addr, state, " \
 	"state_age, xact_age, query_age, action, outcome, reason, detail, query, " \
-	"backend_start) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::inet, " \
+	"backend_start) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::pg_catalog.inet, " \
 	"$11, $12, $13, $14, $15, $16, $17, $18, $19, $20) " \
 	"ON CONFLICT (ring_epoch, ring_seq) DO NOTHING"
 
@@ -526,6 +514,7 @@ rb_audit_writer_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
+	rb_worker_fixed_environment();
 	pgstat_report_appname("pg_runbook audit writer");
 
 	for (round = 0; round < 100; round++)
