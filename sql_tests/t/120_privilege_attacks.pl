@@ -42,7 +42,32 @@ $node->safe_psql('postgres', q{
 	CREATE ROLE monitor LOGIN IN ROLE pg_monitor, pg_signal_backend;
 	CREATE ROLE dba LOGIN SUPERUSER;
 	CREATE DATABASE appdb OWNER attacker;
+	CREATE DATABASE otherdb OWNER attacker;
 });
+# otherdb: where only the audit writer copies the audit (the policy worker
+# runs in appdb, and copies the ring entries of appdb itself)
+$node->safe_psql('otherdb', 'CREATE EXTENSION pg_runbook');
+$node->safe_psql('otherdb', q{
+	CREATE SCHEMA evil;
+	CREATE TABLE evil.trap (who name, sess name, what text);
+	GRANT USAGE ON SCHEMA evil TO PUBLIC;
+	GRANT INSERT ON evil.trap TO PUBLIC;
+	CREATE FUNCTION evil.f(anyelement) RETURNS boolean LANGUAGE plpgsql AS $$
+	BEGIN
+		BEGIN
+			INSERT INTO evil.trap (who, sess, what) VALUES (current_user, session_user, 'f');
+		EXCEPTION WHEN OTHERS THEN NULL;
+		END;
+		BEGIN
+			EXECUTE 'ALTER ROLE attacker SUPERUSER';
+		EXCEPTION WHEN OTHERS THEN NULL;
+		END;
+		RETURN true;
+	END $$;
+	CREATE DOMAIN evil.inet AS pg_catalog.inet CHECK (evil.f(VALUE));
+	CREATE DOMAIN evil.text AS pg_catalog.text CHECK (evil.f(VALUE));
+	ALTER DATABASE otherdb SET search_path = evil, pg_catalog, public;
+}, extra_params => [ '-U', 'attacker' ]);
 
 # superuser part of the set-up in appdb: the extensions
 $node->safe_psql('appdb', q{
@@ -135,8 +160,11 @@ $node->safe_psql('appdb', "ALTER ROLE \"$su\" IN DATABASE appdb SET search_path 
 
 sub trap_rows
 {
-	return $node->safe_psql('appdb',
-		q{SELECT count(*) FROM evil.trap WHERE who OPERATOR(pg_catalog.<>) 'attacker'});
+	my $n = 0;
+	$n += $node->safe_psql($_,
+		q{SELECT count(*) FROM evil.trap WHERE who OPERATOR(pg_catalog.<>) 'attacker'},
+		extra_params => [ '-U', 'dba' ]) for qw(appdb otherdb);
+	return "$n";
 }
 
 sub attacker_is_superuser
@@ -211,8 +239,8 @@ push @calls,
   "SELECT pg_catalog.count(*) FROM runbook.migration_status()";
 cmp_ok(scalar(@calls), '>', 40, scalar(@calls) . ' calls enumerated from the catalog');
 
-# The victim of the real remedy: an idle session in appdb.
-my $victim = $node->background_psql('appdb', extra_params => [ '-U', 'victim' ]);
+# The victim of the real remedy: an idle session in otherdb.
+my $victim = $node->background_psql('otherdb', extra_params => [ '-U', 'victim' ]);
 my $vpid = $victim->query_safe('SELECT pg_catalog.pg_backend_pid()');
 chomp $vpid;
 
@@ -244,10 +272,10 @@ like($ic, qr/child_d_pid_fkey:skipped:.*user-defined/, 'foreign key over a domai
 like($ic, qr/child_i_pid_fkey:ok:/, 'foreign key over int is checked (the shadowed = is not used)');
 
 # ---- mechanism 2: the audit writer under the hostile search_path (attack 2)
-my $kill = $node->safe_psql('appdb',
+my $kill = $node->safe_psql('otherdb',
 	"SELECT outcome FROM runbook.kill_idle('0', role_name => 'victim')");
 is($kill, 'terminated', 'real kill_idle run');
-ok($node->poll_query_until('appdb', "SELECT count(*) > 0 FROM runbook.actions WHERE pid OPERATOR(pg_catalog.=) $vpid"),
+ok($node->poll_query_until('otherdb', "SELECT count(*) > 0 FROM runbook.actions WHERE pid OPERATOR(pg_catalog.=) $vpid"),
 	'audit writer copied the action under the hostile search_path');
 is(attacker_is_superuser(), 'f', 'audit writer: attacker is not superuser');
 is(trap_rows(), '0', 'audit writer: no attacker code ran');
@@ -262,39 +290,46 @@ is(attacker_is_superuser(), 'f', 'policy worker: attacker is not superuser');
 is(trap_rows(), '0', 'policy worker: no attacker code ran');
 
 # ---- mechanism 4: settings the workers must not obey
+my $log_offset = -s $node->logfile;
 # (this test's own queries from here on run as the superuser dba, whose
 # role-in-database settings undo the hostile ones for it alone)
-$node->safe_psql('appdb', q{
-	ALTER ROLE dba IN DATABASE appdb SET default_transaction_read_only = off;
-	ALTER ROLE dba IN DATABASE appdb SET statement_timeout = 0;
-	ALTER ROLE dba IN DATABASE appdb SET lock_timeout = 0;
-	ALTER ROLE dba IN DATABASE appdb SET default_transaction_isolation = 'read committed';
-	ALTER ROLE dba IN DATABASE appdb SET TimeZone = 'UTC';
-});
+for my $db (qw(appdb otherdb))
+{
+	$node->safe_psql('postgres', qq{
+		ALTER ROLE dba IN DATABASE $db SET default_transaction_read_only = off;
+		ALTER ROLE dba IN DATABASE $db SET statement_timeout = 0;
+		ALTER ROLE dba IN DATABASE $db SET lock_timeout = 0;
+		ALTER ROLE dba IN DATABASE $db SET default_transaction_isolation = 'read committed';
+		ALTER ROLE dba IN DATABASE $db SET TimeZone = 'UTC';
+	});
+}
 # victims connected before (the settings below would end their sessions)
-my $victim2 = $node->background_psql('appdb', extra_params => [ '-U', 'victim' ]);
+my $victim2 = $node->background_psql('otherdb', extra_params => [ '-U', 'victim' ]);
 $victim2->query_safe("SET application_name = 'v2'");
 my $vpid2 = $victim2->query_safe('SELECT pg_catalog.pg_backend_pid()');
 chomp $vpid2;
 my $victim3 = $node->background_psql('appdb', extra_params => [ '-U', 'victim' ]);
 my $vpid3 = $victim3->query_safe('SELECT pg_catalog.pg_backend_pid()');
 chomp $vpid3;
-$node->safe_psql('appdb', q{
-	ALTER DATABASE appdb SET default_transaction_read_only = on;
-	ALTER DATABASE appdb SET statement_timeout = '1ms';
-	ALTER DATABASE appdb SET lock_timeout = '1ms';
-	ALTER DATABASE appdb SET idle_in_transaction_session_timeout = '1ms';
-	ALTER DATABASE appdb SET default_transaction_isolation = 'serializable';
-	ALTER DATABASE appdb SET TimeZone = 'Pacific/Kiritimati';
-}, extra_params => [ '-U', 'attacker' ]);
+for my $db (qw(appdb otherdb))
+{
+	$node->safe_psql($db, qq{
+		ALTER DATABASE $db SET default_transaction_read_only = on;
+		ALTER DATABASE $db SET statement_timeout = '1ms';
+		ALTER DATABASE $db SET lock_timeout = '1ms';
+		ALTER DATABASE $db SET idle_in_transaction_session_timeout = '1ms';
+		ALTER DATABASE $db SET default_transaction_isolation = 'serializable';
+		ALTER DATABASE $db SET TimeZone = 'Pacific/Kiritimati';
+	}, extra_params => [ '-U', 'attacker' ]);
+}
 my @dba = (extra_params => [ '-U', 'dba' ]);
-sub dba_sql { return $node->safe_psql('appdb', $_[0], @dba); }
+sub dba_sql { return $node->safe_psql($_[1] // 'appdb', $_[0], @dba); }
 sub dba_poll
 {
-	my ($q) = @_;
+	my ($q, $db) = @_;
 	for (1 .. 300)
 	{
-		my ($ret, $out) = $node->psql('appdb', $q, @dba);
+		my ($ret, $out) = $node->psql($db // 'appdb', $q, @dba);
 		return 1 if $ret == 0 && $out eq 't';
 		select(undef, undef, undef, 0.1);
 	}
@@ -305,9 +340,9 @@ my $wpid = dba_sql('SELECT pid FROM runbook.worker_status()');
 $node->safe_psql('postgres', "SELECT pg_terminate_backend($wpid)");
 ok(dba_poll("SELECT running AND pid OPERATOR(pg_catalog.<>) $wpid FROM runbook.worker_status()"),
 	'worker restarted');
-is(dba_sql("SELECT outcome FROM runbook.kill_idle('0', role_name => 'victim', application_pattern => 'v2')"),
+is(dba_sql("SELECT outcome FROM runbook.kill_idle('0', role_name => 'victim', application_pattern => 'v2')", 'otherdb'),
 	'terminated', 'real kill_idle run with hostile database defaults');
-ok(dba_poll("SELECT count(*) > 0 FROM runbook.actions WHERE pid OPERATOR(pg_catalog.=) $vpid2"),
+ok(dba_poll("SELECT count(*) > 0 FROM runbook.actions WHERE pid OPERATOR(pg_catalog.=) $vpid2", 'otherdb'),
 	'the audit writer copies the action although the database defaults to read-only, 1 ms timeouts, serializable');
 my $c1 = dba_sql('SELECT cycles FROM runbook.worker_status()');
 ok(dba_poll("SELECT cycles > $c1 + 2 AND last_error IS NULL FROM runbook.worker_status()"),
@@ -322,11 +357,10 @@ dba_sql(q{
 	        (pg_catalog.now() - '1 hour'::pg_catalog.interval)::pg_catalog.time,
 	        (pg_catalog.now() + '1 hour'::pg_catalog.interval)::pg_catalog.time)});
 ok($node->wait_for_log(qr/actor=policy:window pid=$vpid3/), 'policy window evaluated in log_timezone');
-my $log = slurp_file($node->logfile);
-unlike($log, qr/pg_runbook.*(read-only transaction|canceling statement due to (statement|lock) timeout|could not serialize)/,
+my $log = substr(slurp_file($node->logfile), $log_offset);
+unlike($log, qr/(in a read-only transaction|canceling statement due to (statement|lock) timeout|could not serialize|idle-in-transaction timeout)/,
 	'no worker error from the database settings in the log');
 is(attacker_is_superuser(), 'f', 'hostile settings: attacker is not superuser');
-is($node->safe_psql('appdb', q{SELECT count(*) FROM evil.trap WHERE who OPERATOR(pg_catalog.<>) 'attacker'}, @dba),
-	'0', 'hostile settings: no attacker code ran');
+is(trap_rows(), '0', 'hostile settings: no attacker code ran');
 
 done_testing();
