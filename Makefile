@@ -21,6 +21,17 @@ RB_V11_SQL = $(sort $(wildcard sql/1.1/*.sql))
 DATA_built = pg_runbook--1.0.sql pg_runbook--1.0--1.1.sql pg_runbook--1.1.sql
 
 PG_CPPFLAGS = -I$(srcdir)/src
+
+# Test hooks (the setting pg_runbook.test_delay_before_signal) exist only in
+# a test build: `make RB_TEST_HOOKS=1`, which tools/run-tests.sh uses.  A
+# plain `make && make install` has none.  build/.flavor records the flavour
+# of the objects, so that switching rebuilds them.
+RB_TEST_HOOKS ?= 0
+ifeq ($(RB_TEST_HOOKS),1)
+PG_CPPFLAGS += -DRB_TEST_HOOKS
+endif
+RB_FLAVOR := $(shell mkdir -p build && f=build/.flavor && \
+	{ [ "$$(cat $$f 2>/dev/null)" = "$(RB_TEST_HOOKS)" ] || echo "$(RB_TEST_HOOKS)" > $$f; } && echo $$f)
 PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter \
               -Wno-missing-field-initializers -Wno-sign-compare
 
@@ -35,7 +46,7 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-$(OBJS): $(RB_HEADERS)
+$(OBJS): $(RB_HEADERS) $(RB_FLAVOR)
 
 pg_runbook--1.0.sql: $(RB_V10_SQL)
 	cat $(RB_V10_SQL) > $@

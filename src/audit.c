@@ -178,24 +178,12 @@ rb_client_addr_text(const SockAddr *sa, char *buf, size_t len)
 	strlcpy(buf, host, len);
 }
 
-/* key="value" with quotes, backslashes and line breaks escaped */
+/* key="value", the value escaped (rb_append_escaped: quotes, backslashes, control characters) */
 static void
 append_quoted(StringInfo s, const char *key, const char *val)
 {
-	const char *p;
-
 	appendStringInfo(s, " %s=\"", key);
-	for (p = val; *p; p++)
-	{
-		if (*p == '"' || *p == '\\')
-			appendStringInfoChar(s, '\\');
-		if (*p == '\n')
-			appendStringInfoString(s, "\\n");
-		else if (*p == '\r')
-			appendStringInfoString(s, "\\r");
-		else
-			appendStringInfoChar(s, *p);
-	}
+	rb_append_escaped(s, val);
 	appendStringInfoChar(s, '"');
 }
 
@@ -1040,6 +1028,7 @@ rb_audit_writer_main(Datum arg)
 	before_shmem_exit(writer_detach, (Datum) 0);
 
 	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
+	rb_worker_fixed_environment();
 	pgstat_report_appname("pg_runbook audit writer");
 
 	for (;;)

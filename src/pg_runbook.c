@@ -31,7 +31,9 @@ void		_PG_init(void);
 char	   *rb_exempt_roles = NULL;
 int			rb_max_actions_per_cycle = 100;
 int			rb_audit_ring_size = 1024;
+#ifdef RB_TEST_HOOKS
 int			rb_test_delay_before_signal = 0;
+#endif
 
 char	   *rb_database = NULL;
 int			rb_naptime_ms = 10000;
@@ -129,6 +131,12 @@ rb_define_gucs(void)
 							0,
 							NULL, NULL, NULL);
 
+#ifdef RB_TEST_HOOKS
+
+	/*
+	 * Test builds only (make RB_TEST_HOOKS=1, which tools/run-tests.sh
+	 * uses): a production build has no such setting.
+	 */
 	DefineCustomIntVariable("pg_runbook.test_delay_before_signal",
 							"Test only: wait this long between choosing targets and re-checking them.",
 							"Used by the test suite to change a session between selection and signal. Leave at 0.",
@@ -137,6 +145,7 @@ rb_define_gucs(void)
 							PGC_SUSET,
 							GUC_UNIT_MS | GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
+#endif
 
 	/*
 	 * Settings that size shared memory or place the worker exist only when

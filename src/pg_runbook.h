@@ -13,6 +13,7 @@
 
 #include "datatype/timestamp.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "storage/lwlock.h"
 #include "utils/timestamp.h"
 
@@ -22,7 +23,9 @@
 extern char *rb_exempt_roles;
 extern int	rb_max_actions_per_cycle;
 extern int	rb_audit_ring_size;
+#ifdef RB_TEST_HOOKS
 extern int	rb_test_delay_before_signal;
+#endif
 
 /* worker settings */
 typedef enum RbEnforce
@@ -80,5 +83,10 @@ extern int64 rb_check_interval_arg(FunctionCallInfo fcinfo, int argno,
 								   const char *argname);
 extern Interval *rb_usecs_to_interval(int64 usecs);
 extern Datum rb_age_datum(TimestampTz now, TimestampTz then, bool *isnull);
+
+/* ---- privilege safety (security.c) ---- */
+extern void rb_worker_fixed_environment(void);
+extern void rb_append_escaped(StringInfo s, const char *val);
+extern char *rb_escape_text(const char *val);
 
 #endif							/* PG_RUNBOOK_H */

@@ -210,10 +210,14 @@ is_pg_runbook_worker(const RbBackend *b)
 		strncmp(rb_backend_type_name(b), "pg_runbook", 10) == 0;
 }
 
-/* Sleep for the test-only delay, interruptibly. */
+/*
+ * Sleep for the test-only delay, interruptibly.  Compiled in only by a
+ * test build (RB_TEST_HOOKS): a production build has no delay setting.
+ */
 static void
 test_delay(void)
 {
+#ifdef RB_TEST_HOOKS
 	TimestampTz end;
 
 	if (rb_test_delay_before_signal <= 0)
@@ -231,6 +235,7 @@ test_delay(void)
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
+#endif
 }
 
 /*

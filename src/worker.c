@@ -328,7 +328,10 @@ plan_actions(RbEvaluation *ev, ActionPlan *plan, bool preview, bool global_dry,
 	}
 }
 
-/* The LOG line of a 'log' policy (or of a dry run), once per session state. */
+/*
+ * The LOG line of a 'log' policy (or of a dry run), once per session state.
+ * Client-controlled text is escaped (no line breaks, no forged pairs).
+ */
 static void
 log_decision(const char *verb, const char *policy, RbBackend *b, const char *why)
 {
@@ -336,9 +339,10 @@ log_decision(const char *verb, const char *policy, RbBackend *b, const char *why
 
 	ereport(LOG,
 			(errmsg("pg_runbook: %s actor=policy:%s pid=%d user=%s application=\"%s\" state=\"%s\" why=\"%s\"",
-					verb, policy, b->pid, user ? user : "?", b->appname,
+					verb, rb_escape_text(policy), b->pid,
+					user ? rb_escape_text(user) : "?", rb_escape_text(b->appname),
 					rb_state_name(b->state) ? rb_state_name(b->state) : "",
-					why ? why : ""),
+					why ? rb_escape_text(why) : ""),
 			 errhidestmt(true)));
 }
 
@@ -472,6 +476,7 @@ rb_worker_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 
 	BackgroundWorkerInitializeConnection(rb_database, NULL, 0);
+	rb_worker_fixed_environment();
 	pgstat_report_appname("pg_runbook worker");
 
 	LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);

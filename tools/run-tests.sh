@@ -11,6 +11,8 @@ set -u
 reexec_readable "$0" "$@"
 REGRESS=${1:-}; ISOLATION=${2:-}; PROVE_TESTS=${3:-}
 
+# the test build: with the test hooks (pg_runbook.test_delay_before_signal)
+MAKE_ARGS+=(RB_TEST_HOOKS=1)
 build_and_install || { echo "build failed"; exit 2; }
 
 T=$BUILD/test

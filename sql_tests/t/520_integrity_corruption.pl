@@ -63,8 +63,8 @@ $row = $node->safe_psql('postgres', q{
 	SELECT object, status, detail LIKE '%invalid page in block 1%', remedy_sql
 	  FROM runbook.integrity_check(ARRAY['victim'::regclass, 'healthy'::regclass])
 	 WHERE check_name = 'amcheck' ORDER BY object});
-is($row, "healthy_pkey|ok|f|\n"
-	  . "victim_id_idx|corrupt|t|REINDEX INDEX CONCURRENTLY victim_id_idx;",
+is($row, "public.healthy_pkey|ok|f|\n"
+	  . "public.victim_id_idx|corrupt|t|REINDEX INDEX CONCURRENTLY public.victim_id_idx;",
 	'amcheck: the damaged index is corrupt (REINDEX given), the healthy one passes');
 
 $node->stop('immediate');

@@ -1,0 +1,120 @@
+/*-------------------------------------------------------------------------
+ *
+ * security.c
+ *		Privilege safety shared by the modules (docs/security.md): the fixed
+ *		environment of both background workers, and the escaping of
+ *		client-controlled text in LOG lines.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+#include "utils/guc.h"
+
+#include "pg_runbook.h"
+
+/*
+ * The environment of both background workers (policy worker and audit
+ * writer), forced right after BackgroundWorkerInitializeConnection*(): the
+ * settings of ALTER DATABASE / ALTER ROLE ... SET were applied by then, and
+ * these replace them.  PGC_S_OVERRIDE: nothing set later in the database
+ * (a function's SET clause, say) takes precedence.
+ *
+ *	search_path				  pg_catalog, pg_temp: no name the workers' SQL
+ *							  resolves can be shadowed by a planted object
+ *	default_transaction_read_only  off: the audit rows and the worker's
+ *							  bookkeeping must be written
+ *	default_transaction_isolation  read committed: no serialization failures
+ *	session_replication_role  origin
+ *	statement_timeout		  30 s: bounds a stuck cycle, far above the
+ *							  milliseconds one takes
+ *	lock_timeout			  5 s: DDL on runbook.policies delays a cycle at
+ *							  most this long (the cycle fails and is retried)
+ *	idle_in_transaction_session_timeout, idle_session_timeout,
+ *	transaction_timeout (17+)  0: the workers never idle in a transaction
+ *	TimeZone				  the server's log_timezone: policies' active_from
+ *							  / active_until are read in it.  log_timezone is
+ *							  a postgresql.conf setting (sighup) that no
+ *							  database or role can change; initdb sets it to
+ *							  the same zone as timezone.
+ */
+void
+rb_worker_fixed_environment(void)
+{
+	static const char *const fixed[][2] = {
+		{"search_path", "pg_catalog, pg_temp"},
+		{"default_transaction_read_only", "off"},
+		{"default_transaction_isolation", "read committed"},
+		{"session_replication_role", "origin"},
+		{"statement_timeout", "30s"},
+		{"lock_timeout", "5s"},
+		{"idle_in_transaction_session_timeout", "0"},
+		{"idle_session_timeout", "0"},
+		{"transaction_timeout", "0"},
+	};
+	const char *logtz;
+	int			i;
+
+	for (i = 0; i < lengthof(fixed); i++)
+	{
+		/* transaction_timeout exists from PostgreSQL 17 */
+		if (GetConfigOption(fixed[i][0], true, false) == NULL)
+			continue;
+		SetConfigOption(fixed[i][0], fixed[i][1], PGC_SUSET, PGC_S_OVERRIDE);
+	}
+	logtz = GetConfigOption("log_timezone", false, false);
+	if (logtz != NULL)
+		SetConfigOption("TimeZone", pstrdup(logtz), PGC_SUSET, PGC_S_OVERRIDE);
+}
+
+/*
+ * Client-controlled text (application_name, query text, names) for a LOG
+ * line: backslash and double quote are escaped, control characters
+ * (line breaks included) become \n, \r, \t or \xHH, so that a client
+ * can neither end a line nor forge a key="value" pair.
+ */
+void
+rb_append_escaped(StringInfo s, const char *val)
+{
+	const unsigned char *p;
+
+	if (val == NULL)
+		return;
+	for (p = (const unsigned char *) val; *p; p++)
+	{
+		switch (*p)
+		{
+			case '"':
+			case '\\':
+				appendStringInfoChar(s, '\\');
+				appendStringInfoChar(s, (char) *p);
+				break;
+			case '\n':
+				appendStringInfoString(s, "\\n");
+				break;
+			case '\r':
+				appendStringInfoString(s, "\\r");
+				break;
+			case '\t':
+				appendStringInfoString(s, "\\t");
+				break;
+			default:
+				if (*p < 0x20 || *p == 0x7f)
+					appendStringInfo(s, "\\x%02x", *p);
+				else
+					appendStringInfoChar(s, (char) *p);
+		}
+	}
+}
+
+/* rb_append_escaped() into a new palloc'd string */
+char *
+rb_escape_text(const char *val)
+{
+	StringInfoData s;
+
+	initStringInfo(&s);
+	rb_append_escaped(&s, val);
+	return s.data;
+}
