@@ -88,14 +88,8 @@ COMMENT ON VIEW @extschema@.database_stats IS
 -- quoting helpers for remedy text
 -- ---------------------------------------------------------------------
 -- A word for a POSIX shell: single-quoted, a quote inside as '"'"'.
-CREATE FUNCTION @extschema@._shell_quote(s text)
-RETURNS text
-LANGUAGE sql IMMUTABLE STRICT
-SET search_path = pg_catalog, pg_temp
-AS $$ SELECT '''' || pg_catalog.replace(s, '''', '''"''"''') || '''' $$;
-
-COMMENT ON FUNCTION @extschema@._shell_quote(text) IS
-'internal: a string as one single-quoted POSIX shell word';
+-- (_shell_quote(text), a string as one single-quoted POSIX shell word, is
+-- created by 10_security.sql.)
 
 -- Text that goes after "--" in remedy SQL: control characters (a newline
 -- would end the comment and turn the rest into SQL) become spaces.
