@@ -153,6 +153,24 @@ else
 	diag("only in a fresh install: $_") for grep { !$u{$_} } sort keys %f;
 }
 
+# A grant a user gave on a function that 1.1 re-creates (kill_idle gains a
+# parameter: DROP + CREATE) survives the update; in a database of its own,
+# so that the comparison above stays between untouched installs.
+$node->safe_psql('postgres', 'CREATE ROLE oncall; CREATE DATABASE granted');
+$node->safe_psql('granted', q{
+	CREATE EXTENSION pg_runbook VERSION '1.0';
+	GRANT USAGE ON SCHEMA runbook TO oncall;
+	GRANT EXECUTE ON FUNCTION runbook.kill_idle(interval, boolean, text[], name, name, text, text, boolean) TO oncall;
+	GRANT EXECUTE ON FUNCTION runbook.recent_actions() TO oncall WITH GRANT OPTION;
+});
+$node->safe_psql('granted', 'ALTER EXTENSION pg_runbook UPDATE');
+is($node->safe_psql('granted', q{
+	SELECT string_agg(p.proname || ':' || has_function_privilege('oncall', p.oid, 'EXECUTE')
+	                  || ':' || has_function_privilege('oncall', p.oid, 'EXECUTE WITH GRANT OPTION'), ',' ORDER BY p.proname)
+	  FROM pg_proc p WHERE p.pronamespace = 'runbook'::regnamespace AND p.proname IN ('kill_idle', 'recent_actions', 'cancel_long')}),
+	'cancel_long:false:false,kill_idle:true:false,recent_actions:true:true',
+	'a user\'s grants on re-created functions survive the update, and no other is given');
+
 # The update runs in one go and leaves the extension usable.
 is($node->safe_psql('upgraded', q{SELECT count(*) > 0 FROM runbook.sessions}), 't',
 	'the updated extension answers');
