@@ -48,13 +48,13 @@ include $(PGXS)
 
 $(OBJS): $(RB_HEADERS) $(RB_FLAVOR)
 
-pg_runbook--1.0.sql: $(RB_V10_SQL)
+pg_runbook--1.0.sql: $(RB_V10_SQL) sql/1.0
 	cat $(RB_V10_SQL) > $@
 
-pg_runbook--1.0--1.1.sql: $(RB_V11_SQL)
+pg_runbook--1.0--1.1.sql: $(RB_V11_SQL) sql/1.1
 	cat $(RB_V11_SQL) > $@
 
-pg_runbook--1.1.sql: $(RB_V10_SQL) $(RB_V11_SQL)
+pg_runbook--1.1.sql: $(RB_V10_SQL) $(RB_V11_SQL) sql/1.0 sql/1.1
 	cat $(RB_V10_SQL) $(RB_V11_SQL) > $@
 
 .PHONY: test demo bench deps tmp-install test-matrix test-cassert test-valgrind fuzz
