@@ -110,6 +110,19 @@ interval_col(HeapTuple tup, TupleDesc desc, int col)
 	return isnull ? -1 : rb_interval_usecs(DatumGetIntervalP(d));
 }
 
+/* Lower *min_us to the smallest age threshold of 'p'. */
+static void
+policy_min_threshold(RbPolicy *p, int64 *min_us)
+{
+	int64		t[4] = {p->min_state_us, p->min_xact_us, p->min_query_us,
+	p->has_backend_age ? p->min_backend_us : -1};
+	int			k;
+
+	for (k = 0; k < 4; k++)
+		if (t[k] >= 0 && (*min_us < 0 || t[k] < *min_us))
+			*min_us = t[k];
+}
+
 /*
  * Read the enabled policies (caller has a transaction, a snapshot and an
  * SPI connection).  The result lives in the caller's memory context.
@@ -223,31 +236,30 @@ rb_policies_load(void)
 		p->allow_superuser = DatumGetBool(SPI_getbinval(tup, desc, 19, &isnull));
 		p->dry_run = DatumGetBool(SPI_getbinval(tup, desc, 20, &isnull));
 		p->min_backend_us = interval_col(tup, desc, 21);
+		p->has_backend_age = p->min_backend_us >= 0;
 		d = SPI_getbinval(tup, desc, 22, &isnull);
 		p->exclude_app_pattern = isnull ? NULL : DatumGetTextPCopy(d);
 		d = SPI_getbinval(tup, desc, 23, &isnull);
-		p->min_conn_pct = isnull ? -1 : DatumGetFloat8(d);
+		p->saturation = !isnull;
+		p->min_conn_pct = isnull ? 0 : DatumGetFloat8(d);
 		d = SPI_getbinval(tup, desc, 24, &isnull);
 		p->target_conn_pct = isnull ? -1 : DatumGetFloat8(d);
 
-		/* the smallest threshold bounds how long the worker may sleep */
+		/*
+		 * The smallest threshold bounds how long the worker may sleep.  Not
+		 * for blocking policies, which the lock-queue probe wakes, nor for
+		 * saturation policies, which the connection hook wakes (and whose
+		 * thresholds count only while their mark is reached: see
+		 * rb_policies_evaluate).
+		 */
+		if (p->action != RB_POLICY_IGNORE && !p->only_if_blocking && !p->saturation)
+			policy_min_threshold(p, &set->min_threshold_us);
 		if (p->action != RB_POLICY_IGNORE)
 		{
-			int64		t[4] = {p->min_state_us, p->min_xact_us, p->min_query_us,
-			p->min_backend_us};
-			int			k;
-
-			for (k = 0; k < 4; k++)
-				if (t[k] >= 0 &&
-					(set->min_threshold_us < 0 || t[k] < set->min_threshold_us))
-					set->min_threshold_us = t[k];
-			if (p->only_if_blocking &&
-				(set->min_threshold_us < 0 || p->min_blocked_wait_us < set->min_threshold_us))
-				set->min_threshold_us = p->min_blocked_wait_us;
 			if (p->only_if_blocking &&
 				(set->min_blocked == 0 || p->min_blocked < set->min_blocked))
 				set->min_blocked = p->min_blocked;
-			if (p->min_conn_pct >= 0 &&
+			if (p->saturation &&
 				(set->min_conn_pct < 0 || p->min_conn_pct < set->min_conn_pct))
 				set->min_conn_pct = p->min_conn_pct;
 		}
@@ -383,7 +395,7 @@ thresholds_hold(EvalCtx *ctx, RbPolicy *p, RbBackend *b, StringInfo why)
 		{p->min_state_us, b->state_start, "state age"},
 		{p->min_xact_us, b->xact_start, "transaction age"},
 		{p->min_query_us, b->query_start, "statement age"},
-		{p->min_backend_us, b->backend_start, "connection age"},
+		{p->has_backend_age ? p->min_backend_us : -1, b->backend_start, "connection age"},
 	};
 	int			k;
 
@@ -491,7 +503,7 @@ apply_saturation_quota(RbPolicySet *set, RbEvaluation *ev)
 		int			i,
 					j;
 
-		if (p->min_conn_pct < 0 || !p->saturated)
+		if (!p->saturation || !p->saturated || p->action == RB_POLICY_IGNORE)
 			continue;
 		target = p->target_conn_pct >= 0 ? p->target_conn_pct : p->min_conn_pct;
 		keep_slots = (int) floor(target * ev->usable_slots / 100.0);
@@ -545,7 +557,6 @@ rb_policies_evaluate_ext(RbPolicySet *set, RbSnapshot *snap, int self_pid,
 	EvalCtx    *ctx = palloc0(sizeof(EvalCtx));
 	StringInfoData why;
 	bool		need_graph = false;
-	bool		need_count = false;
 	bool		any_quota = false;
 	bool	   *gone;
 	int			i;
@@ -565,13 +576,12 @@ rb_policies_evaluate_ext(RbPolicySet *set, RbSnapshot *snap, int self_pid,
 	{
 		if (set->policies[i].only_if_blocking)
 			need_graph = true;
-		if (set->policies[i].min_conn_pct >= 0)
-			need_count = true;
 	}
 	if (need_graph)
 		ctx->graph = rb_lock_graph_build(snap);
 
 	/* client connections, for saturation policies */
+	ev->min_threshold_us = set->min_threshold_us;
 	gone = palloc0(sizeof(bool) * Max(snap->nbackends, 1));
 	ev->usable_slots = rb_usable_connection_slots();
 	for (i = 0; i < snap->nbackends; i++)
@@ -589,12 +599,14 @@ rb_policies_evaluate_ext(RbPolicySet *set, RbSnapshot *snap, int self_pid,
 	{
 		RbPolicy   *p = &set->policies[i];
 
-		p->saturated = p->min_conn_pct < 0 ||
+		p->saturated = !p->saturation ||
 			100.0 * ev->nclients >= p->min_conn_pct * ev->usable_slots;
-		if (p->min_conn_pct >= 0 && p->saturated && p->action != RB_POLICY_IGNORE)
+		if (p->saturation && p->saturated && p->action != RB_POLICY_IGNORE)
+		{
 			any_quota = true;
+			policy_min_threshold(p, &ev->min_threshold_us);
+		}
 	}
-	(void) need_count;
 
 	initStringInfo(&why);
 	ev->decisions = palloc(sizeof(RbDecision) * Max(snap->nbackends, 1));
@@ -622,7 +634,7 @@ rb_policies_evaluate_ext(RbPolicySet *set, RbSnapshot *snap, int self_pid,
 			{
 				RbDecision *d = &ev->decisions[ev->ndecisions++];
 
-				if (p->min_conn_pct >= 0)
+				if (p->saturation)
 				{
 					if (why.len > 0)
 						appendStringInfoString(&why, ", ");

@@ -62,21 +62,27 @@ typedef struct RbPolicy
 	int64		grace_us;
 	bool		allow_superuser;
 	bool		dry_run;
-	/* added in 1.1 */
-	int64		min_backend_us; /* connection age threshold; -1 = none */
+	/* added in 1.1; all-zero means "not set" (callers memset a policy) */
+	bool		has_backend_age;
+	int64		min_backend_us; /* connection age threshold */
 	text	   *exclude_app_pattern;	/* NULL = exclude nothing; else LIKE */
+	bool		saturation;		/* min_conn_pct is set */
 	double		min_conn_pct;	/* act only at or above this % of usable
-								 * connection slots; < 0 = always */
+								 * connection slots */
 	double		target_conn_pct;	/* end only down to this %; < 0 = down to
 									 * min_conn_pct */
-	bool		saturated;		/* evaluation: min_conn_pct reached */
+	bool		saturated;		/* evaluation: not a saturation policy, or
+								 * min_conn_pct reached */
 } RbPolicy;
 
 typedef struct RbPolicySet
 {
 	int			npolicies;
 	RbPolicy   *policies;		/* sorted: priority, then name */
-	int64		min_threshold_us;	/* smallest threshold of an acting policy */
+	int64		min_threshold_us;	/* smallest threshold of an acting policy
+									 * that is neither a saturation nor a
+									 * blocking policy (those are woken by
+									 * events) */
 	double		min_conn_pct;	/* smallest min_conn_pct of an acting policy;
 								 * < 0 = none */
 	int			min_blocked;	/* smallest min_blocked_sessions of an acting
@@ -97,6 +103,8 @@ typedef struct RbEvaluation
 	TimestampTz next_deadline;	/* earliest future crossing; 0 = none */
 	int			nclients;		/* client backends counted for saturation */
 	int			usable_slots;	/* max_connections - reserved slots */
+	int64		min_threshold_us;	/* set's, and of saturation policies whose
+									 * mark is reached; -1 = none */
 } RbEvaluation;
 
 /* sessions the caller already ended, still exiting: neither counted nor chosen */

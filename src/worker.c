@@ -21,8 +21,10 @@
  * - a lock queue: while an acting only_if_blocking policy exists, the worker
  *   probes every WORKER_PROBE_MS whether the number of backends waiting on a
  *   heavyweight lock reached the policy's min_blocked_sessions and changed
- *   since its last cycle (an unlocked read of each PGPROC's wait event, a few
- *   microseconds for 1,000 backends); only then does it run a cycle.
+ *   since its last cycle, or still stands a second later (an unlocked read of
+ *   each PGPROC's wait event, a few microseconds for 1,000 backends); only
+ *   then does it run a cycle.  Blocking and saturation policies therefore do
+ *   not shorten the timer: their events wake the worker.
  *
  * Failures back off: a failed cycle is retried after 1 s, doubling up to
  * 5 min, and logged once per distinct message; a success resets it.  A
@@ -505,6 +507,7 @@ run_cycle(CycleResult *res, MemoryContext cyclectx)
 		cycle_no++;
 		ev = rb_policies_evaluate_ext(set, snap, MyProcPid, 0, memo_ending, NULL);
 		res->next_deadline = ev->next_deadline;
+		res->min_threshold_us = ev->min_threshold_us;
 
 		plan_actions(ev, &plan, false, rb_enforce == RB_ENFORCE_LOG,
 					 snap->taken_at, &res->next_deadline);
@@ -897,7 +900,14 @@ sleep:
 			{
 				int			n = count_lock_waiters();
 
-				if (n >= probe_min_blocked && n != cycle_waiters)
+				/*
+				 * A queue long enough for a blocking policy: a cycle when it
+				 * changed, and at least every second while it lasts (the
+				 * root may change state under an unchanged queue).
+				 */
+				if (n >= probe_min_blocked &&
+					(n != cycle_waiters ||
+					 GetCurrentTimestamp() - last_cycle_end >= USECS_PER_SEC))
 				{
 					LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
 					rb_shared->worker.event_wakeups++;
