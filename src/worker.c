@@ -1116,13 +1116,16 @@ rb_policy_preview(PG_FUNCTION_ARGS)
 
 	/*
 	 * Everything the rows need is allocated in the caller's context, not in
-	 * SPI's, which SPI_finish() releases before the rows are formed.
+	 * SPI's, which SPI_finish() releases before the rows are formed.  SPI
+	 * switches to its own context after connecting and after every query it
+	 * runs, so switch back after each call that may run one.
 	 */
 	callerctx = CurrentMemoryContext;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	MemoryContextSwitchTo(callerctx);
 	set = rb_policies_load();
+	MemoryContextSwitchTo(callerctx);
 	snap = rb_snapshot_take(RB_SNAP_QUERY);
 	ev = rb_policies_evaluate(set, snap, rb_worker_pid(), 0);
 	plan_actions(ev, &plan, true, true, snap->taken_at, NULL);
@@ -1131,14 +1134,17 @@ rb_policy_preview(PG_FUNCTION_ARGS)
 		outcomes = palloc0(sizeof(RbOutcome) * plan.ndry);
 		rb_remedy_apply_capped(plan.dry, plan.ndry, true,
 							   rb_max_actions_per_cycle, outcomes);
+		MemoryContextSwitchTo(callerctx);
 	}
 	SPI_finish();
 
 	viewer = rb_viewer_new();
 	for (i = 0; i < plan.nlog; i++)
+	{
 		preview_row(rsinfo, viewer, snap->taken_at, plan.log[i]->backend,
 					plan.log[i]->policy->name, "log", "dry_run", NULL,
 					plan.log[i]->why);
+	}
 	for (i = 0; i < plan.ndry; i++)
 		preview_row(rsinfo, viewer, snap->taken_at, &plan.dry[i].backend,
 					plan.dry_policy[i]->name, rb_action_name(plan.dry[i].action),
