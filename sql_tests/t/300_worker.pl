@@ -417,8 +417,8 @@ for my $i (1 .. 60)
 }
 is(scalar(@failed), 0, 'no connection attempt failed (no 53300) while leaking 60 connections')
   or diag(join("\n", @failed));
-ok($node->poll_query_until('postgres', q{SELECT count(*) FROM pg_stat_activity
-	WHERE backend_type = 'client backend' AND usename = 'rb_leak'} . ' < 30'),
+ok($node->poll_query_until('postgres', q{SELECT count(*) < 30 FROM pg_stat_activity
+	WHERE backend_type = 'client backend' AND usename = 'rb_leak'}),
 	'leaked sessions kept under the high-water mark');
 my $ended = sql(q{SELECT count(*) FROM runbook.recent_actions() WHERE actor = 'policy:leak' AND outcome = 'terminated'});
 my $left = sql(q{SELECT count(*) FROM pg_stat_activity WHERE usename = 'rb_leak'});
