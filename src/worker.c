@@ -38,8 +38,11 @@
 
 #include <math.h>
 
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
-#include "commands/dbcommands.h"
+#include "catalog/pg_database.h"
 #include "replication/walsender.h"
 #include "utils/wait_event.h"
 #include "access/xlog.h"
@@ -614,6 +617,36 @@ worker_nap(long ms)
 }
 
 /*
+ * Is there a database of this name?  Without a database, only shared
+ * catalogs can be read, and only by a heap scan (as the autovacuum launcher
+ * reads pg_database): their indexes need a database's relcache.
+ */
+static bool
+database_exists(const char *name)
+{
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+
+		if (strcmp(NameStr(db->datname), name) == 0)
+		{
+			found = true;
+			break;
+		}
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
  * The previous start died while connecting (e.g. pg_runbook.database names
  * no database: InitPostgres raised FATAL).  Connect to no database, and
  * wait until the database exists, saying so once; then exit so that the
@@ -635,14 +668,14 @@ wait_for_database(int failures)
 
 	for (;;)
 	{
-		Oid			dbid;
+		bool		exists;
 		bool		told;
 
 		StartTransactionCommand();
-		dbid = get_database_oid(rb_database, true);
+		exists = database_exists(rb_database);
 		CommitTransactionCommand();
 
-		if (OidIsValid(dbid))
+		if (exists)
 		{
 			/* it exists: the failure was something else; retry, backing off */
 			LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
