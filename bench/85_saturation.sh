@@ -33,7 +33,7 @@ gcc -O2 -o "$DIR/leak_client" "$(dirname "$0")/leak_client.c" -I"$(pg_config --i
 chmod a+rx "$DIR/leak_client"
 
 # ---------------------------------------------------------------- 1. leak
-server_start "$DIR/leak" "max_connections = 100" "pg_runbook.database = 'postgres'" || exit 1
+server_start "$DIR/leak" "max_connections = 100" "pg_runbook.database = 'postgres'" "pg_runbook.audit_ring_size = 16384" || exit 1
 rb_psql -q <<'SQL'
 CREATE EXTENSION pg_runbook;
 CREATE ROLE leak LOGIN;
@@ -51,7 +51,7 @@ refused=$(sed -n 's/.*refused_53300=\([0-9]*\).*/\1/p' <<<"$out")
 # what the worker did: actions, and the client count each cycle acted at
 read -r ended cycles maxbatch over < <(rb_psql -AtF' ' -c "
 	WITH a AS (SELECT acted_at, substring(detail from '(\d+) of \d+ usable')::int AS n
-	             FROM runbook.actions WHERE actor = 'policy:saturation' AND outcome = 'terminated'),
+	             FROM runbook.recent_actions() WHERE actor = 'policy:saturation' AND outcome = 'terminated'),
 	     c AS (SELECT n, count(*) AS k FROM (SELECT *, sum(gap) OVER (ORDER BY acted_at) AS cyc
 	             FROM (SELECT *, (acted_at - lag(acted_at) OVER (ORDER BY acted_at) > interval '5 ms')::int AS gap FROM a) x) y
 	            GROUP BY cyc, n)
