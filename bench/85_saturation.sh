@@ -53,7 +53,7 @@ read -r ended cycles maxbatch over < <(rb_psql -AtF' ' -c "
 	WITH a AS (SELECT acted_at, substring(detail from '(\d+) of \d+ usable')::int AS n
 	             FROM runbook.recent_actions() WHERE actor = 'policy:saturation' AND outcome = 'terminated'),
 	     c AS (SELECT n, count(*) AS k FROM (SELECT *, sum(gap) OVER (ORDER BY acted_at) AS cyc
-	             FROM (SELECT *, (acted_at - lag(acted_at) OVER (ORDER BY acted_at) > interval '5 ms')::int AS gap FROM a) x) y
+	             FROM (SELECT *, coalesce((acted_at - lag(acted_at) OVER (ORDER BY acted_at) > interval '5 ms')::int, 1) AS gap FROM a) x) y
 	            GROUP BY cyc, n)
 	SELECT (SELECT count(*) FROM a), count(*), max(k),
 	       count(*) FILTER (WHERE k > n - floor(0.80 * $usable)) FROM c")
@@ -152,9 +152,10 @@ wait "${PIDS[-1]}"
 tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$DIR/pgbench.out")
 [ "$c1" -gt "$c0" ] || fail "no cycle in the window"
 awk -v c0="$c0" -v c1="$c1" -v t0="$t0" -v t1="$t1" -v j0="$j0" -v j1="$j1" -v s0="$s0" -v s1="$s1" \
-	-v tck="$tck" -v n="$n" -v pol="$pol" -v tps="$tps" 'BEGIN {
+	-v tck="$tck" -v n="$n" -v pol="$pol" -v tps="$tps" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
 	w = s1 - s0; cpu = (j1 - j0) / tck
 	printf "worker cost with %d idle sessions, %d enabled policies (starters), no incident, under pgbench -S (%s TPS):\n", n, pol, tps
 	printf "  %d cycles in %.1f s, mean %.3f ms per cycle (target <= 1 ms)\n", c1 - c0, w, (t1 - t0) / (c1 - c0)
 	printf "  worker CPU time %.2f s in %.1f s = %.3f %% of one core (target <= 1 %%; /proc/<pid>/stat utime+stime, %d ticks/s)\n", cpu, w, 100 * cpu / w, tck
+	printf "  CPU time per cycle %.3f ms (wall-clock cycle times include preemption on a loaded machine: load average %s)\n", 1000 * cpu / (c1 - c0), load
 }'
