@@ -123,7 +123,7 @@ server_stop
 server_start "$DIR/cost" "max_connections = $((SESSIONS + 30))" "pg_runbook.database = 'postgres'" || exit 1
 rb_psql -q <<'SQL'
 CREATE EXTENSION pg_runbook;
-SELECT count(*) AS starters_enabled FROM runbook.enable_starter_policies() \\gset
+SELECT count(*) AS starters_enabled FROM runbook.enable_starter_policies() \gset
 SQL
 echo '\sleep 600 s' > "$DIR/sleep.sql"; chmod a+r "$DIR/sleep.sql"
 as_user env PGHOST="$PGHOST" PGPORT="$PGPORT" "$TIBIN/pgbench" -n -c "$SESSIONS" -j 2 -T 600 \
