@@ -21,6 +21,7 @@ SECS=${SECS:-5}
 ROUNDS=${ROUNDS:-5}
 SESSIONS=${SESSIONS:-1000}
 WINDOW=${WINDOW:-30}
+PARTS=${PARTS:-123}     # which parts to run, e.g. PARTS=1
 DIR=$BUILD/bench_saturation
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; server_stop; }
@@ -33,6 +34,7 @@ gcc -O2 -o "$DIR/leak_client" "$(dirname "$0")/leak_client.c" -I"$(pg_config --i
 chmod a+rx "$DIR/leak_client"
 
 # ---------------------------------------------------------------- 1. leak
+if [[ $PARTS == *1* ]]; then
 server_start "$DIR/leak" "max_connections = 100" "pg_runbook.database = 'postgres'" "pg_runbook.audit_ring_size = 16384" || exit 1
 rb_psql -q <<'SQL'
 CREATE EXTENSION pg_runbook;
@@ -62,7 +64,9 @@ echo "refused with 53300: $refused (target 0)"
 [ "${ended:-0}" -gt 0 ] || fail "the policy never acted"
 server_stop
 
+fi
 # ---------------------------------------------------------------- 2. lock queue
+if [[ $PARTS == *2* ]]; then
 server_start "$DIR/lock" "pg_runbook.database = 'postgres'" || exit 1
 rb_psql -q <<'SQL'
 CREATE EXTENSION pg_runbook;
@@ -119,7 +123,9 @@ echo "lock queue: root ended after the fifth waiter arrived (naptime 10 s): ${ti
 [ "$others" = 0 ] || fail "a session other than the root was ended"
 server_stop
 
+fi
 # ---------------------------------------------------------------- 3. cost
+[[ $PARTS == *3* ]] || exit 0
 server_start "$DIR/cost" "max_connections = $((SESSIONS + 30))" "pg_runbook.database = 'postgres'" || exit 1
 rb_psql -q <<'SQL'
 CREATE EXTENSION pg_runbook;
