@@ -79,7 +79,12 @@ main(int argc, char **argv)
 
 			conns[started] = c;
 			if (c == NULL || PQstatus(c) == CONNECTION_BAD)
+			{
 				state[started] = 2;
+				if (other == 0)
+					fprintf(stderr, "failure: %s", c ? PQerrorMessage(c) : "out of memory\n");
+				other++;
+			}
 			else
 			{
 				ps[started] = PGRES_POLLING_WRITING;
