@@ -64,6 +64,7 @@ read -r ended cycles maxbatch over < <(rb_psql -AtF' ' -c "
 echo "worker ended $ended sessions in $cycles cycles (largest $maxbatch); cycles that ended more than down to 80 %: $over"
 echo "refused with 53300: $refused (target 0)"
 [ "${ended:-0}" -gt 0 ] || fail "the policy never acted"
+cp "$SERVER_DIR/server.log" "$DIR/leak_server.log"   # kept for reading after the run
 server_stop
 
 fi
