@@ -1,8 +1,11 @@
 -- runbook.policies: defaults, validation at write time, pg_dump membership.
 \pset null '(null)'
 CREATE ROLE rb_app;
--- the table ships empty
-SELECT count(*) FROM runbook.policies;
+-- the table ships with the starter policies only, all disabled
+SELECT name, priority, enabled, states, action, min_state_age, min_query_age,
+       only_if_blocking, min_blocked_sessions, min_blocked_wait,
+       min_connections_pct, target_connections_pct, exclude_application_pattern
+  FROM runbook.policies ORDER BY priority, name;
 -- minimal policy: only name, states, action and a threshold are needed
 INSERT INTO runbook.policies (name, states, action, min_state_age)
 VALUES ('idle_30min', '{idle}', 'terminate', '30 min')
@@ -40,13 +43,40 @@ UPDATE runbook.policies SET states = '{idle,bogus}' WHERE name = 'reports';
 -- only_if_blocking with its thresholds, and a time window over midnight
 INSERT INTO runbook.policies (name, states, action, only_if_blocking, min_blocked_sessions, min_blocked_wait, min_state_age, active_from, active_until)
 VALUES ('blockers', '{idle in transaction}', 'terminate', true, 2, '30 s', '0', '22:00', '06:00');
--- kept by pg_dump
-SELECT c.relname, e.extconfig IS NOT NULL AS dumped
-  FROM pg_extension e, unnest(e.extconfig) AS cfg(oid) JOIN pg_class c ON c.oid = cfg.oid
+-- the columns added in 1.1: saturation, connection age, exclusion
+INSERT INTO runbook.policies (name, states, action, min_connections_pct) VALUES ('x', '{idle}', 'terminate', 0);
+INSERT INTO runbook.policies (name, states, action, min_connections_pct) VALUES ('x', '{idle}', 'terminate', 101);
+INSERT INTO runbook.policies (name, states, action, min_state_age, target_connections_pct) VALUES ('x', '{idle}', 'terminate', '1 min', 50);
+INSERT INTO runbook.policies (name, states, action, min_connections_pct, target_connections_pct) VALUES ('x', '{idle}', 'terminate', 80, 90);
+INSERT INTO runbook.policies (name, states, action, min_backend_age) VALUES ('x', '{idle}', 'terminate', '-1 h');
+INSERT INTO runbook.policies (name, states, action, min_state_age, exclude_application_pattern) VALUES ('x', '{idle}', 'terminate', '1 min', 'abc\');
+INSERT INTO runbook.policies (name, states, action, min_connections_pct, target_connections_pct, min_backend_age, exclude_application_pattern)
+VALUES ('saturation', '{idle}', 'terminate', 90, 80, '1 hour', 'pgbouncer%')
+RETURNING name, min_connections_pct, target_connections_pct, min_backend_age, exclude_application_pattern;
+-- a saturation policy alone is a threshold (it ends at most the excess)
+INSERT INTO runbook.policies (name, states, action, min_connections_pct) VALUES ('full', '{idle}', 'terminate', 95)
+RETURNING name, min_connections_pct, target_connections_pct;
+-- kept by pg_dump: the DBA's rows and the starter policies the DBA changed;
+-- a starter as shipped is left out (CREATE EXTENSION installs it again)
+SELECT c.relname, e.extcondition[array_position(e.extconfig, c.oid)] AS dump_filter
+  FROM pg_extension e JOIN pg_class c ON c.oid = ANY (e.extconfig)
  WHERE e.extname = 'pg_runbook' AND c.relname = 'policies';
+SELECT name FROM runbook.policies WHERE NOT runbook._policy_is_starter_default(policies) ORDER BY name;
+UPDATE runbook.policies SET min_state_age = '10 min' WHERE name = 'starter_idle_in_transaction';
+SELECT name FROM runbook.policies WHERE NOT runbook._policy_is_starter_default(policies) ORDER BY name;
+-- enable_starter_policies(): enables every starter, installs a deleted one, keeps the DBA's thresholds
+DELETE FROM runbook.policies WHERE name = 'starter_long_active';
+SELECT * FROM runbook.enable_starter_policies();
+SELECT name, enabled, min_state_age FROM runbook.policies WHERE name LIKE 'starter\_%' ORDER BY priority;
+SELECT count(*) AS dumped_starters FROM runbook.policies
+ WHERE name LIKE 'starter\_%' AND NOT runbook._policy_is_starter_default(policies);
+-- only the owner (a superuser) enables them
+SELECT has_function_privilege('pg_signal_backend', 'runbook.enable_starter_policies()', 'EXECUTE') AS signal_enable,
+       has_function_privilege('public', 'runbook.enable_starter_policies()', 'EXECUTE') AS public_enable;
 -- readable by pg_monitor, writable by nobody else
 SELECT has_table_privilege('pg_monitor', 'runbook.policies', 'SELECT') AS monitor_select,
        has_table_privilege('pg_monitor', 'runbook.policies', 'INSERT') AS monitor_insert,
        has_table_privilege('public', 'runbook.policies', 'SELECT') AS public_select;
-DELETE FROM runbook.policies;
+DELETE FROM runbook.policies WHERE name NOT LIKE 'starter\_%';
+UPDATE runbook.policies SET enabled = false;
 DROP ROLE rb_app;

@@ -16,7 +16,9 @@
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/varlena.h"
 
 #include "pg_runbook.h"
 #include "audit.h"
@@ -91,6 +93,7 @@ rb_shmem_startup(void)
 		memset(rb_shared, 0, rb_shmem_size());
 		rb_shared->lock = &(GetNamedLWLockTranche("pg_runbook"))->lock;
 		rb_shared->magic = RB_SHARED_MAGIC;
+		pg_atomic_init_u32(&rb_shared->nclients, 0);
 		rb_audit_shmem_init((char *) rb_shared + MAXALIGN(sizeof(RbShared)));
 	}
 	LWLockRelease(AddinShmemInitLock);
@@ -110,6 +113,48 @@ rb_require_preload(const char *feature)
 				 errhint("Add pg_runbook to shared_preload_libraries in postgresql.conf and restart the server.")));
 }
 
+/*
+ * pg_runbook.exempt_roles must be a list of identifiers; a bad list is
+ * rejected when it is set (SET, ALTER SYSTEM, a reload), not discovered by
+ * the worker later.  Whether the roles exist is not checked here: a
+ * postmaster and a reload have no catalog access, and a role may be
+ * created after the setting.  A name that names no role exempts nobody
+ * and is reported by the remedy path when it acts.
+ */
+static bool
+check_exempt_roles(char **newval, void **extra, GucSource source)
+{
+	char	   *raw;
+	List	   *names;
+	ListCell   *lc;
+	bool		ok;
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	raw = pstrdup(*newval);
+	ok = SplitIdentifierString(raw, ',', &names);
+	if (!ok)
+	{
+		GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+		GUC_check_errdetail("List syntax is invalid.");
+		GUC_check_errhint("Give role names separated by commas, in double quotes where a name needs them, e.g. 'backup, \"Ops Team\"'.");
+	}
+	else
+		foreach(lc, names)
+		{
+			if (((char *) lfirst(lc))[0] == '\0')
+			{
+				GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+				GUC_check_errdetail("A role name is empty.");
+				ok = false;
+				break;
+			}
+		}
+	list_free(names);
+	pfree(raw);
+	return ok;
+}
+
 static void
 rb_define_gucs(void)
 {
@@ -120,7 +165,7 @@ rb_define_gucs(void)
 							   "",
 							   PGC_SIGHUP,
 							   GUC_LIST_INPUT,
-							   NULL, NULL, NULL);
+							   check_exempt_roles, NULL, NULL);
 
 	DefineCustomIntVariable("pg_runbook.max_actions_per_cycle",
 							"Most sessions signalled by one function call or one worker cycle.",
@@ -223,4 +268,5 @@ _PG_init(void)
 	shmem_startup_hook = rb_shmem_startup;
 
 	rb_worker_register();
+	rb_worker_install_hooks();
 }

@@ -14,6 +14,8 @@
 #include "datatype/timestamp.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "port/atomics.h"
+#include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "utils/timestamp.h"
 
@@ -60,12 +62,25 @@ typedef struct RbWorkerState
 	int			npolicies;
 	char		last_error[256];
 	TimestampTz last_error_at;
+	TimestampTz last_success_at;	/* end of the last cycle that succeeded */
+	int			consecutive_errors; /* failed cycles or starts since a success */
+	bool		connecting;		/* set while connecting: still set at the next
+								 * start means the connection attempt failed */
+	char		told_db_missing[NAMEDATALEN];	/* database said missing */
+	Latch	   *latch;			/* the worker's latch (wake-ups) */
+	int			wake_at_clients;	/* the connection hook wakes the worker when
+									 * client backends reach this; 0 = never */
+	int			lock_waiters;	/* heavyweight-lock waiters seen by the last
+								 * cycle's probe */
+	uint64		event_wakeups;	/* cycles started by a connection or lock event */
 } RbWorkerState;
 
 typedef struct RbShared
 {
 	LWLock	   *lock;			/* protects everything below */
 	uint32		magic;
+	pg_atomic_uint32 nclients;	/* client backends past authentication (the
+								 * connection hook's cheap count) */
 	RbWorkerState worker;
 	/* audit ring (audit.c): entries follow this struct in shared memory */
 	int			audit_ring_size;	/* number of entries */

@@ -20,6 +20,8 @@
 #include "postgres.h"
 
 #include "access/transam.h"
+#include "catalog/namespace.h"
+#include <math.h>
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
@@ -59,15 +61,45 @@ parse_action(const char *s)
 	return RB_POLICY_IGNORE;
 }
 
-#define POLICY_QUERY \
+#define POLICY_COLUMNS_1_0 \
 	"SELECT name, priority, role_name, database_name, application_pattern, " \
 	"       client_network, states, active_from, active_until, " \
 	"       min_state_age, min_xact_age, min_query_age, only_if_blocking, " \
 	"       min_blocked_sessions, min_blocked_wait, min_xmin_age, action, " \
-	"       grace, allow_superuser, dry_run " \
+	"       grace, allow_superuser, dry_run, "
+#define POLICY_QUERY \
+	POLICY_COLUMNS_1_0 \
+	"       min_backend_age, exclude_application_pattern, " \
+	"       CAST(min_connections_pct AS pg_catalog.float8), " \
+	"       CAST(target_connections_pct AS pg_catalog.float8) " \
+	"  FROM runbook.policies WHERE enabled ORDER BY priority, name"
+/* the library is 1.1 but ALTER EXTENSION ... UPDATE has not run yet */
+#define POLICY_QUERY_1_0 \
+	POLICY_COLUMNS_1_0 \
+	"       CAST(NULL AS pg_catalog.interval), CAST(NULL AS pg_catalog.text), " \
+	"       CAST(NULL AS pg_catalog.float8), CAST(NULL AS pg_catalog.float8) " \
 	"  FROM runbook.policies WHERE enabled ORDER BY priority, name"
 
 static SPIPlanPtr policy_plan = NULL;
+static SPIPlanPtr policy_plan_1_0 = NULL;
+
+/* Does runbook.policies have the columns added in 1.1? */
+static bool
+policies_have_1_1_columns(void)
+{
+	Oid			nsp = get_namespace_oid("runbook", true);
+	Oid			rel = OidIsValid(nsp) ? get_relname_relid("policies", nsp) : InvalidOid;
+
+	return OidIsValid(rel) &&
+		get_attnum(rel, "target_connections_pct") != InvalidAttrNumber;
+}
+
+/* Usable connection slots: max_connections less the reserved ones. */
+int
+rb_usable_connection_slots(void)
+{
+	return Max(MaxConnections - rb_reserved_connections(), 1);
+}
 
 static int64
 interval_col(HeapTuple tup, TupleDesc desc, int col)
@@ -76,6 +108,19 @@ interval_col(HeapTuple tup, TupleDesc desc, int col)
 	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
 
 	return isnull ? -1 : rb_interval_usecs(DatumGetIntervalP(d));
+}
+
+/* Lower *min_us to the smallest age threshold of 'p'. */
+static void
+policy_min_threshold(RbPolicy *p, int64 *min_us)
+{
+	int64		t[4] = {p->min_state_us, p->min_xact_us, p->min_query_us,
+	p->has_backend_age ? p->min_backend_us : -1};
+	int			k;
+
+	for (k = 0; k < 4; k++)
+		if (t[k] >= 0 && (*min_us < 0 || t[k] < *min_us))
+			*min_us = t[k];
 }
 
 /*
@@ -95,22 +140,26 @@ rb_policies_load(void)
 	 * cycle, and parsing and planning would be most of that cost.  The plan
 	 * cache re-plans by itself if the table is recreated.
 	 */
-	if (policy_plan == NULL)
+	bool		v11 = policies_have_1_1_columns();
+	SPIPlanPtr *slot = v11 ? &policy_plan : &policy_plan_1_0;
+
+	if (*slot == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(POLICY_QUERY, 0, NULL);
+		SPIPlanPtr	plan = SPI_prepare(v11 ? POLICY_QUERY : POLICY_QUERY_1_0, 0, NULL);
 
 		if (plan == NULL)
 			elog(ERROR, "could not prepare the query of runbook.policies: %s",
 				 SPI_result_code_string(SPI_result));
 		SPI_keepplan(plan);
-		policy_plan = plan;
+		*slot = plan;
 	}
-	ret = SPI_execute_plan(policy_plan, NULL, NULL, true, 0);
+	ret = SPI_execute_plan(*slot, NULL, NULL, true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read runbook.policies: %s", SPI_result_code_string(ret));
 
 	set->npolicies = (int) SPI_processed;
 	set->min_threshold_us = -1;
+	set->min_conn_pct = -1;
 	set->policies = MemoryContextAllocZero(callerctx,
 										   sizeof(RbPolicy) * Max(set->npolicies, 1));
 	for (i = 0; i < SPI_processed; i++)
@@ -186,20 +235,33 @@ rb_policies_load(void)
 		p->grace_us = interval_col(tup, desc, 18);
 		p->allow_superuser = DatumGetBool(SPI_getbinval(tup, desc, 19, &isnull));
 		p->dry_run = DatumGetBool(SPI_getbinval(tup, desc, 20, &isnull));
+		p->min_backend_us = interval_col(tup, desc, 21);
+		p->has_backend_age = p->min_backend_us >= 0;
+		d = SPI_getbinval(tup, desc, 22, &isnull);
+		p->exclude_app_pattern = isnull ? NULL : DatumGetTextPCopy(d);
+		d = SPI_getbinval(tup, desc, 23, &isnull);
+		p->saturation = !isnull;
+		p->min_conn_pct = isnull ? 0 : DatumGetFloat8(d);
+		d = SPI_getbinval(tup, desc, 24, &isnull);
+		p->target_conn_pct = isnull ? -1 : DatumGetFloat8(d);
 
-		/* the smallest threshold bounds how long the worker may sleep */
+		/*
+		 * The smallest threshold bounds how long the worker may sleep.  Not
+		 * for blocking policies, which the lock-queue probe wakes, nor for
+		 * saturation policies, which the connection hook wakes (and whose
+		 * thresholds count only while their mark is reached: see
+		 * rb_policies_evaluate).
+		 */
+		if (p->action != RB_POLICY_IGNORE && !p->only_if_blocking && !p->saturation)
+			policy_min_threshold(p, &set->min_threshold_us);
 		if (p->action != RB_POLICY_IGNORE)
 		{
-			int64		t[3] = {p->min_state_us, p->min_xact_us, p->min_query_us};
-			int			k;
-
-			for (k = 0; k < 3; k++)
-				if (t[k] >= 0 &&
-					(set->min_threshold_us < 0 || t[k] < set->min_threshold_us))
-					set->min_threshold_us = t[k];
 			if (p->only_if_blocking &&
-				(set->min_threshold_us < 0 || p->min_blocked_wait_us < set->min_threshold_us))
-				set->min_threshold_us = p->min_blocked_wait_us;
+				(set->min_blocked == 0 || p->min_blocked < set->min_blocked))
+				set->min_blocked = p->min_blocked;
+			if (p->saturation &&
+				(set->min_conn_pct < 0 || p->min_conn_pct < set->min_conn_pct))
+				set->min_conn_pct = p->min_conn_pct;
 		}
 		MemoryContextSwitchTo(old);
 	}
@@ -262,6 +324,20 @@ rb_filter_match(const RbSessionFilter *f, const RbBackend *b)
 	return true;
 }
 
+/* Does 'str' match LIKE pattern 'pattern' (C collation)? */
+static bool
+rb_like(const char *str, text *pattern)
+{
+	text	   *t = cstring_to_text(str);
+	bool		ok;
+
+	ok = DatumGetBool(DirectFunctionCall2Coll(textlike, C_COLLATION_OID,
+											  PointerGetDatum(t),
+											  PointerGetDatum(pattern)));
+	pfree(t);
+	return ok;
+}
+
 /* Do the match columns (not thresholds) of 'p' fit session 'b'? */
 static bool
 columns_fit(EvalCtx *ctx, RbPolicy *p, RbBackend *b)
@@ -269,6 +345,11 @@ columns_fit(EvalCtx *ctx, RbPolicy *p, RbBackend *b)
 	if (!(p->state_mask & (1U << b->state)))
 		return false;
 	if (p->role_missing || p->db_missing)
+		return false;
+	if (!p->saturated)
+		return false;
+	if (p->exclude_app_pattern &&
+		rb_like(b->appname, p->exclude_app_pattern))
 		return false;
 	if (p->has_window)
 	{
@@ -310,15 +391,16 @@ thresholds_hold(EvalCtx *ctx, RbPolicy *p, RbBackend *b, StringInfo why)
 		int64		threshold;
 		TimestampTz since;
 		const char *what;
-	}			ages[3] = {
+	}			ages[4] = {
 		{p->min_state_us, b->state_start, "state age"},
 		{p->min_xact_us, b->xact_start, "transaction age"},
 		{p->min_query_us, b->query_start, "statement age"},
+		{p->has_backend_age ? p->min_backend_us : -1, b->backend_start, "connection age"},
 	};
 	int			k;
 
 	resetStringInfo(why);
-	for (k = 0; k < 3; k++)
+	for (k = 0; k < 4; k++)
 	{
 		if (ages[k].threshold < 0)
 			continue;
@@ -382,6 +464,74 @@ thresholds_hold(EvalCtx *ctx, RbPolicy *p, RbBackend *b, StringInfo why)
 	return true;
 }
 
+/* order decisions of one saturation policy: oldest state first */
+static int
+decision_oldest_first(const void *a, const void *b)
+{
+	const RbDecision *da = (const RbDecision *) a;
+	const RbDecision *db = (const RbDecision *) b;
+	TimestampTz ta = da->backend->state_start;
+	TimestampTz tb = db->backend->state_start;
+
+	if (ta != tb)
+		return ta < tb ? -1 : 1;
+	return da->backend->backend_start < db->backend->backend_start ? -1 :
+		da->backend->backend_start > db->backend->backend_start ? 1 : 0;
+}
+
+/*
+ * Saturation policies end only as many sessions as bring client
+ * connections down to their low-water mark (target_connections_pct, else
+ * min_connections_pct), oldest state first; in priority order, each one
+ * counting what the ones before it already end.  The other sessions they
+ * matched get no decision (they do not fall through to a later policy).
+ */
+static void
+apply_saturation_quota(RbPolicySet *set, RbEvaluation *ev)
+{
+	int			ending = 0;
+	int			k;
+
+	for (k = 0; k < set->npolicies; k++)
+	{
+		RbPolicy   *p = &set->policies[k];
+		double		target;
+		int			keep_slots;
+		int			quota;
+		RbDecision *mine;
+		int			nmine = 0;
+		int			i,
+					j;
+
+		if (!p->saturation || !p->saturated || p->action == RB_POLICY_IGNORE)
+			continue;
+		target = p->target_conn_pct >= 0 ? p->target_conn_pct : p->min_conn_pct;
+		keep_slots = (int) floor(target * ev->usable_slots / 100.0);
+		quota = Max(ev->nclients - ending - keep_slots, 0);
+
+		mine = palloc(sizeof(RbDecision) * Max(ev->ndecisions, 1));
+		for (i = 0; i < ev->ndecisions; i++)
+			if (ev->decisions[i].policy == p)
+				mine[nmine++] = ev->decisions[i];
+		if (nmine <= quota)
+		{
+			ending += nmine;
+			pfree(mine);
+			continue;
+		}
+		qsort(mine, nmine, sizeof(RbDecision), decision_oldest_first);
+		/* keep the decisions of other policies, and the 'quota' oldest */
+		for (i = 0, j = 0; i < ev->ndecisions; i++)
+			if (ev->decisions[i].policy != p)
+				ev->decisions[j++] = ev->decisions[i];
+		for (i = 0; i < quota; i++)
+			ev->decisions[j++] = mine[i];
+		ev->ndecisions = j;
+		ending += quota;
+		pfree(mine);
+	}
+}
+
 /*
  * Evaluate every client session of 'snap' (except self_pid) against the
  * policies.  Sessions matched by an 'ignore' policy, or by none, produce no
@@ -391,10 +541,24 @@ RbEvaluation *
 rb_policies_evaluate(RbPolicySet *set, RbSnapshot *snap, int self_pid,
 					 int flags)
 {
+	return rb_policies_evaluate_ext(set, snap, self_pid, flags, NULL, NULL);
+}
+
+/*
+ * The same, leaving out sessions for which 'ending' says the caller has
+ * already ended them (they are still exiting): they are neither counted as
+ * connections nor chosen again.
+ */
+RbEvaluation *
+rb_policies_evaluate_ext(RbPolicySet *set, RbSnapshot *snap, int self_pid,
+						 int flags, RbEndingFn ending, void *arg)
+{
 	RbEvaluation *ev = palloc0(sizeof(RbEvaluation));
 	EvalCtx    *ctx = palloc0(sizeof(EvalCtx));
 	StringInfoData why;
 	bool		need_graph = false;
+	bool		any_quota = false;
+	bool	   *gone;
 	int			i;
 
 	ctx->now = snap->taken_at;
@@ -409,10 +573,40 @@ rb_policies_evaluate(RbPolicySet *set, RbSnapshot *snap, int self_pid,
 				* USECS_PER_SEC + fsec;
 	}
 	for (i = 0; i < set->npolicies; i++)
+	{
 		if (set->policies[i].only_if_blocking)
 			need_graph = true;
+	}
 	if (need_graph)
 		ctx->graph = rb_lock_graph_build(snap);
+
+	/* client connections, for saturation policies */
+	ev->min_threshold_us = set->min_threshold_us;
+	gone = palloc0(sizeof(bool) * Max(snap->nbackends, 1));
+	ev->usable_slots = rb_usable_connection_slots();
+	for (i = 0; i < snap->nbackends; i++)
+	{
+		RbBackend  *b = &snap->backends[i];
+
+		if (!rb_is_client_backend(b))
+			continue;
+		if (ending && ending(b, arg))
+			gone[i] = true;
+		else
+			ev->nclients++;
+	}
+	for (i = 0; i < set->npolicies; i++)
+	{
+		RbPolicy   *p = &set->policies[i];
+
+		p->saturated = !p->saturation ||
+			100.0 * ev->nclients >= p->min_conn_pct * ev->usable_slots;
+		if (p->saturation && p->saturated && p->action != RB_POLICY_IGNORE)
+		{
+			any_quota = true;
+			policy_min_threshold(p, &ev->min_threshold_us);
+		}
+	}
 
 	initStringInfo(&why);
 	ev->decisions = palloc(sizeof(RbDecision) * Max(snap->nbackends, 1));
@@ -422,7 +616,7 @@ rb_policies_evaluate(RbPolicySet *set, RbSnapshot *snap, int self_pid,
 		RbBackend  *b = &snap->backends[i];
 		int			k;
 
-		if (b->pid == self_pid)
+		if (b->pid == self_pid || gone[i])
 			continue;
 		if (!(flags & RB_EVAL_KEEP_BACKGROUND) && !rb_is_client_backend(b))
 			continue;
@@ -440,6 +634,13 @@ rb_policies_evaluate(RbPolicySet *set, RbSnapshot *snap, int self_pid,
 			{
 				RbDecision *d = &ev->decisions[ev->ndecisions++];
 
+				if (p->saturation)
+				{
+					if (why.len > 0)
+						appendStringInfoString(&why, ", ");
+					appendStringInfo(&why, "%d of %d usable connections in use >= %g%%",
+									 ev->nclients, ev->usable_slots, p->min_conn_pct);
+				}
 				d->backend = b;
 				d->policy = p;
 				d->why = pstrdup(why.data);
@@ -447,6 +648,8 @@ rb_policies_evaluate(RbPolicySet *set, RbSnapshot *snap, int self_pid,
 			break;
 		}
 	}
+	if (any_quota)
+		apply_saturation_quota(set, ev);
 	ev->next_deadline = ctx->next_deadline;
 	return ev;
 }

@@ -62,13 +62,31 @@ typedef struct RbPolicy
 	int64		grace_us;
 	bool		allow_superuser;
 	bool		dry_run;
+	/* added in 1.1; all-zero means "not set" (callers memset a policy) */
+	bool		has_backend_age;
+	int64		min_backend_us; /* connection age threshold */
+	text	   *exclude_app_pattern;	/* NULL = exclude nothing; else LIKE */
+	bool		saturation;		/* min_conn_pct is set */
+	double		min_conn_pct;	/* act only at or above this % of usable
+								 * connection slots */
+	double		target_conn_pct;	/* end only down to this %; < 0 = down to
+									 * min_conn_pct */
+	bool		saturated;		/* evaluation: not a saturation policy, or
+								 * min_conn_pct reached */
 } RbPolicy;
 
 typedef struct RbPolicySet
 {
 	int			npolicies;
 	RbPolicy   *policies;		/* sorted: priority, then name */
-	int64		min_threshold_us;	/* smallest threshold of an acting policy */
+	int64		min_threshold_us;	/* smallest threshold of an acting policy
+									 * that is neither a saturation nor a
+									 * blocking policy (those are woken by
+									 * events) */
+	double		min_conn_pct;	/* smallest min_conn_pct of an acting policy;
+								 * < 0 = none */
+	int			min_blocked;	/* smallest min_blocked_sessions of an acting
+								 * only_if_blocking policy; 0 = none */
 } RbPolicySet;
 
 typedef struct RbDecision
@@ -83,7 +101,16 @@ typedef struct RbEvaluation
 	int			ndecisions;
 	RbDecision *decisions;		/* one per session matched by a non-ignore policy */
 	TimestampTz next_deadline;	/* earliest future crossing; 0 = none */
+	int			nclients;		/* client backends counted for saturation */
+	int			usable_slots;	/* max_connections - reserved slots */
+	int64		min_threshold_us;	/* set's, and of saturation policies whose
+									 * mark is reached; -1 = none */
 } RbEvaluation;
+
+/* sessions the caller already ended, still exiting: neither counted nor chosen */
+typedef bool (*RbEndingFn) (const RbBackend *b, void *arg);
+
+extern int	rb_usable_connection_slots(void);
 
 extern RbPolicySet *rb_policies_load(void);
 /* rb_policies_evaluate flags */
@@ -93,5 +120,8 @@ extern RbPolicySet *rb_policies_load(void);
 
 extern RbEvaluation *rb_policies_evaluate(RbPolicySet *set, RbSnapshot *snap,
 										  int self_pid, int flags);
+extern RbEvaluation *rb_policies_evaluate_ext(RbPolicySet *set, RbSnapshot *snap,
+											  int self_pid, int flags,
+											  RbEndingFn ending, void *arg);
 
 #endif							/* PG_RUNBOOK_POLICY_H */

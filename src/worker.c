@@ -13,11 +13,38 @@
  * any acting policy (so that a session that starts idling while the worker
  * sleeps is still caught on time).
  *
+ * Events wake the worker before its timer (see docs/worker.md):
+ * - a new client connection that brings the count of client backends to the
+ *   high-water mark of a saturation policy (ClientAuthentication_hook keeps a
+ *   shared count with one atomic add and sets the worker's latch only at or
+ *   above the mark);
+ * - a lock queue: while an acting only_if_blocking policy exists, the worker
+ *   probes every WORKER_PROBE_MS whether the number of backends waiting on a
+ *   heavyweight lock reached the policy's min_blocked_sessions and changed
+ *   since its last cycle, or still stands a second later (an unlocked read of
+ *   each PGPROC's wait event, a few microseconds for 1,000 backends); only
+ *   then does it run a cycle.  Blocking and saturation policies therefore do
+ *   not shorten the timer: their events wake the worker.
+ *
+ * Failures back off: a failed cycle is retried after 1 s, doubling up to
+ * 5 min, and logged once per distinct message; a success resets it.  A
+ * pg_runbook.database that does not exist costs one FATAL (the first
+ * connection attempt); the next start connects to no database, finds the
+ * database missing in pg_database, logs that once and waits for it.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include <math.h>
+
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_database.h"
+#include "replication/walsender.h"
+#include "utils/wait_event.h"
 #include "access/xlog.h"
 #include "commands/extension.h"
 #include "commands/trigger.h"
@@ -55,8 +82,21 @@ PG_FUNCTION_INFO_V1(rb_policies_changed);
 
 PGDLLEXPORT void rb_worker_main(Datum main_arg);
 
+/*
+ * libpq/auth.h pulls in libpq-be.h and through it the GSSAPI headers, which
+ * a build host need not have: the hook's declaration, as in libpq/auth.h.
+ */
+typedef void (*RbClientAuthHook) (struct Port *, int);
+extern PGDLLIMPORT RbClientAuthHook ClientAuthentication_hook;
+
 #define WORKER_MIN_SLEEP_MS		10
 #define WORKER_MIN_CAP_MS		100	/* floor of the smallest-threshold cap */
+#define WORKER_PROBE_MS			100	/* lock-queue probe while a blocking policy
+									 * is enabled */
+#define WORKER_EVENT_GAP_MS		20	/* least time between event-driven cycles */
+#define WORKER_BACKOFF_FIRST_MS	1000
+#define WORKER_BACKOFF_MAX_MS	300000
+#define WORKER_DB_RECHECK_MS	10000	/* missing database: look again */
 
 /* ---------- registration ---------- */
 
@@ -93,19 +133,15 @@ set_last_error(const char *msg)
 static void
 wake_worker(void)
 {
-	int			pid;
-	PGPROC	   *proc;
+	Latch	   *latch;
 
 	if (rb_shared == NULL)
 		return;
 	LWLockAcquire(rb_shared->lock, LW_SHARED);
-	pid = rb_shared->worker.pid;
+	latch = rb_shared->worker.latch;
 	LWLockRelease(rb_shared->lock);
-	if (pid == 0)
-		return;
-	proc = BackendPidGetProc(pid);
-	if (proc != NULL)
-		SetLatch(&proc->procLatch);
+	if (latch != NULL)
+		SetLatch(latch);
 }
 
 static void
@@ -113,8 +149,81 @@ worker_detach(int code, Datum arg)
 {
 	LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
 	if (rb_shared->worker.pid == MyProcPid)
+	{
 		rb_shared->worker.pid = 0;
+		rb_shared->worker.latch = NULL;
+		rb_shared->worker.wake_at_clients = 0;
+	}
 	LWLockRelease(rb_shared->lock);
+}
+
+/* ---------- the connection hook: wake the worker at the high-water mark ---------- */
+
+static RbClientAuthHook prev_client_auth_hook = NULL;
+
+static void
+client_gone(int code, Datum arg)
+{
+	if (rb_shared != NULL)
+		pg_atomic_fetch_sub_u32(&rb_shared->nclients, 1);
+}
+
+/*
+ * Runs in every new client backend once it is authenticated: one atomic
+ * add, and a latch set only when the count of client backends reached the
+ * high-water mark the worker published (0 = no saturation policy).  The
+ * count is a hint for waking; the worker counts from its own snapshot.
+ */
+static void
+rb_client_authenticated(struct Port *port, int status)
+{
+	uint32		n;
+	int			wake_at;
+
+	if (prev_client_auth_hook)
+		prev_client_auth_hook(port, status);
+	if (rb_shared == NULL || status != STATUS_OK || am_walsender)
+		return;
+	n = pg_atomic_add_fetch_u32(&rb_shared->nclients, 1);
+	before_shmem_exit(client_gone, (Datum) 0);
+	wake_at = rb_shared->worker.wake_at_clients;
+	if (wake_at > 0 && n >= (uint32) wake_at)
+	{
+		Latch	   *latch = rb_shared->worker.latch;
+
+		if (latch != NULL)
+			SetLatch(latch);
+	}
+}
+
+void
+rb_worker_install_hooks(void)
+{
+	prev_client_auth_hook = ClientAuthentication_hook;
+	ClientAuthentication_hook = rb_client_authenticated;
+}
+
+/*
+ * Backends waiting on a heavyweight lock now: an unlocked read of each
+ * PGPROC's wait event (what pg_stat_activity shows), only a hint for
+ * deciding whether to run a cycle.
+ */
+static int
+count_lock_waiters(void)
+{
+	PROC_HDR   *pg = ProcGlobal;
+	uint32		nprocs = pg->allProcCount;
+	int			n = 0;
+	uint32		i;
+
+	for (i = 0; i < nprocs; i++)
+	{
+		uint32		we = *((volatile uint32 *) &pg->allProcs[i].wait_event_info);
+
+		if ((we & 0xFF000000) == PG_WAIT_LOCK)
+			n++;
+	}
+	return n;
 }
 
 /* ---------- escalation and log memory (worker-local) ---------- */
@@ -131,6 +240,7 @@ typedef struct Memo
 	TimestampTz cancelled_at;	/* 0 = not cancelled */
 	bool		logged;
 	bool		skip_noted;		/* skipped for a lasting reason: audited once */
+	bool		terminated;		/* the worker terminated it; still exiting */
 	uint64		seen_cycle;
 } Memo;
 
@@ -162,6 +272,7 @@ memo_get(RbBackend *b)
 		m->cancelled_at = 0;
 		m->logged = false;
 		m->skip_noted = false;
+		m->terminated = false;
 	}
 	if (m->state_start != b->state_start)
 	{
@@ -172,6 +283,24 @@ memo_get(RbBackend *b)
 	}
 	m->seen_cycle = cycle_no;
 	return m;
+}
+
+/*
+ * For the evaluation: a session this worker terminated that has not exited
+ * yet is neither counted as a connection nor chosen again.
+ */
+static bool
+memo_ending(const RbBackend *b, void *arg)
+{
+	Memo	   *m;
+
+	if (memo == NULL)
+		return false;
+	m = hash_search(memo, &b->pid, HASH_FIND, NULL);
+	if (m == NULL || !m->terminated || m->backend_start != b->backend_start)
+		return false;
+	m->seen_cycle = cycle_no;
+	return true;
 }
 
 static void
@@ -197,6 +326,8 @@ typedef struct CycleResult
 	TimestampTz next_deadline;
 	int			actions;
 	bool		no_extension;
+	int			wake_at_clients;	/* high-water mark of saturation policies */
+	int			probe_min_blocked;	/* lock-queue probe threshold; 0 = off */
 } CycleResult;
 
 /*
@@ -378,13 +509,18 @@ run_cycle(CycleResult *res, MemoryContext cyclectx)
 	set = rb_policies_load();
 	res->npolicies = set->npolicies;
 	res->min_threshold_us = set->min_threshold_us;
+	res->probe_min_blocked = set->min_blocked;
+	if (set->min_conn_pct >= 0)
+		res->wake_at_clients =
+			Max((int) ceil(set->min_conn_pct * rb_usable_connection_slots() / 100.0), 1);
 
 	if (set->npolicies > 0)
 	{
 		snap = rb_snapshot_take(0);
-		ev = rb_policies_evaluate(set, snap, MyProcPid, 0);
-		res->next_deadline = ev->next_deadline;
 		cycle_no++;
+		ev = rb_policies_evaluate_ext(set, snap, MyProcPid, 0, memo_ending, NULL);
+		res->next_deadline = ev->next_deadline;
+		res->min_threshold_us = ev->min_threshold_us;
 
 		plan_actions(ev, &plan, false, rb_enforce == RB_ENFORCE_LOG,
 					 snap->taken_at, &res->next_deadline);
@@ -413,6 +549,15 @@ run_cycle(CycleResult *res, MemoryContext cyclectx)
 
 					if (m && m->cancelled_at == 0)
 						m->cancelled_at = snap->taken_at;
+				}
+				/* a session being terminated is neither counted nor chosen again */
+				if (outcomes[i].outcome == RB_OUTCOME_TERMINATED)
+				{
+					Memo	   *m = hash_search(memo, &plan.real[i].backend.pid,
+												HASH_FIND, NULL);
+
+					if (m)
+						m->terminated = true;
 				}
 
 				if (outcomes[i].outcome == RB_OUTCOME_SKIPPED && r &&
@@ -466,21 +611,180 @@ sleep_ms_after(CycleResult *res)
 	return (long) Max(ms, WORKER_MIN_SLEEP_MS);
 }
 
+/* The wait after the n-th failure in a row: 1 s, doubling, at most 5 min. */
+static long
+backoff_ms(int n)
+{
+	int64		ms = WORKER_BACKOFF_FIRST_MS;
+
+	while (--n > 0 && ms < WORKER_BACKOFF_MAX_MS)
+		ms *= 2;
+	return (long) Min(ms, WORKER_BACKOFF_MAX_MS);
+}
+
+/* Sleep on the latch, handling reloads and termination. */
+static void
+worker_nap(long ms)
+{
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 ms, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+	if (ConfigReloadPending)
+	{
+		ConfigReloadPending = false;
+		ProcessConfigFile(PGC_SIGHUP);
+	}
+}
+
+/*
+ * Is there a database of this name?  Without a database, only shared
+ * catalogs can be read, and only by a heap scan (as the autovacuum launcher
+ * reads pg_database): their indexes need a database's relcache.
+ */
+static bool
+database_exists(const char *name)
+{
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+
+		if (strcmp(NameStr(db->datname), name) == 0)
+		{
+			found = true;
+			break;
+		}
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
+ * The previous start died while connecting (e.g. pg_runbook.database names
+ * no database: InitPostgres raised FATAL).  Connect to no database, and
+ * wait until the database exists, saying so once; then exit so that the
+ * postmaster starts the worker again (bgw_restart_time) to connect to it.
+ */
+static void
+wait_for_database(int failures)
+{
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pgstat_report_appname("pg_runbook worker");
+
+	LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
+	rb_shared->worker.pid = MyProcPid;
+	rb_shared->worker.latch = MyLatch;
+	rb_shared->worker.started_at = GetCurrentTimestamp();
+	rb_shared->worker.dbid = InvalidOid;
+	LWLockRelease(rb_shared->lock);
+	before_shmem_exit(worker_detach, (Datum) 0);
+
+	for (;;)
+	{
+		bool		exists;
+		bool		told;
+
+		StartTransactionCommand();
+		exists = database_exists(rb_database);
+		CommitTransactionCommand();
+
+		if (exists)
+		{
+			/* it exists: the failure was something else; retry, backing off */
+			LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
+			rb_shared->worker.told_db_missing[0] = '\0';
+			LWLockRelease(rb_shared->lock);
+			worker_nap(backoff_ms(failures));
+			proc_exit(1);
+		}
+
+		LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
+		told = strcmp(rb_shared->worker.told_db_missing, rb_database) == 0;
+		strlcpy(rb_shared->worker.told_db_missing, rb_database, NAMEDATALEN);
+		LWLockRelease(rb_shared->lock);
+		if (!told)
+		{
+			char	   *msg = psprintf("database \"%s\" named by pg_runbook.database does not exist",
+									   rb_database);
+
+			ereport(LOG,
+					(errmsg("pg_runbook worker: %s; waiting for it", msg),
+					 errhint("Create the database, or set pg_runbook.database to an existing database and restart the server.")));
+			set_last_error(msg);
+		}
+		worker_nap(WORKER_DB_RECHECK_MS);
+	}
+}
+
+/* Record a failed cycle, log it once per distinct message; returns the wait. */
+static long
+note_failure(const char *message)
+{
+	int			n;
+	bool		same;
+
+	LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
+	n = ++rb_shared->worker.consecutive_errors;
+	same = strncmp(rb_shared->worker.last_error, message,
+				   sizeof(rb_shared->worker.last_error) - 1) == 0;
+	LWLockRelease(rb_shared->lock);
+
+	if (!same || n == 1)
+		ereport(LOG,
+				(errmsg("pg_runbook worker cycle failed: %s", message),
+				 errdetail("Failure %d in a row; the next try is in %ld ms.", n, backoff_ms(n))));
+	else if ((n & (n - 1)) == 0)
+		ereport(LOG,
+				(errmsg("pg_runbook worker cycle failed %d times in a row: %s", n, message),
+				 errdetail("The next try is in %ld ms.", backoff_ms(n))));
+	set_last_error(message);
+	return backoff_ms(n);
+}
+
 void
 rb_worker_main(Datum main_arg)
 {
 	MemoryContext cyclectx;
+	bool		was_connecting;
+	int			failures;
+	volatile int probe_min_blocked = 0;
+	volatile int cycle_waiters = 0;
+	TimestampTz last_cycle_end = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
+	LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
+	was_connecting = rb_shared->worker.connecting;
+	failures = rb_shared->worker.consecutive_errors;
+	if (was_connecting)
+		failures = ++rb_shared->worker.consecutive_errors;
+	rb_shared->worker.connecting = false;
+	LWLockRelease(rb_shared->lock);
+	if (was_connecting)
+		wait_for_database(failures);	/* does not return */
+
+	LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
+	rb_shared->worker.connecting = true;
+	LWLockRelease(rb_shared->lock);
 	BackgroundWorkerInitializeConnection(rb_database, NULL, 0);
 	rb_worker_fixed_environment();
 	pgstat_report_appname("pg_runbook worker");
 
 	LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
+	rb_shared->worker.connecting = false;
+	rb_shared->worker.told_db_missing[0] = '\0';
 	rb_shared->worker.pid = MyProcPid;
+	rb_shared->worker.latch = MyLatch;
 	rb_shared->worker.started_at = GetCurrentTimestamp();
 	rb_shared->worker.dbid = MyDatabaseId;
 	LWLockRelease(rb_shared->lock);
@@ -497,8 +801,10 @@ rb_worker_main(Datum main_arg)
 	{
 		CycleResult res;
 		TimestampTz t0,
-					t1;
+					t1,
+					wake_at;
 		bool		paused;
+		bool		failed = false;
 		long		sleep_ms = rb_naptime_ms;
 
 		CHECK_FOR_INTERRUPTS();
@@ -512,8 +818,14 @@ rb_worker_main(Datum main_arg)
 		paused = rb_shared->worker.paused;
 		LWLockRelease(rb_shared->lock);
 
+		probe_min_blocked = 0;
 		if (paused || rb_enforce == RB_ENFORCE_OFF)
+		{
+			LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
+			rb_shared->worker.wake_at_clients = 0;
+			LWLockRelease(rb_shared->lock);
 			goto sleep;
+		}
 		if (RecoveryInProgress() && !rb_act_on_standby)
 		{
 			if (!told_standby)
@@ -524,6 +836,15 @@ rb_worker_main(Datum main_arg)
 			goto sleep;
 		}
 		told_standby = false;
+
+		/* events come in bursts: keep event-driven cycles a little apart */
+		if (last_cycle_end != 0)
+		{
+			long		since = (long) ((GetCurrentTimestamp() - last_cycle_end) / 1000);
+
+			if (since >= 0 && since < WORKER_EVENT_GAP_MS)
+				pg_usleep((WORKER_EVENT_GAP_MS - since) * 1000L);
+		}
 
 		t0 = GetCurrentTimestamp();
 		MemoryContextReset(cyclectx);
@@ -542,9 +863,8 @@ rb_worker_main(Datum main_arg)
 				edata = CopyErrorData();
 				FlushErrorState();
 				AbortCurrentTransaction();
-				ereport(LOG,
-						(errmsg("pg_runbook worker cycle failed: %s", edata->message)));
-				set_last_error(edata->message);
+				sleep_ms = note_failure(edata->message);
+				failed = true;
 				memset(&res, 0, sizeof(res));
 				res.min_threshold_us = -1;
 			}
@@ -552,6 +872,7 @@ rb_worker_main(Datum main_arg)
 			MemoryContextSwitchTo(old);
 		}
 		t1 = GetCurrentTimestamp();
+		last_cycle_end = t1;
 
 		if (res.no_extension)
 		{
@@ -567,10 +888,7 @@ rb_worker_main(Datum main_arg)
 			told_no_extension = true;
 		}
 		else if (told_no_extension)
-		{
 			told_no_extension = false;
-			set_last_error(NULL);
-		}
 
 		LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
 		{
@@ -584,19 +902,75 @@ rb_worker_main(Datum main_arg)
 			w->total_cycle_ms += ms;
 			w->max_cycle_ms = Max(w->max_cycle_ms, ms);
 			w->npolicies = res.npolicies;
+			w->wake_at_clients = res.wake_at_clients;
+			if (!failed && !res.no_extension)
+			{
+				/* a successful cycle supersedes an earlier error */
+				w->last_success_at = t1;
+				w->consecutive_errors = 0;
+			}
 		}
 		LWLockRelease(rb_shared->lock);
 
-		sleep_ms = sleep_ms_after(&res);
+		if (!failed)
+		{
+			sleep_ms = sleep_ms_after(&res);
+			probe_min_blocked = res.probe_min_blocked;
+			if (probe_min_blocked > 0)
+				cycle_waiters = count_lock_waiters();
+		}
 sleep:
+		wake_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), sleep_ms);
 		LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
-		rb_shared->worker.next_wakeup =
-			TimestampTzPlusMilliseconds(GetCurrentTimestamp(), sleep_ms);
+		rb_shared->worker.next_wakeup = wake_at;
 		LWLockRelease(rb_shared->lock);
 
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 sleep_ms, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
+		/*
+		 * Sleep until the timer, a latch (policy change, pause / resume, a
+		 * connection at the high-water mark), or a lock queue that the probe
+		 * sees reach a blocking policy's size.
+		 */
+		for (;;)
+		{
+			long		left = (long) ((wake_at - GetCurrentTimestamp()) / 1000);
+			int			rc;
+
+			if (left <= 0)
+				break;
+			rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						   probe_min_blocked > 0 ? Min(left, WORKER_PROBE_MS) : left,
+						   PG_WAIT_EXTENSION);
+			if (rc & WL_LATCH_SET)
+			{
+				ResetLatch(MyLatch);
+				LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
+				rb_shared->worker.event_wakeups++;
+				LWLockRelease(rb_shared->lock);
+				break;
+			}
+			CHECK_FOR_INTERRUPTS();
+			if (ConfigReloadPending)
+				break;
+			if (probe_min_blocked > 0)
+			{
+				int			n = count_lock_waiters();
+
+				/*
+				 * A queue long enough for a blocking policy: a cycle when it
+				 * changed, and at least every second while it lasts (the
+				 * root may change state under an unchanged queue).
+				 */
+				if (n >= probe_min_blocked &&
+					(n != cycle_waiters ||
+					 GetCurrentTimestamp() - last_cycle_end >= USECS_PER_SEC))
+				{
+					LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
+					rb_shared->worker.event_wakeups++;
+					LWLockRelease(rb_shared->lock);
+					break;
+				}
+			}
+		}
 	}
 }
 
@@ -606,8 +980,8 @@ Datum
 rb_worker_status(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[16];
-	bool		nulls[16];
+	Datum		values[17];
+	bool		nulls[17];
 	RbWorkerState w;
 	bool		running;
 
@@ -660,6 +1034,14 @@ rb_worker_status(PG_FUNCTION_ARGS)
 	}
 	else
 		nulls[14] = nulls[15] = true;
+	/* 1.0's worker_status() has 16 columns; 1.1 adds last_success_at */
+	if (tupdesc->natts > 16)
+	{
+		if (w.last_success_at)
+			values[16] = TimestampTzGetDatum(w.last_success_at);
+		else
+			nulls[16] = true;
+	}
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
@@ -787,13 +1169,23 @@ rb_policy_preview(PG_FUNCTION_ARGS)
 	ActionPlan	plan;
 	RbOutcome  *outcomes = NULL;
 	RbViewer   *viewer;
+	MemoryContext callerctx;
 	int			i;
 
 	InitMaterializedSRF(fcinfo, 0);
 
+	/*
+	 * Everything the rows need is allocated in the caller's context, not in
+	 * SPI's, which SPI_finish() releases before the rows are formed.  SPI
+	 * switches to its own context after connecting and after every query it
+	 * runs, so switch back after each call that may run one.
+	 */
+	callerctx = CurrentMemoryContext;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	MemoryContextSwitchTo(callerctx);
 	set = rb_policies_load();
+	MemoryContextSwitchTo(callerctx);
 	snap = rb_snapshot_take(RB_SNAP_QUERY);
 	ev = rb_policies_evaluate(set, snap, rb_worker_pid(), 0);
 	plan_actions(ev, &plan, true, true, snap->taken_at, NULL);
@@ -802,14 +1194,17 @@ rb_policy_preview(PG_FUNCTION_ARGS)
 		outcomes = palloc0(sizeof(RbOutcome) * plan.ndry);
 		rb_remedy_apply_capped(plan.dry, plan.ndry, true,
 							   rb_max_actions_per_cycle, outcomes);
+		MemoryContextSwitchTo(callerctx);
 	}
 	SPI_finish();
 
 	viewer = rb_viewer_new();
 	for (i = 0; i < plan.nlog; i++)
+	{
 		preview_row(rsinfo, viewer, snap->taken_at, plan.log[i]->backend,
 					plan.log[i]->policy->name, "log", "dry_run", NULL,
 					plan.log[i]->why);
+	}
 	for (i = 0; i < plan.ndry; i++)
 		preview_row(rsinfo, viewer, snap->taken_at, &plan.dry[i].backend,
 					plan.dry_policy[i]->name, rb_action_name(plan.dry[i].action),

@@ -7,7 +7,6 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(time sleep);
 
 my $primary = PostgreSQL::Test::Cluster->new('primary');
 $primary->init(allows_streaming => 1);
@@ -20,10 +19,13 @@ $primary->start;
 $primary->safe_psql('postgres', q{
 	CREATE EXTENSION pg_runbook;
 	CREATE ROLE rb_app LOGIN;
-	-- a policy with no role filter and no backend-type exemption of its own:
-	-- the walsender must still never be touched
+	-- a policy with no role filter and no backend-type exemption of its own
+	-- that matches the walsender's state ('active' while it streams): the
+	-- walsender must still never be touched
 	INSERT INTO runbook.policies (name, states, min_state_age, action)
 	VALUES ('idle_1s', '{idle}', '1 s', 'terminate');
+	INSERT INTO runbook.policies (name, states, min_state_age, action)
+	VALUES ('active_5s', '{active}', '5 s', 'terminate');
 });
 $primary->backup('b1');
 
@@ -33,11 +35,22 @@ $standby->append_conf('postgresql.conf', "pg_runbook.act_on_standby = on\n");
 $standby->start;
 $primary->wait_for_catchup($standby, 'replay');
 
-# walsender on the primary: idle for seconds, never ended
-sleep 2.5;
+# the walsender on the primary is 'active' past the 5 s threshold of an
+# all-roles policy, and the worker has run cycles since: never ended
+my $walsender = $primary->safe_psql('postgres',
+	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'walsender'");
+ok($primary->poll_query_until('postgres', qq{SELECT state = 'active' AND state_change < now() - interval '6 s'
+	FROM pg_stat_activity WHERE pid = $walsender}),
+	'the walsender is active past the policy threshold');
+my $c0 = $primary->safe_psql('postgres', 'SELECT cycles FROM runbook.worker_status()');
+ok($primary->poll_query_until('postgres', "SELECT cycles >= $c0 + 3 FROM runbook.worker_status()"),
+	'the worker ran three more cycles');
 is($primary->safe_psql('postgres',
-		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'walsender'"),
-	'1', 'walsender untouched by an all-roles idle policy');
+		"SELECT count(*) FROM pg_stat_activity WHERE pid = $walsender"),
+	'1', 'walsender untouched by an all-roles policy matching its state');
+is($primary->safe_psql('postgres',
+		"SELECT count(*) FROM runbook.recent_actions() WHERE pid = $walsender"),
+	'0', 'and not even considered (no skip recorded)');
 
 ok($standby->poll_query_until('postgres', 'SELECT running FROM runbook.worker_status()'),
 	'worker runs on the standby');
