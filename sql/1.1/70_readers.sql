@@ -478,7 +478,8 @@ BEGIN
         BEGIN
             SELECT * INTO r FROM @extschema@.worker_status();
             evidence := jsonb_build_object('running', r.running, 'paused', r.paused, 'pid', r.pid, 'cycles', r.cycles,
-                            'actions', r.actions, 'last_error', r.last_error, 'last_error_at', r.last_error_at);
+                            'actions', r.actions, 'last_error', r.last_error, 'last_error_at', r.last_error_at,
+                            'last_success_at', r.last_success_at);
             IF NOT r.running THEN
                 severity := 'SEV2'; check_name := chk;
                 finding := 'pg_runbook worker is not running: policies are not enforced';
@@ -492,10 +493,11 @@ BEGIN
                 remedy_sql := 'SELECT ' || '@extschema@' || '.resume_worker();';
                 n := n + 1; ord := n; RETURN NEXT;
             END IF;
-            IF r.last_error IS NOT NULL THEN
-                -- the worker keeps its last error after later cycles succeed:
-                -- only a recent one is a finding that needs work
-                severity := CASE WHEN r.last_error_at > now() - interval '1 hour' THEN 'SEV3' ELSE 'SEV4' END;
+            -- the worker keeps its last error beside its last success: an
+            -- error that a later successful cycle superseded is over
+            IF r.last_error IS NOT NULL
+               AND (r.last_success_at IS NULL OR r.last_error_at >= r.last_success_at) THEN
+                severity := 'SEV3';
                 check_name := chk;
                 finding := format('pg_runbook worker error at %s: %s', date_trunc('second', r.last_error_at), r.last_error);
                 action := 'fix the cause (policy, privileges) shown in the error';

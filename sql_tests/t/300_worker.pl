@@ -57,6 +57,8 @@ ok($node->poll_query_until('postgres',
 		q{SELECT last_error = 'extension pg_runbook is not installed in this database'
 		     AND last_success_at > last_error_at FROM runbook.worker_status()}),
 	'the next successful cycle supersedes the missing-extension error (last_success_at after last_error_at)');
+is(sql(q{SELECT count(*) FROM runbook.triage() WHERE check_name = 'worker' AND finding LIKE '%worker error%'}), '0',
+	'triage reports no superseded worker error');
 
 ok($node->poll_query_until('postgres', 'SELECT running FROM runbook.worker_status()'),
 	'worker is running');
