@@ -20,6 +20,7 @@
 
 #include "pg_runbook.h"
 #include "audit.h"
+#include "history.h"
 #include "worker.h"
 
 PG_MODULE_MAGIC;
@@ -71,6 +72,7 @@ rb_shmem_request(void)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(rb_shmem_size());
 	RequestNamedLWLockTranche("pg_runbook", 1);
+	rb_history_shmem_request();
 }
 
 static void
@@ -91,6 +93,7 @@ rb_shmem_startup(void)
 		rb_audit_shmem_init((char *) rb_shared + MAXALIGN(sizeof(RbShared)));
 	}
 	LWLockRelease(AddinShmemInitLock);
+	rb_history_shmem_init();
 }
 
 /*
@@ -201,6 +204,7 @@ _PG_init(void)
 		return;
 
 	rb_define_gucs();
+	rb_history_init_gucs();
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;
@@ -211,4 +215,5 @@ _PG_init(void)
 	shmem_startup_hook = rb_shmem_startup;
 
 	rb_worker_register();
+	rb_history_register_worker();
 }
