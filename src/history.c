@@ -490,8 +490,7 @@ lock_events(TimestampTz now, RbSnapshot *snap, RbWaitGraph *g,
 			int			n = rb_wait_graph_behind(g, r->pid, &nodes);
 			int			k;
 
-			/* nodes[0] is the root itself */
-			for (k = 1; k < n && e->npids < RB_HIST_EV_PIDS; k++)
+			for (k = 0; k < n && e->npids < RB_HIST_EV_PIDS; k++)
 				e->pids[e->npids++] = g->nodes[nodes[k]].pid;
 			e->value = r->blocked;
 			snprintf(e->detail, sizeof(e->detail),
@@ -513,12 +512,13 @@ lock_events(TimestampTz now, RbSnapshot *snap, RbWaitGraph *g,
 			int			n = rb_wait_graph_behind(g, r->pid, &nodes);
 			int			k;
 
-			for (k = 1; k < n && e->npids < RB_HIST_EV_PIDS; k++)
+			for (k = 0; k < n && e->npids < RB_HIST_EV_PIDS; k++)
 				e->pids[e->npids++] = g->nodes[nodes[k]].pid;
 			e->value = r->blocked;
 			snprintf(e->detail, sizeof(e->detail),
 					 "%d session(s) waiting behind pid %d (was %d)",
 					 r->blocked, r->pid, t->reported);
+			event_query(e, r->pid);
 			t->reported = r->blocked;
 		}
 		if (t == NULL)
@@ -551,7 +551,7 @@ lock_events(TimestampTz now, RbSnapshot *snap, RbWaitGraph *g,
 
 			e->value = secs(now, t->since);
 			snprintf(e->detail, sizeof(e->detail),
-					 "the queue behind pid %d cleared after %.0f s (at most %d waiting); the root blocker %s",
+					 "the queue behind pid %d cleared after %.1f s (at most %d waiting); the root blocker %s",
 					 t->pid, e->value, t->max_blocked,
 					 t->pid == 0 ? "was a prepared transaction" :
 					 alive ? "released its locks" : "session ended");

@@ -326,7 +326,7 @@ rb_history(PG_FUNCTION_ARGS)
 			v[c++] = Float8GetDatum(dt);
 		else
 			nl[c++] = true;
-		v[c++] = Float8GetDatum(s->sample_ms);
+		v[c++] = Float8GetDatum(round((double) s->sample_ms * 1000.0) / 1000.0);
 		Assert(c == HISTORY_COLS);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nl);
 	}

@@ -194,6 +194,8 @@ rb_define_gucs(void)
 							 0,
 							 NULL, NULL, NULL);
 
+	rb_history_init_gucs();		/* flight recorder (history.c) */
+
 	MarkGUCPrefixReserved("pg_runbook");
 }
 
@@ -204,7 +206,6 @@ _PG_init(void)
 		return;
 
 	rb_define_gucs();
-	rb_history_init_gucs();
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;
