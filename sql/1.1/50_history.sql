@@ -256,13 +256,10 @@ COMMENT ON FUNCTION @extschema@.archive_history() IS
 -- alerts: durations from the history ("connections >= 80 % for 5 min").
 -- firing keeps its meaning (the condition holds now); firing_since is
 -- when it began to hold without a break, per the samples of the last
--- hour; sustained = it has held for at least for_duration
--- (alert_thresholds.alert_for_seconds, the rules' `for:`).
+-- hour; sustained = it has held for at least for_duration (the rules'
+-- `for:`): 5 min, or the value of an alert_thresholds row named
+-- alert_for_seconds if one is added.
 -- ---------------------------------------------------------------------
-INSERT INTO @extschema@.alert_thresholds (name, value, unit, description, user_set) VALUES
- ('alert_for_seconds', 300, 'seconds',
-  'an alert is sustained once its condition has held this long in runbook.history() (the rules'' for:)', false);
-
 CREATE FUNCTION @extschema@._alert_durations(
     OUT alert text,
     OUT firing_since timestamptz,
