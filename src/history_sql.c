@@ -637,7 +637,7 @@ rb_history_status(PG_FUNCTION_ARGS)
 		v[1] = Int32GetDatum(st.pid);
 	else
 		nl[1] = true;
-	v[2] = Int32GetDatum(rb_sample_interval_ms);
+	v[2] = Int32GetDatum(running ? st.interval_ms : rb_sample_interval_ms);
 	v[3] = Int32GetDatum(h->nsamples);
 	v[4] = Int32GetDatum(kept);
 	v[5] = Int64GetDatum((int64) st.samples);

@@ -345,7 +345,7 @@ COMMENT ON VIEW @extschema@.alerts IS
 -- timeline of the incident from the events, the samples and the audit,
 -- detection / resolution times, the recovery method and the errors of
 -- the server log (runbook.log_summary(), when this version has it).
--- incident_report(since) is the same with the window first.
+-- incident_report(since) is the same without a title.
 -- ---------------------------------------------------------------------
 DROP FUNCTION @extschema@.incident_report(text);
 
@@ -646,14 +646,17 @@ $fn$;
 COMMENT ON FUNCTION @extschema@.incident_report(text, timestamptz) IS
 'a Markdown incident record: the live state (triage, connections, blocking, long-running queries, recent actions), the timeline since `since` (default: the last hour) from the flight recorder''s events and samples and the audit, detection and resolution times, the recovery method, errors of the server log, and the post-mortem checklist to fill';
 
-CREATE FUNCTION @extschema@.incident_report(since timestamptz, title text DEFAULT NULL)
+-- One argument only (with a second, title, a call with two string literals
+-- would be ambiguous between the two forms), and not named since (or
+-- incident_report(since => ...) would be).
+CREATE FUNCTION @extschema@.incident_report(incident_start timestamptz)
 RETURNS text
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT @extschema@.incident_report(title, since) $$;
+AS $$ SELECT @extschema@.incident_report(NULL::text, incident_start) $$;
 
-COMMENT ON FUNCTION @extschema@.incident_report(timestamptz, text) IS
-'incident_report(since): the incident record of the period since `since`';
+COMMENT ON FUNCTION @extschema@.incident_report(timestamptz) IS
+'incident_report(since): the incident record of the period since `since` (a title: incident_report(title, since))';
 
 -- ---------------------------------------------------------------------
 -- privileges: read-only, pg_monitor; archive_history() writes (owner only)
@@ -666,7 +669,7 @@ REVOKE ALL ON FUNCTION @extschema@.history_status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.archive_history() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@._alert_durations() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.incident_report(text, timestamptz) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.incident_report(timestamptz, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.incident_report(timestamptz) FROM PUBLIC;
 REVOKE ALL ON TABLE @extschema@.history_archive FROM PUBLIC;
 REVOKE ALL ON TABLE @extschema@.events_archive FROM PUBLIC;
 REVOKE ALL ON @extschema@.alerts FROM PUBLIC;
@@ -677,6 +680,6 @@ GRANT EXECUTE ON FUNCTION @extschema@.wait_profile(timestamptz, timestamptz) TO 
 GRANT EXECUTE ON FUNCTION @extschema@.history_status() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION @extschema@._alert_durations() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION @extschema@.incident_report(text, timestamptz) TO pg_monitor;
-GRANT EXECUTE ON FUNCTION @extschema@.incident_report(timestamptz, text) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION @extschema@.incident_report(timestamptz) TO pg_monitor;
 GRANT SELECT ON TABLE @extschema@.history_archive, @extschema@.events_archive TO pg_monitor;
 GRANT SELECT ON @extschema@.alerts TO pg_monitor;
