@@ -750,8 +750,14 @@ take_sample(void)
 	s.sampled_at = now;
 	s.usable = Max(MaxConnections - rb_reserved_connections(), 0);
 
+	/* the statement table is sized by the active sessions (usually few) */
+	k = 0;
+	for (i = 0; i < snap->nbackends; i++)
+		if (snap->backends[i].state == STATE_RUNNING ||
+			snap->backends[i].state == STATE_FASTPATH)
+			k++;
 	qmask = 16;
-	while (qmask < (uint32) snap->nbackends * 2)
+	while (qmask < (uint32) k * 2)
 		qmask <<= 1;
 	qc = palloc0(sizeof(QCount) * qmask);
 	qmask--;
