@@ -28,6 +28,7 @@
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/json.h"
+#include "utils/memutils.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -215,10 +216,15 @@ rb_history(PG_FUNCTION_ARGS)
 				first_in,
 				i;
 
+	MemoryContext rowctx;
+
 	window_args(fcinfo, "runbook.history()", &since, &until);
 	InitMaterializedSRF(fcinfo, 0);
 	n = copy_samples(h, since, until, &ss, &first_in);
 
+	/* each row's values live only until the tuplestore has copied them */
+	rowctx = AllocSetContextCreate(CurrentMemoryContext, "runbook.history() row",
+								   ALLOCSET_DEFAULT_SIZES);
 	for (i = first_in; i < n; i++)
 	{
 		RbHistSample *s = &ss[i];
@@ -231,6 +237,7 @@ rb_history(PG_FUNCTION_ARGS)
 			s->deadlocks >= p->deadlocks && s->temp_bytes >= p->temp_bytes &&
 			s->blks_read >= p->blks_read && s->blks_hit >= p->blks_hit;
 		int			c = 0;
+		MemoryContext oldctx = MemoryContextSwitchTo(rowctx);
 
 		memset(nl, 0, sizeof(nl));
 		v[c++] = TimestampTzGetDatum(s->sampled_at);
@@ -329,7 +336,10 @@ rb_history(PG_FUNCTION_ARGS)
 		v[c++] = Float8GetDatum(round((double) s->sample_ms * 1000.0) / 1000.0);
 		Assert(c == HISTORY_COLS);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nl);
+		MemoryContextSwitchTo(oldctx);
+		MemoryContextReset(rowctx);
 	}
+	MemoryContextDelete(rowctx);
 	PG_RETURN_VOID();
 }
 

@@ -270,8 +270,13 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
-    iv    interval;
-    fr    interval := make_interval(secs => coalesce(@extschema@._threshold('alert_for_seconds'), 300)::float8);
+    iv     interval;
+    fr     interval := make_interval(secs => coalesce(@extschema@._threshold('alert_for_seconds'), 300)::float8);
+    t_conn numeric := @extschema@._threshold('connections_sev2_pct');
+    t_lock numeric := @extschema@._threshold('lock_wait_seconds');
+    t_xact numeric := @extschema@._threshold('long_query_seconds');
+    t_idle numeric := @extschema@._threshold('idle_xact_seconds');
+    t_xmin numeric := @extschema@._threshold('xmin_age_xids');
 BEGIN
     BEGIN
         iv := current_setting('pg_runbook.sample_interval')::interval;
@@ -284,42 +289,37 @@ BEGIN
                             'DatabaseIdleInTransaction', 'DatabaseXminHorizon']) AS a(alert);
         RETURN;
     END IF;
+    -- one pass over the last hour: per alert, the latest sample and the
+    -- latest sample where the condition did not hold; it has held since
+    -- the sample after that one
     RETURN QUERY
     WITH h AS (
-        SELECT * FROM @extschema@.history(now() - interval '1 hour', now())
-    ), c AS (
-        SELECT 'DatabaseHighConnections' AS alert, h.sampled_at,
-               coalesce(h.connections_pct >= @extschema@._threshold('connections_sev2_pct'), false) AS cond FROM h
-        UNION ALL
-        SELECT 'DatabaseLockWaits', h.sampled_at,
-               coalesce(extract(epoch FROM h.longest_lock_wait) >= @extschema@._threshold('lock_wait_seconds'), false) FROM h
-        UNION ALL
-        SELECT 'DatabaseLongTransaction', h.sampled_at,
-               coalesce(extract(epoch FROM h.oldest_xact_age) >= @extschema@._threshold('long_query_seconds'), false) FROM h
-        UNION ALL
-        SELECT 'DatabaseIdleInTransaction', h.sampled_at,
-               coalesce(extract(epoch FROM h.oldest_idle_xact_age) >= @extschema@._threshold('idle_xact_seconds'), false) FROM h
-        UNION ALL
-        SELECT 'DatabaseXminHorizon', h.sampled_at,
-               coalesce(h.oldest_xmin_age >= @extschema@._threshold('xmin_age_xids'), false) FROM h
+        SELECT hh.sampled_at,
+               coalesce(hh.connections_pct >= t_conn, false) AS c1,
+               coalesce(extract(epoch FROM hh.longest_lock_wait) >= t_lock, false) AS c2,
+               coalesce(extract(epoch FROM hh.oldest_xact_age) >= t_xact, false) AS c3,
+               coalesce(extract(epoch FROM hh.oldest_idle_xact_age) >= t_idle, false) AS c4,
+               coalesce(hh.oldest_xmin_age >= t_xmin, false) AS c5
+          FROM @extschema@.history(now() - interval '1 hour', now()) hh
     ), s AS (
-        SELECT c.alert,
-               max(c.sampled_at) AS last_at,
-               max(c.sampled_at) FILTER (WHERE NOT c.cond) AS last_false
-          FROM c GROUP BY c.alert
+        SELECT max(h.sampled_at) AS last_at,
+               max(h.sampled_at) FILTER (WHERE NOT h.c1) AS f1, max(h.sampled_at) FILTER (WHERE NOT h.c2) AS f2,
+               max(h.sampled_at) FILTER (WHERE NOT h.c3) AS f3, max(h.sampled_at) FILTER (WHERE NOT h.c4) AS f4,
+               max(h.sampled_at) FILTER (WHERE NOT h.c5) AS f5
+          FROM h
+    ), f AS (
+        SELECT v.alert, s.last_at, v.last_false
+          FROM s, LATERAL (VALUES ('DatabaseHighConnections', s.f1), ('DatabaseLockWaits', s.f2),
+                                  ('DatabaseLongTransaction', s.f3), ('DatabaseIdleInTransaction', s.f4),
+                                  ('DatabaseXminHorizon', s.f5)) AS v(alert, last_false)
     )
-    SELECT a.alert, x.since, now() - x.since, fr
-      FROM unnest(ARRAY['DatabaseHighConnections', 'DatabaseLockWaits', 'DatabaseLongTransaction',
-                        'DatabaseIdleInTransaction', 'DatabaseXminHorizon']) AS a(alert)
-      LEFT JOIN LATERAL (
-        -- still holding at the latest sample, and that sample is recent
-        SELECT min(c.sampled_at) AS since
-          FROM s JOIN c ON c.alert = s.alert
-         WHERE s.alert = a.alert
-           AND s.last_at >= now() - 3 * iv - interval '1 s'
-           AND (s.last_false IS NULL OR s.last_false < s.last_at)
-           AND c.sampled_at > coalesce(s.last_false, '-infinity')
-      ) x ON true;
+    SELECT x.alert, x.since, now() - x.since, fr
+      FROM (SELECT f.alert,
+                   CASE WHEN f.last_at >= now() - 3 * iv - interval '1 s'
+                             AND (f.last_false IS NULL OR f.last_false < f.last_at)
+                        THEN (SELECT min(h.sampled_at) FROM h WHERE h.sampled_at > coalesce(f.last_false, '-infinity'))
+                   END AS since
+              FROM f) x;
 END
 $fn$;
 
@@ -334,8 +334,9 @@ CREATE VIEW @extschema@.alerts AS
            CASE WHEN a.firing THEN d.firing_for END AS firing_for,
            d.for_duration,
            coalesce(a.firing AND d.firing_for >= d.for_duration, false) AS sustained
-      FROM @extschema@._alert_rows() a
-      LEFT JOIN @extschema@._alert_durations() d ON d.alert = a.alert;
+      FROM @extschema@._alert_rows() WITH ORDINALITY AS a(alert, firing, value, threshold, unit, summary, ord)
+      LEFT JOIN @extschema@._alert_durations() d ON d.alert = a.alert
+     ORDER BY a.ord;
 
 COMMENT ON VIEW @extschema@.alerts IS
 'the runbooks'' alerts (DatabaseHighConnections, DatabaseSlowQueries, ...): firing, value, threshold (from alert_thresholds), summary; from the flight recorder, how long the condition has held (firing_since, firing_for) and whether it held for the rules'' for: duration (sustained)';
@@ -372,6 +373,7 @@ DECLARE
     recovery  text := '';
     h         record;
     ls        regprocedure;
+    conn_thr  numeric := @extschema@._threshold('connections_sev2_pct');
 BEGIN
     IF t0 > now() THEN
         RAISE EXCEPTION 'incident_report: since must not be in the future'
@@ -406,7 +408,6 @@ BEGIN
                   FROM @extschema@.recent_actions() a
                  WHERE a.acted_at >= t0
               ) e;
-            have_hist := true;
             SELECT min((x->>'at')::timestamptz) FILTER (WHERE x->>'phase' = 'detection'),
                    min((x->>'at')::timestamptz) FILTER (WHERE x->>'phase' = 'action'),
                    max((x->>'at')::timestamptz) FILTER (WHERE x->>'phase' = 'recovery')
@@ -414,10 +415,27 @@ BEGIN
               FROM jsonb_array_elements(tl) x;
             SELECT x->>'what' INTO detected_what FROM jsonb_array_elements(tl) x
              WHERE x->>'phase' = 'detection' ORDER BY (x->>'at')::timestamptz LIMIT 1;
-            -- still going on at the latest sample?
-            SELECT hh.lock_waiters > 0 OR hh.connections_pct >= @extschema@._threshold('connections_sev2_pct') AS open
-              INTO r FROM @extschema@.history(now() - interval '1 min', now()) hh ORDER BY hh.sampled_at DESC LIMIT 1;
-            ongoing := coalesce(r.open, false);
+            -- the samples of the period, in one pass: peaks, rates, and
+            -- whether the latest sample still shows trouble
+            SELECT count(*) AS n, min(hh.sampled_at) AS first_at, max(hh.sampled_at) AS last_at,
+                   max(hh.connections_pct) AS max_pct,
+                   (array_agg(hh.sampled_at ORDER BY hh.connections_pct DESC NULLS LAST, hh.sampled_at))[1] AS pct_at,
+                   (array_agg(hh.connections ORDER BY hh.connections_pct DESC NULLS LAST, hh.sampled_at))[1] AS pct_conn,
+                   max(hh.lock_waiters) AS max_waiters,
+                   (array_agg(hh.sampled_at ORDER BY hh.lock_waiters DESC, hh.sampled_at))[1] AS waiters_at,
+                   (array_agg(hh.root_blocker ORDER BY hh.lock_waiters DESC, hh.sampled_at))[1] AS waiters_root,
+                   (array_agg(hh.root_blocked ORDER BY hh.lock_waiters DESC, hh.sampled_at))[1] AS waiters_behind,
+                   max(hh.longest_lock_wait) AS max_wait,
+                   round(avg(hh.tps)::numeric, 1) AS avg_tps,
+                   round(max(hh.tps)::numeric, 1) AS max_tps,
+                   round(avg(hh.rollbacks_per_s)::numeric, 2) AS avg_rb,
+                   max(hh.deadlocks) - min(hh.deadlocks) AS deadlocks,
+                   max(hh.temp_bytes) - min(hh.temp_bytes) AS temp_bytes,
+                   (array_agg(hh.lock_waiters > 0 OR hh.connections_pct >= conn_thr
+                              ORDER BY hh.sampled_at DESC))[1] AS open_now
+              INTO h FROM @extschema@.history(t0, now()) hh;
+            ongoing := coalesce(h.open_now, false);
+            have_hist := true;
         EXCEPTION WHEN OTHERS THEN
             tl := jsonb_build_array(jsonb_build_object('at', now(), 'phase', 'note',
                                                        'what', 'history unavailable: ' || SQLERRM));
@@ -469,32 +487,18 @@ BEGIN
 
     -- what the samples saw
     IF have_hist THEN
-        SELECT count(*) AS n, min(hh.sampled_at) AS first_at, max(hh.sampled_at) AS last_at,
-               max(hh.connections_pct) AS max_pct,
-               max(hh.lock_waiters) AS max_waiters,
-               max(hh.longest_lock_wait) AS max_wait,
-               round(avg(hh.tps)::numeric, 1) AS avg_tps,
-               round(max(hh.tps)::numeric, 1) AS max_tps,
-               round(avg(hh.rollbacks_per_s)::numeric, 2) AS avg_rb,
-               max(hh.deadlocks) - min(hh.deadlocks) AS deadlocks,
-               max(hh.temp_bytes) - min(hh.temp_bytes) AS temp_bytes
-          INTO h FROM @extschema@.history(t0, now()) hh;
         md := md || E'\n## What the samples show\n\n';
         IF h.n = 0 THEN
             md := md || E'No sample in this period (pg_runbook.sample_interval = 0, or the server restarted).\n';
         ELSE
             md := md || format(E'%s samples from %s to %s UTC.\n\n', h.n,
                                to_char(h.first_at AT TIME ZONE 'UTC', 'HH24:MI:SS'), to_char(h.last_at AT TIME ZONE 'UTC', 'HH24:MI:SS'));
-            SELECT hh.sampled_at, hh.connections, hh.connections_pct INTO r FROM @extschema@.history(t0, now()) hh
-             ORDER BY hh.connections_pct DESC NULLS LAST, hh.sampled_at LIMIT 1;
-            md := md || format(E'- Peak connections: %s (%s%% of the usable slots) at %s\n', r.connections, r.connections_pct,
-                               to_char(r.sampled_at AT TIME ZONE 'UTC', 'HH24:MI:SS'));
+            md := md || format(E'- Peak connections: %s (%s%% of the usable slots) at %s\n', h.pct_conn, h.max_pct,
+                               to_char(h.pct_at AT TIME ZONE 'UTC', 'HH24:MI:SS'));
             IF h.max_waiters > 0 THEN
-                SELECT hh.sampled_at, hh.lock_waiters, hh.root_blocker, hh.root_blocked INTO r FROM @extschema@.history(t0, now()) hh
-                 ORDER BY hh.lock_waiters DESC, hh.sampled_at LIMIT 1;
                 md := md || format(E'- Peak lock waiters: %s at %s (root blocker pid %s, %s behind it); longest wait %s\n',
-                                   r.lock_waiters, to_char(r.sampled_at AT TIME ZONE 'UTC', 'HH24:MI:SS'),
-                                   coalesce(r.root_blocker::text, '?'), r.root_blocked, date_trunc('second', h.max_wait));
+                                   h.max_waiters, to_char(h.waiters_at AT TIME ZONE 'UTC', 'HH24:MI:SS'),
+                                   coalesce(h.waiters_root::text, '?'), h.waiters_behind, date_trunc('second', h.max_wait));
             ELSE
                 md := md || E'- No session waited on a lock in any sample\n';
             END IF;
