@@ -281,4 +281,14 @@ rb_lock_next_waiter(LOCK *lock, PGPROC *prev)
 }
 #endif
 
+/*
+ * PgStat_StatDBEntry counters (pg_stat_database): 16 dropped the n_ prefix
+ * (n_xact_commit -> xact_commit, ...).
+ */
+#if PG_VERSION_NUM < 160000
+#define RB_DBSTAT(e, field)		((e)->n_##field)
+#else
+#define RB_DBSTAT(e, field)		((e)->field)
+#endif
+
 #endif							/* PG_RUNBOOK_COMPAT_H */

@@ -23,6 +23,7 @@
 #include "pg_runbook.h"
 #include "audit.h"
 #include "remedy.h"
+#include "history.h"
 #include "worker.h"
 
 PG_MODULE_MAGIC;
@@ -76,6 +77,7 @@ rb_shmem_request(void)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(rb_shmem_size());
 	RequestNamedLWLockTranche("pg_runbook", 1);
+	rb_history_shmem_request();
 }
 
 static void
@@ -97,6 +99,7 @@ rb_shmem_startup(void)
 		rb_audit_shmem_init((char *) rb_shared + MAXALIGN(sizeof(RbShared)));
 	}
 	LWLockRelease(AddinShmemInitLock);
+	rb_history_shmem_init();
 }
 
 /*
@@ -247,6 +250,7 @@ rb_define_gucs(void)
 							 NULL, NULL, NULL);
 
 	rb_remedy_define_gucs();	/* remedy.c, audit.c */
+	rb_history_init_gucs();		/* flight recorder (history.c) */
 
 	MarkGUCPrefixReserved("pg_runbook");
 }
@@ -269,4 +273,5 @@ _PG_init(void)
 
 	rb_worker_register();
 	rb_worker_install_hooks();
+	rb_history_register_worker();
 }
