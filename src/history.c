@@ -1058,7 +1058,29 @@ rb_history_sampler_main(Datum arg)
 	if (hist == NULL)
 		proc_exit(0);
 
-	BackgroundWorkerInitializeConnection(rb_database, NULL, 0);
+	/*
+	 * Connect where the policy worker connected.  pg_runbook.database may
+	 * name no database yet: the worker then waits for it (logging that
+	 * once), and a sampler that tried on its own would fail with a FATAL at
+	 * every restart.  Until the worker is connected the sampler waits.
+	 */
+	for (;;)
+	{
+		Oid			dbid;
+
+		LWLockAcquire(rb_shared->lock, LW_SHARED);
+		dbid = rb_shared->worker.dbid;
+		LWLockRelease(rb_shared->lock);
+		if (OidIsValid(dbid))
+		{
+			BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
+			break;
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 200L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
 	pgstat_report_appname("pg_runbook sampler");
 
 	/* a fixed environment that database and role settings cannot change */

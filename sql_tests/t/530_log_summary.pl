@@ -311,7 +311,7 @@ is( $jnode->safe_psql('postgres', q{SELECT count(*) FROM runbook.triage() WHERE 
 
 $row = $jnode->safe_psql('postgres', q{
 	SELECT severity || '|' || remedy_sql FROM runbook.triage() WHERE check_name = 'migrations'});
-my $quoted = q{'20261130_it'"'"'s $(touch pwned)'};
+my $quoted = q{'20261130_it'\''s $(touch pwned)'};
 is($row, qq{SEV2|-- fix the database, then: npx prisma migrate resolve --rolled-back $quoted  (or --applied if you completed it by hand)},
 	'triage: the failed migration is SEV2; its shell command quotes the name, as a SQL comment');
 # the quoted word is one shell word that means the name, and runs nothing
