@@ -138,9 +138,14 @@ tar -xf "$DIR/$(basename "$ORIG")" -C "$DIR/src" --strip-components=1
 grep -q "^pkglibdir = \$(libdir)" "$DIR/src/src/Makefile.global.in" ||
 	die "src/Makefile.global.in is not upstream's (a Debian patch applied?)"
 
-# What must not change: the system server's files.
-sys_state() { find /usr/lib/postgresql/15 /usr/share/postgresql/15 -printf '%p %s %T@\n' 2>/dev/null | sort | md5sum; }
-SYS_BEFORE=$(sys_state)
+# What must not change: the system server's files.  dpkg --verify compares
+# them with the packages' checksums (an overwritten module or PGXS file
+# shows); files created during our install with names of files we install
+# would be the patch's copies.
+SYS_PKGS=$(dpkg-query -W -f='${Package} ${Status}\n' postgresql-15 postgresql-client-15 \
+	postgresql-server-dev-15 2>/dev/null | awk '/install ok installed/ { print $1 }')
+sys_verify() { [ -z "$SYS_PKGS" ] || dpkg --verify $SYS_PKGS; }
+sys_verify >"$DIR/dpkg-verify.before" 2>&1 || true
 
 cd "$DIR/src"
 {
@@ -150,6 +155,7 @@ cd "$DIR/src"
 		CFLAGS='-O1 -g -DUSE_VALGRIND'
 	make -j"$JOBS"
 	for m in $CONTRIB; do make -j"$JOBS" -C "contrib/$m"; done
+	touch "$DIR/.install-start"
 	make install
 	for m in $CONTRIB; do make -C "contrib/$m" install; done
 	set +x
@@ -161,7 +167,13 @@ for opt in --bindir --pkglibdir --sharedir --includedir-server --pgxs; do
 	p=$("$PGC" $opt)
 	case $p in "$PREFIX"/*) ;; *) die "pg_config $opt is $p, outside $PREFIX" ;; esac
 done
-[ "$(sys_state)" = "$SYS_BEFORE" ] || die "the system's /usr/lib/postgresql/15 or /usr/share/postgresql/15 changed"
+sys_verify >"$DIR/dpkg-verify.after" 2>&1 || true
+cmp -s "$DIR/dpkg-verify.before" "$DIR/dpkg-verify.after" ||
+	{ cat "$DIR/dpkg-verify.after" >&2; die "files of the system's PostgreSQL packages changed during the build (dpkg --verify)"; }
+new=$(find /usr/lib/postgresql/15 /usr/share/postgresql/15 -type f -newer "$DIR/.install-start" -printf '%f\n' 2>/dev/null | sort -u)
+ours=$(find "$PREFIX" -type f -printf '%f\n' | sort -u)
+clash=$(comm -12 <(echo "$new") <(echo "$ours") | grep -v '^$' || true)
+[ -z "$clash" ] || die "files named like this build's appeared in the system's directories: $(echo $clash | head -c 300)"
 "$PGC" --configure | grep -q -- --enable-cassert || die "not an --enable-cassert build"
 PGXSD=$(dirname "$("$PGC" --pgxs)")/../..
 for f in "$("$PGC" --pgxs)" "$PGXSD"/src/test/regress/pg_regress \
