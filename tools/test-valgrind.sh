@@ -8,7 +8,7 @@
 # (postgres.real) under valgrind with PostgreSQL's suppression file
 # (src/tools/valgrind.supp of the build's source); initdb's bootstrap and
 # single-user runs, and version queries, run without valgrind.  One log per
-# process: build/cassert/tree/build/valgrind/vg/valgrind.PID.log.
+# process: build/cassert/test-valgrind/build/valgrind/vg/valgrind.PID.log.
 # Then a summary: the total error count, and every error whose stack goes
 # through pg_runbook's code (printed in full).  The run fails if a suite
 # fails or an error involves pg_runbook.  Slow (tens of minutes).
