@@ -38,7 +38,9 @@ set -euo pipefail
 
 CACHE=${PG_RUNBOOK_CASSERT_CACHE:-/var/cache/pg_runbook-cassert}
 PKG=postgresql-15
-CONTRIB=${PG_RUNBOOK_CASSERT_CONTRIB:-"pg_stat_statements pgstattuple amcheck pageinspect pg_buffercache"}
+# the contrib modules the suites use (test_decoding: TAP 510), and two more
+# that help to look at pages when a test fails
+CONTRIB=${PG_RUNBOOK_CASSERT_CONTRIB:-"pg_stat_statements pgstattuple amcheck test_decoding pageinspect pg_buffercache"}
 JOBS=${PG_RUNBOOK_CASSERT_JOBS:-2}
 SRCLIST=/etc/apt/sources.list.d/pg_runbook-cassert-src.sources
 
@@ -46,16 +48,25 @@ T0=$EPOCHREALTIME
 log() { printf '[cassert-build %6.1fs] %s\n' "$(awk -v a="$EPOCHREALTIME" -v b="$T0" 'BEGIN { printf "%.1f", a - b }')" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-# A complete cached build: print its pg_config and stop.
+# A complete cached build (with every contrib module of the list): print its
+# pg_config and stop.
+complete() {
+	local d=$1 m lib
+	[ -f "$d/.complete" ] && [ -x "$d/install/bin/pg_config" ] || return 1
+	lib=$("$d/install/bin/pg_config" --pkglibdir)
+	for m in $CONTRIB; do
+		[ -e "$lib/$m.so" ] || return 1
+	done
+}
 cached() {
 	local d
 	if [ -n "${PG_RUNBOOK_CASSERT_VERSION:-}" ]; then
 		d=$CACHE/$PG_RUNBOOK_CASSERT_VERSION
-		[ -f "$d/.complete" ] && [ -x "$d/install/bin/pg_config" ] && { echo "$d/install/bin/pg_config"; return 0; }
+		complete "$d" && { echo "$d/install/bin/pg_config"; return 0; }
 		return 1
 	fi
 	for d in $(ls -d "$CACHE"/*/ 2>/dev/null | sed 's:/$::' | sort -Vr); do
-		[ -f "$d/.complete" ] && [ -x "$d/install/bin/pg_config" ] && { echo "$d/install/bin/pg_config"; return 0; }
+		complete "$d" && { echo "$d/install/bin/pg_config"; return 0; }
 	done
 	return 1
 }
@@ -71,6 +82,23 @@ mkdir -p "$CACHE"
 exec 9>"$CACHE/.lock"
 flock -w 3600 9 || die "$CACHE/.lock is held by another build"
 cached && exit 0                  # built by the run we waited for
+
+# A complete build that lacks contrib modules added to the list since: build
+# and install just those in its configured source tree.
+for d in $(ls -d "$CACHE"/*/ 2>/dev/null | sed 's:/$::' | sort -Vr); do
+	[ -f "$d/.complete" ] && [ -f "$d/src/config.status" ] || continue
+	[ -z "${PG_RUNBOOK_CASSERT_VERSION:-}" ] || [ "$d" = "$CACHE/$PG_RUNBOOK_CASSERT_VERSION" ] || continue
+	for m in $CONTRIB; do
+		[ -e "$("$d/install/bin/pg_config" --pkglibdir)/$m.so" ] && continue
+		log "adding contrib/$m to $d"
+		{ make -C "$d/src/contrib/$m" && make -C "$d/src/contrib/$m" install; } >>"$d/build.log" 2>&1 ||
+			die "contrib/$m failed (see $d/build.log)"
+		# (a changed stamp makes the callers copy the installation again)
+		echo "+contrib/$m $(date -u +%FT%TZ)" >>"$d/.complete"
+	done
+	chmod -R a+rX "$d/install"
+	cached && exit 0
+done
 
 export DEBIAN_FRONTEND=noninteractive
 # --- packages -------------------------------------------------------------
