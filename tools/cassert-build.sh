@@ -38,7 +38,9 @@ set -euo pipefail
 
 CACHE=${PG_RUNBOOK_CASSERT_CACHE:-/var/cache/pg_runbook-cassert}
 PKG=postgresql-15
-CONTRIB=${PG_RUNBOOK_CASSERT_CONTRIB:-"pg_stat_statements pgstattuple amcheck pageinspect pg_buffercache"}
+# the contrib modules the suites use (test_decoding: TAP 510), and two more
+# that help to look at pages when a test fails
+CONTRIB=${PG_RUNBOOK_CASSERT_CONTRIB:-"pg_stat_statements pgstattuple amcheck test_decoding pageinspect pg_buffercache"}
 JOBS=${PG_RUNBOOK_CASSERT_JOBS:-2}
 SRCLIST=/etc/apt/sources.list.d/pg_runbook-cassert-src.sources
 
@@ -46,16 +48,25 @@ T0=$EPOCHREALTIME
 log() { printf '[cassert-build %6.1fs] %s\n' "$(awk -v a="$EPOCHREALTIME" -v b="$T0" 'BEGIN { printf "%.1f", a - b }')" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-# A complete cached build: print its pg_config and stop.
+# A complete cached build (with every contrib module of the list): print its
+# pg_config and stop.
+complete() {
+	local d=$1 m lib
+	[ -f "$d/.complete" ] && [ -x "$d/install/bin/pg_config" ] || return 1
+	lib=$("$d/install/bin/pg_config" --pkglibdir)
+	for m in $CONTRIB; do
+		[ -e "$lib/$m.so" ] || return 1
+	done
+}
 cached() {
 	local d
 	if [ -n "${PG_RUNBOOK_CASSERT_VERSION:-}" ]; then
 		d=$CACHE/$PG_RUNBOOK_CASSERT_VERSION
-		[ -f "$d/.complete" ] && [ -x "$d/install/bin/pg_config" ] && { echo "$d/install/bin/pg_config"; return 0; }
+		complete "$d" && { echo "$d/install/bin/pg_config"; return 0; }
 		return 1
 	fi
 	for d in $(ls -d "$CACHE"/*/ 2>/dev/null | sed 's:/$::' | sort -Vr); do
-		[ -f "$d/.complete" ] && [ -x "$d/install/bin/pg_config" ] && { echo "$d/install/bin/pg_config"; return 0; }
+		complete "$d" && { echo "$d/install/bin/pg_config"; return 0; }
 	done
 	return 1
 }
@@ -71,6 +82,23 @@ mkdir -p "$CACHE"
 exec 9>"$CACHE/.lock"
 flock -w 3600 9 || die "$CACHE/.lock is held by another build"
 cached && exit 0                  # built by the run we waited for
+
+# A complete build that lacks contrib modules added to the list since: build
+# and install just those in its configured source tree.
+for d in $(ls -d "$CACHE"/*/ 2>/dev/null | sed 's:/$::' | sort -Vr); do
+	[ -f "$d/.complete" ] && [ -f "$d/src/config.status" ] || continue
+	[ -z "${PG_RUNBOOK_CASSERT_VERSION:-}" ] || [ "$d" = "$CACHE/$PG_RUNBOOK_CASSERT_VERSION" ] || continue
+	for m in $CONTRIB; do
+		[ -e "$("$d/install/bin/pg_config" --pkglibdir)/$m.so" ] && continue
+		log "adding contrib/$m to $d"
+		{ make -C "$d/src/contrib/$m" && make -C "$d/src/contrib/$m" install; } >>"$d/build.log" 2>&1 ||
+			die "contrib/$m failed (see $d/build.log)"
+		# (a changed stamp makes the callers copy the installation again)
+		echo "+contrib/$m $(date -u +%FT%TZ)" >>"$d/.complete"
+	done
+	chmod -R a+rX "$d/install"
+	cached && exit 0
+done
 
 export DEBIAN_FRONTEND=noninteractive
 # --- packages -------------------------------------------------------------
@@ -138,9 +166,14 @@ tar -xf "$DIR/$(basename "$ORIG")" -C "$DIR/src" --strip-components=1
 grep -q "^pkglibdir = \$(libdir)" "$DIR/src/src/Makefile.global.in" ||
 	die "src/Makefile.global.in is not upstream's (a Debian patch applied?)"
 
-# What must not change: the system server's files.
-sys_state() { find /usr/lib/postgresql/15 /usr/share/postgresql/15 -printf '%p %s %T@\n' 2>/dev/null | sort | md5sum; }
-SYS_BEFORE=$(sys_state)
+# What must not change: the system server's files.  dpkg --verify compares
+# them with the packages' checksums (an overwritten module or PGXS file
+# shows); files created during our install with names of files we install
+# would be the patch's copies.
+SYS_PKGS=$(dpkg-query -W -f='${Package} ${Status}\n' postgresql-15 postgresql-client-15 \
+	postgresql-server-dev-15 2>/dev/null | awk '/install ok installed/ { print $1 }')
+sys_verify() { [ -z "$SYS_PKGS" ] || dpkg --verify $SYS_PKGS; }
+sys_verify >"$DIR/dpkg-verify.before" 2>&1 || true
 
 cd "$DIR/src"
 {
@@ -150,6 +183,7 @@ cd "$DIR/src"
 		CFLAGS='-O1 -g -DUSE_VALGRIND'
 	make -j"$JOBS"
 	for m in $CONTRIB; do make -j"$JOBS" -C "contrib/$m"; done
+	touch "$DIR/.install-start"
 	make install
 	for m in $CONTRIB; do make -C "contrib/$m" install; done
 	set +x
@@ -161,7 +195,13 @@ for opt in --bindir --pkglibdir --sharedir --includedir-server --pgxs; do
 	p=$("$PGC" $opt)
 	case $p in "$PREFIX"/*) ;; *) die "pg_config $opt is $p, outside $PREFIX" ;; esac
 done
-[ "$(sys_state)" = "$SYS_BEFORE" ] || die "the system's /usr/lib/postgresql/15 or /usr/share/postgresql/15 changed"
+sys_verify >"$DIR/dpkg-verify.after" 2>&1 || true
+cmp -s "$DIR/dpkg-verify.before" "$DIR/dpkg-verify.after" ||
+	{ cat "$DIR/dpkg-verify.after" >&2; die "files of the system's PostgreSQL packages changed during the build (dpkg --verify)"; }
+new=$(find /usr/lib/postgresql/15 /usr/share/postgresql/15 -type f -newer "$DIR/.install-start" -printf '%f\n' 2>/dev/null | sort -u)
+ours=$(find "$PREFIX" -type f -printf '%f\n' | sort -u)
+clash=$(comm -12 <(echo "$new") <(echo "$ours") | grep -v '^$' || true)
+[ -z "$clash" ] || die "files named like this build's appeared in the system's directories: $(echo $clash | head -c 300)"
 "$PGC" --configure | grep -q -- --enable-cassert || die "not an --enable-cassert build"
 PGXSD=$(dirname "$("$PGC" --pgxs)")/../..
 for f in "$("$PGC" --pgxs)" "$PGXSD"/src/test/regress/pg_regress \

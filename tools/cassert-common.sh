@@ -5,9 +5,11 @@
 # Why a copy: PGXS builds the objects in the source tree (src/*.o); those of
 # `make test` are compiled against the host's server headers and flags and
 # must not be linked into a module loaded by the cassert server (and the
-# reverse).  The copy, build/cassert/tree, keeps its own objects between runs
-# (incremental builds); its sources are refreshed from the tree at every run,
-# and it is dropped when the cassert build changes.
+# reverse).  Each script has its own copy, build/cassert/<script>
+# (test-cassert, test-valgrind, fuzz), so that they can run at the same time;
+# a lock lets only one run of a script use its copy.  A copy keeps its own
+# objects between runs (incremental builds); its sources are refreshed from
+# the tree at every run, and it is dropped when the cassert build changes.
 
 # cassert_enter "$0" "$@": in the tree, build or find the cassert PostgreSQL,
 # refresh the copy and re-run the calling script from the copy with
@@ -18,13 +20,17 @@ cassert_enter() {
 	here=$(cd "$(dirname "$1")/.." && pwd)
 	script=$(basename "$1"); shift
 	pgc=$("$here/tools/cassert-build.sh") || { echo "cassert build failed"; exit 2; }
-	copy=$here/build/cassert/tree
+	copy=$here/build/cassert/${script%.sh}
+	mkdir -p "$here/build/cassert"
+	# held until the script ends (exec keeps the descriptor)
+	exec 8>"$copy.lock"
+	flock -n 8 || { echo "== waiting for another run of $script ($copy.lock)"; flock 8; }
 	stamp="$pgc $(cat "$(dirname "$(dirname "$pgc")")/../.complete" 2>/dev/null)"
-	if [ "$(cat "$here/build/cassert/pg-stamp" 2>/dev/null)" != "$stamp" ]; then
+	if [ "$(cat "$copy.pg-stamp" 2>/dev/null)" != "$stamp" ]; then
 		rm -rf "$copy"
 	fi
 	mkdir -p "$copy"
-	echo "$stamp" >"$here/build/cassert/pg-stamp"
+	echo "$stamp" >"$copy.pg-stamp"
 	# sources: drop the old ones (not the objects, not build/), copy the
 	# current ones with their times so that make rebuilds what changed
 	find "$copy" -mindepth 1 -path "$copy/build" -prune -o -type f \

@@ -84,12 +84,16 @@ if [ "$crashes" -gt 0 ] || [ "$traps" -gt 0 ]; then
 	echo "== server crashes ($LOGF)"
 	# one block per crash: TRAP + backtrace (if any), the signal line, the query
 	awk 'function out() { if (blk != "") { n++; rb = (blk ~ /runbook\./) ? "touches pg_runbook" : "does not touch pg_runbook";
-	                                       printf "--- crash %d (%s)\n%s\n", n, rb, blk; if (rb ~ /^touches/) r++ } blk = "" }
-	     /TRAP: /                          { pend = pend $0 "\n"; bt = 40; next }
+	                                       printf "--- crash %d (%s)\n%s\n", n, rb, blk; if (rb ~ /^touches/) r++ } blk = ""; inq = 0 }
+	     # a continuation line of a multi-line query (no log line prefix)
+	     inq && !/^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] / && !/^TRAP: / { if (inq++ < 80) blk = blk "\n" $0; next }
+	     inq                               { out() }
+	     /TRAP: /                          { pend = pend $0 "\n"; bt = 15; next }
 	     bt > 0 && /\[0x[0-9a-f]+\]$/      { pend = pend "    " $0 "\n"; bt--; next }
+	     /\[0x[0-9a-f]+\]$/                 { next }
 	     { bt = 0 }
 	     /terminated by signal/            { blk = pend $0; pend = ""; want = 1; next }
-	     want && /Failed process was running/ { blk = blk "\n" $0; want = 0; out() }
+	     want && /Failed process was running/ { blk = blk "\n" $0; want = 0; inq = 1 }
 	     END { out(); print r + 0 > "/dev/stderr" }' "$LOGF" 2>"$OUT/rb-crashes.txt" | head -400
 	rb=$(cat "$OUT/rb-crashes.txt")
 fi

@@ -85,11 +85,13 @@ for f in $SERVER_LOGS; do
 	[ "$n" -eq 0 ] && [ "$s" -eq 0 ] && continue
 	traps=$((traps + n)); signals=$((signals + s))
 	echo "== server crashes in ${f#$T/}: $n TRAP, $s terminated by signal"
-	awk '/TRAP: /                { print; bt = 40; next }
+	awk 'inq && !/^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] / && !/^TRAP: / { if (inq++ < 20) print; next }
+	     { inq = 0 }
+	     /TRAP: /                { print; bt = 25; next }
 	     bt > 0 && /\[0x[0-9a-f]+\]$/ { print "    " $0; bt--; next }
 	     { bt = 0 }
 	     /terminated by signal/  { print; dt = 1; next }
-	     dt && /Failed process was running/ { print; dt = 0 }' "$f" | head -200
+	     dt && /Failed process was running/ { print; dt = 0; inq = 1 }' "$f" | head -300
 done
 [ "$traps" -gt 0 ] && rc=1
 

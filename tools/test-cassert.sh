@@ -3,7 +3,7 @@
 # TAP; the same lists) on an assert-enabled PostgreSQL 15 (--enable-cassert,
 # --enable-debug; tools/cassert-build.sh builds it once into a cache).
 #   tools/test-cassert.sh "<regress names>" "<isolation names>" "<TAP files>"
-# Runs from a copy of the tree (build/cassert/tree, see tools/cassert-common.sh)
+# Runs from a copy of the tree (build/cassert/test-cassert, see tools/cassert-common.sh)
 # with its own objects and private installation; first checks on a
 # throwaway server that debug_assertions is on.  An assertion failure in a
 # server log (TRAP) fails the run; tools/run-tests.sh prints the TRAP and

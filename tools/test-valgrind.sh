@@ -8,7 +8,7 @@
 # (postgres.real) under valgrind with PostgreSQL's suppression file
 # (src/tools/valgrind.supp of the build's source); initdb's bootstrap and
 # single-user runs, and version queries, run without valgrind.  One log per
-# process: build/cassert/tree/build/valgrind/vg/valgrind.PID.log.
+# process: build/cassert/test-valgrind/build/valgrind/vg/valgrind.PID.log.
 # Then a summary: the total error count, and every error whose stack goes
 # through pg_runbook's code (printed in full).  The run fails if a suite
 # fails or an error involves pg_runbook.  Slow (tens of minutes).
@@ -56,25 +56,33 @@ rc=$?
 # --- summary ----------------------------------------------------------------
 # An error is the block from a "==PID== <kind>" line to the next "==PID== "
 # blank line; it involves pg_runbook when a frame is in its sources or .so.
+# "Process terminating with default action of signal N" (a crash, e.g. an
+# assertion failure's abort) is counted apart from memcheck's errors.
 SRCPAT="$ROOT/src/|pg_runbook[.]so"
 awk -v pat="$SRCPAT" '
-	function flush() { if (blk != "") { total++; if (blk ~ pat) { rb++; print blk > "/dev/stderr" } } blk = "" }
+	function flush() { if (blk != "") { term = (blk ~ /Process terminating/); if (term) nt++; else total++;
+	                   if (blk ~ pat) { if (term) rt++; else rb++; print blk > "/dev/stderr" } } blk = "" }
 	/^==[0-9]+== (Invalid |Mismatched |Conditional jump|Use of uninitialised|Syscall param|Source and destination overlap|Argument .* of function|Jump to the invalid|Process terminating)/ { flush(); blk = FILENAME ":\n" $0; next }
 	/^==[0-9]+== $/ { flush(); next }
 	/^==[0-9]+== / { if (blk != "") blk = blk "\n" $0; next }
 	{ flush() }
-	END { flush(); printf "%d %d\n", total, rb }' "$VG"/valgrind.*.log 2>"$VG/pg_runbook-errors.txt" >"$VG/counts.txt" </dev/null
-read -r blocks rberr <"$VG/counts.txt"
+	END { flush(); printf "%d %d %d %d\n", total, rb, nt, rt }' "$VG"/valgrind.*.log 2>"$VG/pg_runbook-errors.txt" >"$VG/counts.txt" </dev/null
+read -r blocks rberr nterm rbterm <"$VG/counts.txt"
 reported=$(cat "$VG"/valgrind.*.log 2>/dev/null | sed -n 's/.*ERROR SUMMARY: \([0-9]*\) errors.*/\1/p' | awk '{ s += $1 } END { print s + 0 }')
 nlogs=$(ls "$VG"/valgrind.*.log 2>/dev/null | wc -l)
-if [ "$rberr" -gt 0 ]; then
+if [ -s "$VG/pg_runbook-errors.txt" ]; then
 	echo
-	echo "== valgrind errors in pg_runbook's code"
-	head -400 "$VG/pg_runbook-errors.txt"
+	echo "== valgrind: errors and crashes in pg_runbook's code (all in $VG/pg_runbook-errors.txt)"
+	head -300 "$VG/pg_runbook-errors.txt"
 fi
-[ "$blocks" -gt 0 ] && [ "$rberr" -eq 0 ] && { echo; echo "== other valgrind errors (first 3; all in $VG)"; \
-	grep -l -E "^==[0-9]+== (Invalid |Conditional|Use of|Syscall)" "$VG"/valgrind.*.log | head -3; }
+if [ "$blocks" -gt "$rberr" ]; then
+	echo
+	echo "== other valgrind errors: see"
+	grep -l -E "^==[0-9]+== (Invalid |Mismatched |Conditional jump|Use of uninitialised|Syscall param)" "$VG"/valgrind.*.log | head -5
+fi
 echo
-echo "valgrind: $nlogs process logs, $blocks errors ($reported in the processes' ERROR SUMMARY lines), $rberr involving pg_runbook"
+echo "valgrind: $nlogs process logs; memcheck errors: $blocks ($reported in the processes' ERROR SUMMARY lines), $rberr involving pg_runbook"
+echo "valgrind: processes killed by a signal: $nterm, $rbterm with pg_runbook on the stack"
 [ "$rberr" -gt 0 ] && rc=1
+[ "$rbterm" -gt 0 ] && rc=1
 exit $rc
