@@ -40,7 +40,7 @@ CACHE=${PG_RUNBOOK_CASSERT_CACHE:-/var/cache/pg_runbook-cassert}
 PKG=postgresql-15
 # the contrib modules the suites use (test_decoding: TAP 510), and two more
 # that help to look at pages when a test fails
-CONTRIB=${PG_RUNBOOK_CASSERT_CONTRIB:-"pg_stat_statements pgstattuple amcheck test_decoding pageinspect pg_buffercache"}
+CONTRIB=${PG_RUNBOOK_CASSERT_CONTRIB:-"pg_stat_statements pgstattuple amcheck test_decoding dblink pageinspect pg_buffercache"}
 JOBS=${PG_RUNBOOK_CASSERT_JOBS:-2}
 SRCLIST=/etc/apt/sources.list.d/pg_runbook-cassert-src.sources
 
