@@ -48,7 +48,10 @@ cassert_srcdir() { echo "$(dirname "$(dirname "$($PG_CONFIG --bindir)")")/src"; 
 # say debug_assertions = on, or the run stops here.
 assert_enabled() {
 	local out
+	# (from /: psql run as the server user warns on stderr when the
+	# caller's directory is one it cannot enter, say a clone under /root)
 	out=$( (
+		cd / || exit 1
 		server_start "$1" >/dev/null || exit 1
 		rb_psql -At -c "SELECT current_setting('debug_assertions') || ' ' || version()"
 		server_stop
