@@ -241,11 +241,15 @@ is_sev_word(const char *s, int len)
 	return false;
 }
 
-/* Rank of a severity we report (0 = PANIC ... 3 = WARNING), -1 otherwise. */
+/*
+ * Rank of a severity we report (0 = PANIC ... 3 = WARNING, 4 = LOG), -1
+ * otherwise.  WARNING and LOG lines count only when they report corruption
+ * (count_record): 18's I/O workers report a failed page verification at LOG.
+ */
 static int
 sev_rank(const char *s, int len)
 {
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		if ((int) strlen(rb_sev_words[i]) == len && memcmp(rb_sev_words[i], s, len) == 0)
 			return i;
 	return -1;
@@ -1234,8 +1238,8 @@ count_record(LogScan *sc, const RbLogRecord *rec, int offset)
 	if (rank < 0)
 		return;
 	cat = categorize(rec);
-	/* warnings only when they tell of corruption or a system error */
-	if (rank == 3 &&
+	/* warnings (and LOG lines) only when they tell of corruption or a system error */
+	if (rank >= 3 &&
 		!(cat && (strcmp(cat, "checksum_failure") == 0 || strcmp(cat, "data_corrupted") == 0 ||
 				  strcmp(cat, "index_corrupted") == 0)) &&
 		!(rec->has_state && (strncmp(rec->sqlstate, "XX", 2) == 0 || strncmp(rec->sqlstate, "58", 2) == 0)))
