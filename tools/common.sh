@@ -39,6 +39,9 @@ reexec_readable() {
 	mkdir -p "$copy"
 	(cd "$ROOT" && tar --exclude=./build --exclude='*.o' --exclude='*.so' -cf - .) | (cd "$copy" && tar -xf -)
 	chmod -R a+rX "$copy"
+	# run from the copy: the server user's programs (psql) would otherwise
+	# warn that they cannot change into the unreadable working directory
+	cd "$copy" || return 1
 	exec "$copy/tools/$(basename "$script")" "$@"
 }
 
