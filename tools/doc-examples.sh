@@ -48,10 +48,13 @@ mapfile -t pages <<<"$DOC_EXAMPLES_PAGES"
 # the test build (as make test): one set of objects for both
 MAKE_ARGS+=(RB_TEST_HOOKS=1)
 mkdir -p "$BUILD"
+# Runs of this script from several worktrees share this tree's build: the
+# build (which replaces the installed library) takes the lock exclusively,
+# the servers run under a shared lock.
 exec 9>"$BUILD/.doc-examples.lock"
 flock 9
 build_and_install >/dev/null || { echo "build failed"; exit 2; }
-flock -u 9
+flock -s 9
 
 DIR=$BUILD/docs-run/$$
 trap 'server_stop; rm -rf "$DIR"' EXIT
