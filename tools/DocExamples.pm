@@ -142,6 +142,10 @@ sub run_page
 	die "fork: $!" unless defined $pid;
 	if ($pid == 0)
 	{
+		# the same psql everywhere: the TAP framework sets PGAPPNAME to the
+		# test's name, and the environment must not change the output
+		delete @ENV{qw(PGAPPNAME PGOPTIONS PGTZ PGDATESTYLE PGCLIENTENCODING PSQLRC PSQL_PAGER PAGER)};
+		$ENV{PGCLIENTENCODING} = 'UTF8';
 		open STDIN, '<', $sfile or die;
 		open STDOUT, '>', $ofile or die;
 		open STDERR, '>&', \*STDOUT or die;
