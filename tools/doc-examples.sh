@@ -45,8 +45,13 @@ fi
 reexec_readable "$0" ${UPDATE:+"$UPDATE"}
 mapfile -t pages <<<"$DOC_EXAMPLES_PAGES"
 
-# the test build (as make test): one set of objects for both
+# the test build (as make test): one set of objects for both, but a private
+# installation of its own, so that a run of make test (or of this script
+# from another worktree) never finds its library replaced under it
 MAKE_ARGS+=(RB_TEST_HOOKS=1)
+BUILD=$BUILD/doc-examples
+TI=$BUILD/tmp_install
+TIBIN=$TI$PGBIN
 mkdir -p "$BUILD"
 # Runs of this script from several worktrees share this tree's build: the
 # build (which replaces the installed library) takes the lock exclusively,

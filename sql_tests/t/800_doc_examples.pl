@@ -58,6 +58,11 @@ track_activity_query_size = 2048
 # completeness: every public object has a heading and a tested example
 ok(scalar @objects > 50, 'the public objects of the extension are listed');
 my @missing = DocExamples::missing_objects(objects => \@objects, pages => \@all);
+# PG_RUNBOOK_DOCS_INCOMPLETE_OK=1 reports the missing ones without failing
+# (a TODO test), for a tree whose pages are being written.
+our $TODO;
+local $TODO = 'pages still being written (PG_RUNBOOK_DOCS_INCOMPLETE_OK)'
+  if $ENV{PG_RUNBOOK_DOCS_INCOMPLETE_OK};
 is(scalar @missing, 0, 'every public object has a docs heading and a tested example')
   or diag("missing in docs/:\n  " . join("\n  ", @missing));
 
