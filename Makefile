@@ -57,7 +57,7 @@ pg_runbook--1.0--1.1.sql: $(RB_V11_SQL) sql/1.1
 pg_runbook--1.1.sql: $(RB_V10_SQL) $(RB_V11_SQL) sql/1.0 sql/1.1
 	cat $(RB_V10_SQL) $(RB_V11_SQL) > $@
 
-.PHONY: test demo bench deps tmp-install test-matrix test-cassert test-valgrind fuzz
+.PHONY: test demo bench deps tmp-install test-matrix test-cassert test-valgrind fuzz docs
 
 deps:
 	tools/deps.sh
@@ -69,6 +69,12 @@ test: deps
 
 demo: deps
 	tools/demo.sh
+
+# Runs the examples of docs/*.md on private servers and writes their real
+# outputs into the pages (docs/examples.md); the check without writing is
+# `tools/doc-examples.sh` and, inside `make test`, sql_tests/t/800_doc_examples.pl.
+docs: deps
+	tools/doc-examples.sh --update
 
 bench: deps
 	tools/bench.sh
