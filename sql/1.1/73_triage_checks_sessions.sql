@@ -82,22 +82,21 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     f       @extschema@.triage_finding;
-    chk     text := 'connections';
     c       record;
 BEGIN
+    f.check_name := 'connections';
     SELECT * INTO c FROM @extschema@.connections();
     IF c.pct_used >= @extschema@._threshold('connections_sev3_pct') THEN
         f.severity := CASE WHEN c.pct_used >= @extschema@._threshold('connections_sev1_pct') THEN 'SEV1'
-                         WHEN c.pct_used >= @extschema@._threshold('connections_sev2_pct') THEN 'SEV2'
-                         ELSE 'SEV3' END;
-        f.check_name := chk;
+                           WHEN c.pct_used >= @extschema@._threshold('connections_sev2_pct') THEN 'SEV2'
+                           ELSE 'SEV3' END;
         f.finding := format('%s%% of connection slots in use (%s of %s usable; %s idle, %s idle in transaction)',
-                          c.pct_used, c.in_use, c.usable, c.idle, c.idle_in_transaction);
+                            c.pct_used, c.in_use, c.usable, c.idle, c.idle_in_transaction);
         f.evidence := jsonb_build_object('pct_used', c.pct_used, 'in_use', c.in_use, 'usable', c.usable,
-                        'max_connections', c.max_connections, 'active', c.active, 'idle', c.idle,
-                        'idle_in_transaction', c.idle_in_transaction, 'available', c.available,
-                        'top_sources', (SELECT jsonb_agg(to_jsonb(cs)) FROM
-                            (SELECT * FROM @extschema@.connection_sources LIMIT 5) cs));
+                          'max_connections', c.max_connections, 'active', c.active, 'idle', c.idle,
+                          'idle_in_transaction', c.idle_in_transaction, 'available', c.available,
+                          'top_sources', (SELECT jsonb_agg(to_jsonb(cs)) FROM
+                              (SELECT * FROM @extschema@.connection_sources LIMIT 5) cs));
         f.action := 'find the source (connection_sources), end idle sessions, put a pooler in front';
         f.remedy_sql := 'SELECT * FROM ' || '@extschema@' || '.kill_idle(''30 min'', dry_run => true);';
         RETURN NEXT f;
@@ -113,10 +112,10 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     f       @extschema@.triage_finding;
-    chk     text := 'idle_in_transaction_blocking';
     r       record;
     t_lock  numeric := @extschema@._threshold('lock_wait_seconds');
 BEGIN
+    f.check_name := 'idle_in_transaction_blocking';
     FOR r IN
         SELECT b.pid, b.usename, b.datname, b.application_name, b.state, b.xact_age, b.state_age,
                array_agg(w.pid ORDER BY w.pid) AS waiters,
@@ -128,20 +127,19 @@ BEGIN
          ORDER BY 9 DESC NULLS LAST, b.pid
     LOOP
         f.severity := CASE WHEN r.max_wait >= t_lock THEN 'SEV2' ELSE 'SEV3' END;
-        f.check_name := chk;
         f.finding := format('pid %s (%s, %s) is %s for %s and blocks %s session(s), the longest waiting %s s',
-                          r.pid, r.usename, r.application_name, r.state, date_trunc('second', r.state_age),
-                          cardinality(r.waiters), r.max_wait);
+                            r.pid, r.usename, r.application_name, r.state, date_trunc('second', r.state_age),
+                            cardinality(r.waiters), r.max_wait);
         f.evidence := jsonb_build_object('pid', r.pid, 'usename', r.usename, 'datname', r.datname,
-                        'application_name', r.application_name, 'state', r.state,
-                        'xact_age_s', @extschema@._secs(r.xact_age), 'state_age_s', @extschema@._secs(r.state_age),
-                        'blocked_pids', to_jsonb(r.waiters), 'max_wait_s', r.max_wait);
+                          'application_name', r.application_name, 'state', r.state,
+                          'xact_age_s', @extschema@._secs(r.xact_age), 'state_age_s', @extschema@._secs(r.state_age),
+                          'blocked_pids', to_jsonb(r.waiters), 'max_wait_s', r.max_wait);
         f.action := 'end the idle transaction (the application forgot COMMIT/ROLLBACK); set idle_in_transaction_session_timeout';
         -- through the remedy path (re-check, safety rules, audit), never a bare pg_terminate_backend
         f.remedy_sql := format('SELECT * FROM %s.terminate(%s, %L);  -- or every stuck root: SELECT * FROM %s.terminate_blockers(%L);',
-                             '@extschema@', r.pid,
-                             format('idle in transaction, blocking %s session(s)', cardinality(r.waiters)),
-                             '@extschema@', (floor(r.max_wait) || ' s'));
+                               '@extschema@', r.pid,
+                               format('idle in transaction, blocking %s session(s)', cardinality(r.waiters)),
+                               '@extschema@', (floor(r.max_wait) || ' s'));
         RETURN NEXT f;
     END LOOP;
 END
@@ -155,10 +153,10 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     f       @extschema@.triage_finding;
-    chk     text := 'lock_waits';
     r       record;
     t_lock  numeric := @extschema@._threshold('lock_wait_seconds');
 BEGIN
+    f.check_name := 'lock_waits';
     SELECT count(*) AS waiters,
            max(w.wait_s) AS max_wait,
            jsonb_agg(jsonb_build_object('pid', w.pid, 'blocked_by', to_jsonb(w.blocked_by),
@@ -172,22 +170,21 @@ BEGIN
               FROM unnest(sess) s WHERE s.wait_event_type = 'Lock') w;
     IF r.waiters > 0 THEN
         f.severity := CASE WHEN r.waiters >= @extschema@._threshold('lock_waiters_sev1') THEN 'SEV1'
-                         WHEN r.max_wait >= t_lock THEN 'SEV2'
-                         ELSE 'SEV3' END;
-        f.check_name := chk;
+                           WHEN r.max_wait >= t_lock THEN 'SEV2'
+                           ELSE 'SEV3' END;
         f.finding := format('%s session(s) waiting on locks, the longest for %s s; blocked by pid(s) %s; root blocker(s) %s',
-                          r.waiters, r.max_wait, array_to_string(r.blockers, ', '),
-                          coalesce(array_to_string(roots, ', '), 'unknown'));
+                            r.waiters, r.max_wait, array_to_string(r.blockers, ', '),
+                            coalesce(array_to_string(roots, ', '), 'unknown'));
         f.evidence := jsonb_build_object('waiters', r.waiters, 'max_wait_s', r.max_wait,
-                                       'blockers', to_jsonb(coalesce(r.blockers, '{}')),
-                                       'root_blockers', to_jsonb(coalesce(roots, '{}')), 'waits', r.waits);
+                                         'blockers', to_jsonb(coalesce(r.blockers, '{}')),
+                                         'root_blockers', to_jsonb(coalesce(roots, '{}')), 'waits', r.waits);
         f.action := 'read the lock tree; cancel or terminate the root blocker if it is stuck';
         f.remedy_sql := format('SELECT * FROM %s.lock_tree();  -- then: SELECT * FROM %s.terminate_blockers(%L, dry_run => true);',
-                             '@extschema@', '@extschema@', (floor(r.max_wait) || ' s'))
-                      || CASE WHEN cardinality(roots) = 1
-                              THEN format('  -- or the root alone: SELECT * FROM %s.terminate(%s, %L);', '@extschema@', roots[1],
-                                          format('root blocker of %s waiting session(s)', r.waiters))
-                              ELSE '' END;
+                               '@extschema@', '@extschema@', (floor(r.max_wait) || ' s'))
+                        || CASE WHEN cardinality(roots) = 1
+                                THEN format('  -- or the root alone: SELECT * FROM %s.terminate(%s, %L);', '@extschema@', roots[1],
+                                            format('root blocker of %s waiting session(s)', r.waiters))
+                                ELSE '' END;
         RETURN NEXT f;
     END IF;
 END
@@ -201,9 +198,9 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     f       @extschema@.triage_finding;
-    chk     text := 'long_running';
     r       record;
 BEGIN
+    f.check_name := 'long_running';
     SELECT count(*) AS cnt, max(s.query_age) AS max_age,
            (array_agg(s.pid ORDER BY s.query_age DESC))[1] AS longest,
            jsonb_agg(jsonb_build_object('pid', s.pid, 'usename', s.usename, 'datname', s.datname,
@@ -216,15 +213,14 @@ BEGIN
        AND extract(epoch FROM s.query_age) >= @extschema@._threshold('long_query_seconds');
     IF r.cnt > 0 THEN
         f.severity := CASE WHEN extract(epoch FROM r.max_age) >= @extschema@._threshold('long_query_sev2_seconds')
-                         THEN 'SEV2' ELSE 'SEV3' END;
-        f.check_name := chk;
+                           THEN 'SEV2' ELSE 'SEV3' END;
         f.finding := format('%s statement(s) running longer than %s s, the longest for %s',
-                          r.cnt, @extschema@._threshold('long_query_seconds'), date_trunc('second', r.max_age));
+                            r.cnt, @extschema@._threshold('long_query_seconds'), date_trunc('second', r.max_age));
         f.evidence := jsonb_build_object('count', r.cnt, 'max_age_s', @extschema@._secs(r.max_age), 'statements', r.list);
         f.action := 'check the plans (EXPLAIN) and whether they can be cancelled';
         f.remedy_sql := format('SELECT * FROM %s.cancel(%s, %L);  -- the longest; all of them: SELECT * FROM %s.cancel_long(%L, dry_run => true);',
-                             '@extschema@', r.longest, format('statement running for %s', date_trunc('second', r.max_age)),
-                             '@extschema@', (@extschema@._threshold('long_query_seconds') || ' s'));
+                               '@extschema@', r.longest, format('statement running for %s', date_trunc('second', r.max_age)),
+                               '@extschema@', (@extschema@._threshold('long_query_seconds') || ' s'));
         RETURN NEXT f;
     END IF;
 END
@@ -238,9 +234,9 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     f       @extschema@.triage_finding;
-    chk     text := 'idle_in_transaction';
     r       record;
 BEGIN
+    f.check_name := 'idle_in_transaction';
     SELECT count(*) AS cnt, max(s.state_age) AS max_age, array_agg(s.pid ORDER BY s.state_age DESC) AS pids
       INTO r
       FROM unnest(sess) s
@@ -248,13 +244,13 @@ BEGIN
        AND NOT EXISTS (SELECT 1 FROM unnest(sess) w WHERE s.pid = ANY (w.blocked_by))
        AND extract(epoch FROM s.state_age) >= @extschema@._threshold('idle_xact_seconds');
     IF r.cnt > 0 THEN
-        f.severity := 'SEV3'; f.check_name := chk;
+        f.severity := 'SEV3';
         f.finding := format('%s session(s) idle in transaction for more than %s s (longest %s)',
-                          r.cnt, @extschema@._threshold('idle_xact_seconds'), date_trunc('second', r.max_age));
+                            r.cnt, @extschema@._threshold('idle_xact_seconds'), date_trunc('second', r.max_age));
         f.evidence := jsonb_build_object('count', r.cnt, 'pids', to_jsonb(r.pids), 'max_age_s', @extschema@._secs(r.max_age));
         f.action := 'they hold snapshots and locks; fix the application, set idle_in_transaction_session_timeout';
         f.remedy_sql := format('SELECT * FROM %s.kill_idle(%L, states => ''{idle in transaction}'', dry_run => true);',
-                             '@extschema@', @extschema@._threshold('idle_xact_seconds') || ' s');
+                               '@extschema@', @extschema@._threshold('idle_xact_seconds') || ' s');
         RETURN NEXT f;
     END IF;
 END
@@ -268,11 +264,11 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     f       @extschema@.triage_finding;
-    chk     text := 'xmin_horizon';
     r       record;
     t_xmin  numeric := @extschema@._threshold('xmin_age_xids');
     t_xmin2 numeric := @extschema@._threshold('xmin_age_sev2_xids');
 BEGIN
+    f.check_name := 'xmin_horizon';
     FOR r IN
         SELECT s.pid, s.usename, s.datname, s.state, s.xact_age,
                greatest(coalesce(s.xmin_age, 0), coalesce(s.xid_age, 0)) AS age
@@ -281,14 +277,13 @@ BEGIN
          ORDER BY 6 DESC
     LOOP
         f.severity := CASE WHEN r.age >= t_xmin2 THEN 'SEV2' ELSE 'SEV3' END;
-        f.check_name := chk;
         f.finding := format('pid %s (%s) holds the xmin horizon back by %s transactions: vacuum cannot remove dead rows',
-                          r.pid, r.state, r.age);
+                            r.pid, r.state, r.age);
         f.evidence := jsonb_build_object('source', 'session', 'pid', r.pid, 'usename', r.usename, 'datname', r.datname,
-                                       'state', r.state, 'xmin_age', r.age, 'xact_age_s', @extschema@._secs(r.xact_age));
+                                         'state', r.state, 'xmin_age', r.age, 'xact_age_s', @extschema@._secs(r.xact_age));
         f.action := 'end the transaction';
         f.remedy_sql := format('SELECT * FROM %s.terminate(%s, %L);',
-                             '@extschema@', r.pid, format('holds the xmin horizon back by %s transactions', r.age));
+                               '@extschema@', r.pid, format('holds the xmin horizon back by %s transactions', r.age));
         RETURN NEXT f;
     END LOOP;
 END
@@ -302,22 +297,21 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     f       @extschema@.triage_finding;
-    chk     text := 'prepared_transactions';
     r       record;
     t_xmin2 numeric := @extschema@._threshold('xmin_age_sev2_xids');
 BEGIN
+    f.check_name := 'prepared_transactions';
     FOR r IN
         SELECT p.gid, p.owner, p.database, p.prepared, now() - p.prepared AS age, age(p.transaction) AS xid_age
           FROM pg_prepared_xacts p
          ORDER BY p.prepared
     LOOP
         f.severity := CASE WHEN extract(epoch FROM r.age) >= @extschema@._threshold('prepared_xact_seconds')
-                           OR r.xid_age >= t_xmin2 THEN 'SEV2' ELSE 'SEV3' END;
-        f.check_name := chk;
+                             OR r.xid_age >= t_xmin2 THEN 'SEV2' ELSE 'SEV3' END;
         f.finding := format('prepared transaction %L (database %s) open for %s: it holds its locks and the xmin horizon',
-                          r.gid, r.database, date_trunc('second', r.age));
+                            r.gid, r.database, date_trunc('second', r.age));
         f.evidence := jsonb_build_object('source', 'prepared', 'gid', r.gid, 'owner', r.owner, 'datname', r.database,
-                                       'age_s', @extschema@._secs(r.age), 'xid_age', r.xid_age);
+                                         'age_s', @extschema@._secs(r.age), 'xid_age', r.xid_age);
         f.action := 'ask the transaction manager to finish it; if it is orphaned, commit or roll it back by hand';
         f.remedy_sql := format('ROLLBACK PREPARED %L;  -- in database %s, or COMMIT PREPARED', r.gid, r.database);
         RETURN NEXT f;
@@ -333,11 +327,11 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     f       @extschema@.triage_finding;
-    chk     text := 'replication_slots_xmin';
     r       record;
     t_xmin  numeric := @extschema@._threshold('xmin_age_xids');
     t_xmin2 numeric := @extschema@._threshold('xmin_age_sev2_xids');
 BEGIN
+    f.check_name := 'replication_slots_xmin';
     FOR r IN
         SELECT sl.slot_name, sl.slot_type, sl.active,
                greatest(coalesce(age(sl.xmin), 0), coalesce(age(sl.catalog_xmin), 0)) AS age
@@ -346,11 +340,10 @@ BEGIN
          ORDER BY 4 DESC
     LOOP
         f.severity := CASE WHEN r.age >= t_xmin2 OR NOT r.active THEN 'SEV2' ELSE 'SEV3' END;
-        f.check_name := chk;
         f.finding := format('%s slot %s (%s) holds the xmin horizon back by %s transactions',
-                          r.slot_type, r.slot_name, CASE WHEN r.active THEN 'active' ELSE 'inactive' END, r.age);
+                            r.slot_type, r.slot_name, CASE WHEN r.active THEN 'active' ELSE 'inactive' END, r.age);
         f.evidence := jsonb_build_object('source', 'slot', 'slot_name', r.slot_name, 'slot_type', r.slot_type,
-                                       'active', r.active, 'xmin_age', r.age);
+                                         'active', r.active, 'xmin_age', r.age);
         f.action := 'make its consumer catch up, or drop the slot if the consumer is gone';
         f.remedy_sql := format('SELECT pg_drop_replication_slot(%L);', r.slot_name);
         RETURN NEXT f;

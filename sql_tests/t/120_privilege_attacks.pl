@@ -192,6 +192,9 @@ my %generic = (
 	'jsonb' => q{'{}'::pg_catalog.jsonb},
 	'cidr' => q{'127.0.0.1/32'::pg_catalog.cidr},
 	'inet' => q{'127.0.0.1'::pg_catalog.inet},
+	'integer[]' => q{'{1}'::pg_catalog.int4[]},
+	# the snapshot triage() gives its checks (runbook._triage_*)
+	'runbook.sessions[]' => q{ARRAY(SELECT s FROM runbook.sessions s)},
 );
 my @calls;
 for my $row (split /\n/, $node->safe_psql('appdb', q{
