@@ -11,14 +11,18 @@ EXCEPTION WHEN OTHERS THEN
   RETURN st || ': ' || msg || coalesce(' | hint: ' || nullif(hint, ''), '');
 END $$;
 -- signatures and result columns (contract columns included)
-SELECT p.oid::regprocedure AS function, pg_get_function_arguments(p.oid) AS arguments
+SELECT p.oid::regprocedure AS function, pg_get_function_arguments(p.oid) AS arguments,
+       pg_get_function_result(p.oid) AS result
   FROM pg_proc p
  WHERE p.pronamespace = 'runbook'::regnamespace
-   AND p.proname IN ('kill_idle', 'cancel_long', 'recent_actions')
+   AND p.proname IN ('kill_idle', 'cancel_long', 'recent_actions', 'cancel', 'terminate', 'terminate_blockers')
  ORDER BY 1;
 SELECT * FROM runbook.kill_idle('1 day', true) LIMIT 0;
 SELECT * FROM runbook.cancel_long('1 day', true) LIMIT 0;
 SELECT * FROM runbook.recent_actions() LIMIT 0;
+-- the row type of every remedy (kill_idle, cancel_long, terminate_blockers, cancel, terminate)
+SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+ WHERE attrelid = 'runbook.remedy_result'::regclass AND attnum > 0 ORDER BY attnum;
 SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
  WHERE attrelid = 'runbook.actions'::regclass AND attnum > 0 ORDER BY attnum;
 -- settings

@@ -81,26 +81,36 @@ COMMENT ON FUNCTION @extschema@.audit_status() IS
 REVOKE ALL ON FUNCTION @extschema@.recent_actions(), @extschema@.audit_status() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.recent_actions(), @extschema@.audit_status() TO pg_monitor;
 
+-- ---- the result row of every remedy: one row per session considered, with
+-- what was done to it (outcome) or why it was skipped (reason).  One type
+-- for cancel(), terminate(), kill_idle(), cancel_long() and
+-- terminate_blockers() (the C functions build it: remedy_sql.c,
+-- blockers_sql.c); the columns and their order are those of 1.0's OUT lists.
+CREATE TYPE @extschema@.remedy_result AS (
+    pid integer,
+    usename name,
+    datname name,
+    application_name text,
+    client_addr inet,
+    backend_type text,
+    state text,
+    state_age interval,
+    xact_age interval,
+    query_age interval,
+    action text,
+    outcome text,
+    reason text,
+    detail text,
+    query text);
+
+COMMENT ON TYPE @extschema@.remedy_result IS
+'a row of a remedy (cancel, terminate, kill_idle, cancel_long, terminate_blockers): the session as it was re-checked, the action, its outcome or the reason it was skipped';
+
 -- ---- per-session remedies
 CREATE FUNCTION @extschema@.cancel(
     pid integer,
-    reason text DEFAULT NULL,
-    OUT pid integer,
-    OUT usename name,
-    OUT datname name,
-    OUT application_name text,
-    OUT client_addr inet,
-    OUT backend_type text,
-    OUT state text,
-    OUT state_age interval,
-    OUT xact_age interval,
-    OUT query_age interval,
-    OUT action text,
-    OUT outcome text,
-    OUT reason text,
-    OUT detail text,
-    OUT query text)
-RETURNS SETOF record
+    reason text DEFAULT NULL)
+RETURNS SETOF @extschema@.remedy_result
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'rb_cancel_pid';
@@ -110,23 +120,8 @@ COMMENT ON FUNCTION @extschema@.cancel(integer, text) IS
 
 CREATE FUNCTION @extschema@.terminate(
     pid integer,
-    reason text DEFAULT NULL,
-    OUT pid integer,
-    OUT usename name,
-    OUT datname name,
-    OUT application_name text,
-    OUT client_addr inet,
-    OUT backend_type text,
-    OUT state text,
-    OUT state_age interval,
-    OUT xact_age interval,
-    OUT query_age interval,
-    OUT action text,
-    OUT outcome text,
-    OUT reason text,
-    OUT detail text,
-    OUT query text)
-RETURNS SETOF record
+    reason text DEFAULT NULL)
+RETURNS SETOF @extschema@.remedy_result
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'rb_terminate_pid';
@@ -149,23 +144,8 @@ CREATE FUNCTION @extschema@.kill_idle(
     application_pattern text DEFAULT NULL,
     client_network text DEFAULT NULL,
     allow_superuser boolean DEFAULT false,
-    max_actions integer DEFAULT NULL,
-    OUT pid integer,
-    OUT usename name,
-    OUT datname name,
-    OUT application_name text,
-    OUT client_addr inet,
-    OUT backend_type text,
-    OUT state text,
-    OUT state_age interval,
-    OUT xact_age interval,
-    OUT query_age interval,
-    OUT action text,
-    OUT outcome text,
-    OUT reason text,
-    OUT detail text,
-    OUT query text)
-RETURNS SETOF record
+    max_actions integer DEFAULT NULL)
+RETURNS SETOF @extschema@.remedy_result
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'rb_kill_idle';
@@ -183,23 +163,8 @@ CREATE FUNCTION @extschema@.cancel_long(
     application_pattern text DEFAULT NULL,
     client_network text DEFAULT NULL,
     allow_superuser boolean DEFAULT false,
-    max_actions integer DEFAULT NULL,
-    OUT pid integer,
-    OUT usename name,
-    OUT datname name,
-    OUT application_name text,
-    OUT client_addr inet,
-    OUT backend_type text,
-    OUT state text,
-    OUT state_age interval,
-    OUT xact_age interval,
-    OUT query_age interval,
-    OUT action text,
-    OUT outcome text,
-    OUT reason text,
-    OUT detail text,
-    OUT query text)
-RETURNS SETOF record
+    max_actions integer DEFAULT NULL)
+RETURNS SETOF @extschema@.remedy_result
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'rb_cancel_long';
@@ -212,23 +177,8 @@ CREATE FUNCTION @extschema@.terminate_blockers(
     min_wait interval,
     dry_run boolean DEFAULT true,
     allow_superuser boolean DEFAULT false,
-    max_actions integer DEFAULT NULL,
-    OUT pid integer,
-    OUT usename name,
-    OUT datname name,
-    OUT application_name text,
-    OUT client_addr inet,
-    OUT backend_type text,
-    OUT state text,
-    OUT state_age interval,
-    OUT xact_age interval,
-    OUT query_age interval,
-    OUT action text,
-    OUT outcome text,
-    OUT reason text,
-    OUT detail text,
-    OUT query text)
-RETURNS SETOF record
+    max_actions integer DEFAULT NULL)
+RETURNS SETOF @extschema@.remedy_result
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'rb_terminate_blockers';

@@ -91,6 +91,7 @@ DECLARE
                                           'idle in transaction (aborted)', 'active'];
     bad text;
     pat text;
+    missing record;
 BEGIN
     -- restoring a dump: a changed starter policy replaces the one that
     -- CREATE EXTENSION installed as it ships
@@ -145,18 +146,20 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Set both active_from and active_until (a window may span midnight), or neither.';
     END IF;
-    IF NEW.role_name IS NOT NULL AND
-       NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = NEW.role_name) THEN
-        RAISE EXCEPTION 'role "%" of policy "%" does not exist', NEW.role_name, NEW.name
-            USING ERRCODE = 'undefined_object',
-                  HINT = 'Create the role first, or leave role_name NULL to match any role.';
-    END IF;
-    IF NEW.database_name IS NOT NULL AND
-       NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = NEW.database_name) THEN
-        RAISE EXCEPTION 'database "%" of policy "%" does not exist', NEW.database_name, NEW.name
-            USING ERRCODE = 'invalid_catalog_name',
-                  HINT = 'Leave database_name NULL to match any database.';
-    END IF;
+    -- the role and the database a policy names must exist
+    FOR missing IN
+        SELECT * FROM (VALUES
+            ('role', NEW.role_name, 'undefined_object',
+             'Create the role first, or leave role_name NULL to match any role.',
+             EXISTS (SELECT 1 FROM pg_roles WHERE rolname = NEW.role_name)),
+            ('database', NEW.database_name, 'invalid_catalog_name',
+             'Leave database_name NULL to match any database.',
+             EXISTS (SELECT 1 FROM pg_database WHERE datname = NEW.database_name))) AS v(kind, name, code, hint, found)
+         WHERE v.name IS NOT NULL AND NOT v.found
+    LOOP
+        RAISE EXCEPTION '% "%" of policy "%" does not exist', missing.kind, missing.name, NEW.name
+            USING ERRCODE = missing.code, HINT = missing.hint;
+    END LOOP;
     FOREACH pat IN ARRAY ARRAY[NEW.application_pattern, NEW.exclude_application_pattern] LOOP
         CONTINUE WHEN pat IS NULL;
         BEGIN

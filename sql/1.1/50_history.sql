@@ -4,7 +4,9 @@
 -- pg_runbook.sample_interval into a shared-memory ring
 -- (pg_runbook.history_size samples) and records threshold crossings as
 -- events; these functions read them.  A restart empties both rings;
--- archive_history() keeps a copy in tables when wanted.
+-- archive_history() keeps a copy in tables when wanted.  What is built on
+-- the history: 52_alerts.sql (durations of the alerts), 54_incident_report.sql.
+-- Read-only things go to pg_monitor; archive_history() writes (owner only).
 -- ---------------------------------------------------------------------
 
 CREATE FUNCTION @extschema@.history(
@@ -55,6 +57,8 @@ AS 'MODULE_PATHNAME', 'rb_history';
 
 COMMENT ON FUNCTION @extschema@.history(timestamptz, timestamptz) IS
 'the flight recorder: one row per sample taken between since and until (connections by state, lock waiters and root blocker, ages, where active sessions wait, pg_stat_database counters and their rates per second); kept in shared memory, emptied by a restart';
+REVOKE ALL ON FUNCTION @extschema@.history(timestamptz, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.history(timestamptz, timestamptz) TO pg_monitor;
 
 CREATE FUNCTION @extschema@.events(
     since timestamptz,
@@ -75,6 +79,8 @@ AS 'MODULE_PATHNAME', 'rb_events';
 
 COMMENT ON FUNCTION @extschema@.events(timestamptz, timestamptz) IS
 'moments a threshold was crossed (connections_high/normal, lock_queue_formed/grew/cleared, lock_wait_long, long_query, idle_in_transaction, long_transaction, deadlock), with the pids and the query involved; oldest first';
+REVOKE ALL ON FUNCTION @extschema@.events(timestamptz, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.events(timestamptz, timestamptz) TO pg_monitor;
 
 CREATE FUNCTION @extschema@._wait_samples(
     since timestamptz,
@@ -95,6 +101,8 @@ AS 'MODULE_PATHNAME', 'rb_wait_samples';
 
 COMMENT ON FUNCTION @extschema@._wait_samples(timestamptz, timestamptz) IS
 'internal: the rows of wait_profile(), unordered';
+REVOKE ALL ON FUNCTION @extschema@._wait_samples(timestamptz, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._wait_samples(timestamptz, timestamptz) TO pg_monitor;
 
 CREATE FUNCTION @extschema@.wait_profile(
     since timestamptz,
@@ -120,6 +128,8 @@ $$;
 
 COMMENT ON FUNCTION @extschema@.wait_profile(timestamptz, timestamptz) IS
 'where the active sessions'' time went between since and until: session-seconds by wait event (kind wait_event; CPU:running = not waiting), then by wait event and statement (kind query), with the share of active time and the average number of active sessions';
+REVOKE ALL ON FUNCTION @extschema@.wait_profile(timestamptz, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.wait_profile(timestamptz, timestamptz) TO pg_monitor;
 
 CREATE FUNCTION @extschema@.history_status(
     OUT running boolean,
@@ -147,6 +157,8 @@ AS 'MODULE_PATHNAME', 'rb_history_status';
 
 COMMENT ON FUNCTION @extschema@.history_status() IS
 'the pg_runbook sampler: running, interval, ring sizes and fill, the time each sample took, shared memory used';
+REVOKE ALL ON FUNCTION @extschema@.history_status() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.history_status() TO pg_monitor;
 
 -- ---------------------------------------------------------------------
 -- An optional persisted copy: archive_history() appends what the rings
@@ -196,6 +208,8 @@ CREATE TABLE @extschema@.history_archive (
 
 COMMENT ON TABLE @extschema@.history_archive IS
 'optional persisted copy of runbook.history(), appended by runbook.archive_history(); delete old rows as you see fit';
+REVOKE ALL ON TABLE @extschema@.history_archive FROM PUBLIC;
+GRANT SELECT ON TABLE @extschema@.history_archive TO pg_monitor;
 
 CREATE TABLE @extschema@.events_archive (
     at        timestamptz NOT NULL,
@@ -213,6 +227,8 @@ CREATE INDEX events_archive_at_idx ON @extschema@.events_archive (at);
 
 COMMENT ON TABLE @extschema@.events_archive IS
 'optional persisted copy of runbook.events(), appended by runbook.archive_history()';
+REVOKE ALL ON TABLE @extschema@.events_archive FROM PUBLIC;
+GRANT SELECT ON TABLE @extschema@.events_archive TO pg_monitor;
 
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.history_archive', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.events_archive', '');
@@ -251,441 +267,4 @@ $fn$;
 
 COMMENT ON FUNCTION @extschema@.archive_history() IS
 'append the samples and events taken since the last call to runbook.history_archive and runbook.events_archive; optional, never called by pg_runbook itself';
-
--- ---------------------------------------------------------------------
--- alerts: durations from the history ("connections >= 80 % for 5 min").
--- firing keeps its meaning (the condition holds now); firing_since is
--- when it began to hold without a break, per the samples of the last
--- hour; sustained = it has held for at least for_duration (the rules'
--- `for:`): 5 min, or the value of an alert_thresholds row named
--- alert_for_seconds if one is added.
--- ---------------------------------------------------------------------
-CREATE FUNCTION @extschema@._alert_durations(
-    OUT alert text,
-    OUT firing_since timestamptz,
-    OUT firing_for interval,
-    OUT for_duration interval)
-RETURNS SETOF record
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $fn$
-DECLARE
-    iv     interval;
-    fr     interval := make_interval(secs => coalesce(@extschema@._threshold('alert_for_seconds'), 300)::float8);
-    t_conn numeric := @extschema@._threshold('connections_sev2_pct');
-    t_lock numeric := @extschema@._threshold('lock_wait_seconds');
-    t_xact numeric := @extschema@._threshold('long_query_seconds');
-    t_idle numeric := @extschema@._threshold('idle_xact_seconds');
-    t_xmin numeric := @extschema@._threshold('xmin_age_xids');
-BEGIN
-    BEGIN
-        iv := current_setting('pg_runbook.sample_interval')::interval;
-    EXCEPTION WHEN OTHERS THEN
-        iv := '0';
-    END;
-    IF NOT @extschema@._is_preloaded() OR iv <= '0' THEN
-        RETURN QUERY SELECT a.alert, NULL::timestamptz, NULL::interval, fr
-          FROM unnest(ARRAY['DatabaseHighConnections', 'DatabaseLockWaits', 'DatabaseLongTransaction',
-                            'DatabaseIdleInTransaction', 'DatabaseXminHorizon']) AS a(alert);
-        RETURN;
-    END IF;
-    -- one pass over the last hour: per alert, the latest sample and the
-    -- latest sample where the condition did not hold; it has held since
-    -- the sample after that one
-    RETURN QUERY
-    WITH h AS (
-        SELECT hh.sampled_at,
-               coalesce(hh.connections_pct >= t_conn, false) AS c1,
-               coalesce(extract(epoch FROM hh.longest_lock_wait) >= t_lock, false) AS c2,
-               coalesce(extract(epoch FROM hh.oldest_xact_age) >= t_xact, false) AS c3,
-               coalesce(extract(epoch FROM hh.oldest_idle_xact_age) >= t_idle, false) AS c4,
-               coalesce(hh.oldest_xmin_age >= t_xmin, false) AS c5
-          FROM @extschema@.history(now() - interval '1 hour', now()) hh
-    ), s AS (
-        SELECT max(h.sampled_at) AS last_at,
-               max(h.sampled_at) FILTER (WHERE NOT h.c1) AS f1, max(h.sampled_at) FILTER (WHERE NOT h.c2) AS f2,
-               max(h.sampled_at) FILTER (WHERE NOT h.c3) AS f3, max(h.sampled_at) FILTER (WHERE NOT h.c4) AS f4,
-               max(h.sampled_at) FILTER (WHERE NOT h.c5) AS f5
-          FROM h
-    ), f AS (
-        SELECT v.alert, s.last_at, v.last_false
-          FROM s, LATERAL (VALUES ('DatabaseHighConnections', s.f1), ('DatabaseLockWaits', s.f2),
-                                  ('DatabaseLongTransaction', s.f3), ('DatabaseIdleInTransaction', s.f4),
-                                  ('DatabaseXminHorizon', s.f5)) AS v(alert, last_false)
-    )
-    SELECT x.alert, x.since, now() - x.since, fr
-      FROM (SELECT f.alert,
-                   CASE WHEN f.last_at >= now() - 3 * iv - interval '1 s'
-                             AND (f.last_false IS NULL OR f.last_false < f.last_at)
-                        THEN (SELECT min(h.sampled_at) FROM h WHERE h.sampled_at > coalesce(f.last_false, '-infinity'))
-                   END AS since
-              FROM f) x;
-END
-$fn$;
-
-COMMENT ON FUNCTION @extschema@._alert_durations() IS
-'internal: how long each alert condition has held without a break, from the history of the last hour';
-
-DROP VIEW @extschema@.alerts;
-
-CREATE VIEW @extschema@.alerts AS
-    SELECT a.alert, a.firing, a.value, a.threshold, a.unit, a.summary,
-           CASE WHEN a.firing THEN d.firing_since END AS firing_since,
-           CASE WHEN a.firing THEN d.firing_for END AS firing_for,
-           d.for_duration,
-           coalesce(a.firing AND d.firing_for >= d.for_duration, false) AS sustained
-      FROM @extschema@._alert_rows() WITH ORDINALITY AS a(alert, firing, value, threshold, unit, summary, ord)
-      LEFT JOIN @extschema@._alert_durations() d ON d.alert = a.alert
-     ORDER BY a.ord;
-
-COMMENT ON VIEW @extschema@.alerts IS
-'the runbooks'' alerts (DatabaseHighConnections, DatabaseSlowQueries, ...): firing, value, threshold (from alert_thresholds), summary; from the flight recorder, how long the condition has held (firing_since, firing_for) and whether it held for the rules'' for: duration (sustained)';
-
--- ---------------------------------------------------------------------
--- incident_report(title, since): the live state as before, plus the
--- timeline of the incident from the events, the samples and the audit,
--- detection / resolution times, the recovery method and the errors of
--- the server log (runbook.log_summary(), when this version has it).
--- incident_report(since) is the same without a title.
--- ---------------------------------------------------------------------
-DROP FUNCTION @extschema@.incident_report(text);
-
-CREATE FUNCTION @extschema@.incident_report(title text DEFAULT NULL, since timestamptz DEFAULT NULL)
-RETURNS text
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $fn$
-DECLARE
-    md        text;
-    sev       text;
-    findings  jsonb;
-    c         record;
-    r         record;
-    k         integer;
-    t0        timestamptz := coalesce(since, now() - interval '1 hour');
-    have_hist boolean := false;
-    tl        jsonb := '[]';
-    detected  timestamptz;
-    detected_what text;
-    resolved  timestamptz;
-    mitigated timestamptz;
-    ongoing   boolean := false;
-    recovery  text := '';
-    h         record;
-    ls        regprocedure;
-    conn_thr  numeric := @extschema@._threshold('connections_sev2_pct');
-BEGIN
-    IF t0 > now() THEN
-        RAISE EXCEPTION 'incident_report: since must not be in the future'
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Pass the start of the incident, e.g. now() - interval ''1 hour''.';
-    END IF;
-
-    -- triage() once: its ordered rows give both the severity and the table
-    SELECT jsonb_agg(to_jsonb(t) ORDER BY t.n), min(t.severity) INTO findings, sev
-      FROM (SELECT row_number() OVER () AS n, * FROM @extschema@.triage()) t;
-    SELECT * INTO c FROM @extschema@.connections();
-
-    -- the timeline: events and the audit of the window, oldest first
-    IF @extschema@._is_preloaded() THEN
-        BEGIN
-            SELECT coalesce(jsonb_agg(jsonb_build_object('at', e.at, 'phase', e.phase, 'what', e.what) ORDER BY e.at, e.ord), '[]')
-              INTO tl
-              FROM (
-                SELECT ev.at, ev.seq AS ord,
-                       CASE WHEN ev.kind IN ('lock_queue_cleared', 'connections_normal') THEN 'recovery'
-                            WHEN ev.kind IN ('lock_queue_grew', 'lock_wait_long') THEN 'growth'
-                            ELSE 'detection' END AS phase,
-                       ev.kind || ': ' || ev.detail
-                         || CASE WHEN cardinality(ev.pids) > 0 THEN ' (waiting: ' || array_to_string(ev.pids, ', ') || ')' ELSE '' END
-                         || CASE WHEN ev.query IS NOT NULL THEN ' -- ' || left(ev.query, 100) ELSE '' END AS what
-                  FROM @extschema@.events(t0, now()) ev
-                UNION ALL
-                SELECT a.acted_at, a.seq,
-                       'action',
-                       format('%s %s pid %s (%s): %s%s', a.actor, a.action, a.pid, coalesce(a.usename::text, '?'), a.outcome,
-                              CASE WHEN a.reason IS NOT NULL AND a.reason <> '' THEN ' (' || a.reason || ')' ELSE '' END)
-                  FROM @extschema@.recent_actions() a
-                 WHERE a.acted_at >= t0
-              ) e;
-            SELECT min((x->>'at')::timestamptz) FILTER (WHERE x->>'phase' = 'detection'),
-                   min((x->>'at')::timestamptz) FILTER (WHERE x->>'phase' = 'action'),
-                   max((x->>'at')::timestamptz) FILTER (WHERE x->>'phase' = 'recovery')
-              INTO detected, mitigated, resolved
-              FROM jsonb_array_elements(tl) x;
-            SELECT x->>'what' INTO detected_what FROM jsonb_array_elements(tl) x
-             WHERE x->>'phase' = 'detection' ORDER BY (x->>'at')::timestamptz LIMIT 1;
-            -- the samples of the period, in one pass: peaks, rates, and
-            -- whether the latest sample still shows trouble
-            SELECT count(*) AS n, min(hh.sampled_at) AS first_at, max(hh.sampled_at) AS last_at,
-                   max(hh.connections_pct) AS max_pct,
-                   (array_agg(hh.sampled_at ORDER BY hh.connections_pct DESC NULLS LAST, hh.sampled_at))[1] AS pct_at,
-                   (array_agg(hh.connections ORDER BY hh.connections_pct DESC NULLS LAST, hh.sampled_at))[1] AS pct_conn,
-                   max(hh.lock_waiters) AS max_waiters,
-                   (array_agg(hh.sampled_at ORDER BY hh.lock_waiters DESC, hh.sampled_at))[1] AS waiters_at,
-                   (array_agg(hh.root_blocker ORDER BY hh.lock_waiters DESC, hh.sampled_at))[1] AS waiters_root,
-                   (array_agg(hh.root_blocked ORDER BY hh.lock_waiters DESC, hh.sampled_at))[1] AS waiters_behind,
-                   max(hh.longest_lock_wait) AS max_wait,
-                   round(avg(hh.tps)::numeric, 1) AS avg_tps,
-                   round(max(hh.tps)::numeric, 1) AS max_tps,
-                   round(avg(hh.rollbacks_per_s)::numeric, 2) AS avg_rb,
-                   max(hh.deadlocks) - min(hh.deadlocks) AS deadlocks,
-                   max(hh.temp_bytes) - min(hh.temp_bytes) AS temp_bytes,
-                   (array_agg(hh.lock_waiters > 0 OR hh.connections_pct >= conn_thr
-                              ORDER BY hh.sampled_at DESC))[1] AS open_now
-              INTO h FROM @extschema@.history(t0, now()) hh;
-            ongoing := coalesce(h.open_now, false);
-            have_hist := true;
-        EXCEPTION WHEN OTHERS THEN
-            tl := jsonb_build_array(jsonb_build_object('at', now(), 'phase', 'note',
-                                                       'what', 'history unavailable: ' || SQLERRM));
-        END;
-    END IF;
-
-    md := format(E'# Incident: %s\n\n', coalesce(title, 'database incident on ' || coalesce(inet_server_addr()::text, 'local socket')));
-    md := md || format(E'- **Opened:** %s\n- **Server:** %s\n- **Database:** %s\n- **Severity:** %s\n- **Status:** %s\n- **Detected:** %s\n- **Resolved:** %s\n- **Incident commander:** ____\n\n',
-                       to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"'),
-                       'PostgreSQL ' || current_setting('server_version') ||
-                           CASE WHEN pg_is_in_recovery() THEN ' (standby)' ELSE ' (primary)' END,
-                       current_database(), sev,
-                       CASE WHEN resolved IS NOT NULL AND NOT ongoing THEN 'resolved' ELSE 'investigating' END,
-                       CASE WHEN detected IS NULL THEN 'no threshold crossed since ' || to_char(t0 AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"')
-                            ELSE to_char(detected AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"') || ' by pg_runbook sampler (' || @extschema@._md(split_part(detected_what, ':', 1)) || ')' END,
-                       CASE WHEN ongoing THEN 'not yet (the latest sample still shows it)'
-                            WHEN resolved IS NULL THEN '____'
-                            ELSE to_char(resolved AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"')
-                                 || CASE WHEN detected IS NOT NULL AND resolved >= detected
-                                         THEN ' (duration ' || date_trunc('second', resolved - detected) || ')' ELSE '' END END);
-
-    md := md || E'## Findings\n\n| Severity | Check | Finding | Next step |\n|---|---|---|---|\n';
-    FOR r IN SELECT * FROM jsonb_to_recordset(findings)
-                        AS f(severity text, check_name text, finding text, action text, remedy_sql text) LOOP
-        md := md || format(E'| %s | %s | %s | %s |\n', r.severity, r.check_name, @extschema@._md(r.finding),
-                           CASE WHEN r.remedy_sql IS NULL THEN @extschema@._md(r.action)
-                                ELSE '`' || @extschema@._md(r.remedy_sql) || '`' END);
-    END LOOP;
-
-    -- timeline from the flight recorder
-    md := md || format(E'\n## Timeline since %s (flight recorder and audit)\n\n', to_char(t0 AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"'));
-    IF NOT @extschema@._is_preloaded() THEN
-        md := md || E'Flight recorder unavailable: pg_runbook is not in shared_preload_libraries.\n';
-    ELSIF jsonb_array_length(tl) = 0 THEN
-        md := md || E'No event and no action recorded in this period.\n';
-    ELSE
-        md := md || E'| Time (UTC) | Phase | What |\n|---|---|---|\n';
-        k := 0;
-        FOR r IN SELECT (x->>'at')::timestamptz AS at, x->>'phase' AS phase, x->>'what' AS what
-                   FROM jsonb_array_elements(tl) WITH ORDINALITY AS t(x, n) ORDER BY t.n LOOP
-            k := k + 1;
-            IF k > 200 THEN
-                md := md || format(E'| … | | %s more rows: see runbook.events() |\n', jsonb_array_length(tl) - 200);
-                EXIT;
-            END IF;
-            md := md || format(E'| %s | %s | %s |\n', to_char(r.at AT TIME ZONE 'UTC', 'HH24:MI:SS.MS'), r.phase, @extschema@._md(r.what));
-        END LOOP;
-    END IF;
-
-    -- what the samples saw
-    IF have_hist THEN
-        md := md || E'\n## What the samples show\n\n';
-        IF h.n = 0 THEN
-            md := md || E'No sample in this period (pg_runbook.sample_interval = 0, or the server restarted).\n';
-        ELSE
-            md := md || format(E'%s samples from %s to %s UTC.\n\n', h.n,
-                               to_char(h.first_at AT TIME ZONE 'UTC', 'HH24:MI:SS'), to_char(h.last_at AT TIME ZONE 'UTC', 'HH24:MI:SS'));
-            md := md || format(E'- Peak connections: %s (%s%% of the usable slots) at %s\n', h.pct_conn, h.max_pct,
-                               to_char(h.pct_at AT TIME ZONE 'UTC', 'HH24:MI:SS'));
-            IF h.max_waiters > 0 THEN
-                md := md || format(E'- Peak lock waiters: %s at %s (root blocker pid %s, %s behind it); longest wait %s\n',
-                                   h.max_waiters, to_char(h.waiters_at AT TIME ZONE 'UTC', 'HH24:MI:SS'),
-                                   coalesce(h.waiters_root::text, '?'), h.waiters_behind, date_trunc('second', h.max_wait));
-            ELSE
-                md := md || E'- No session waited on a lock in any sample\n';
-            END IF;
-            md := md || format(E'- Transactions per second: %s on average, %s at most; rollbacks per second: %s; deadlocks: %s; temp bytes written: %s\n',
-                               coalesce(h.avg_tps::text, 'n/a'), coalesce(h.max_tps::text, 'n/a'), coalesce(h.avg_rb::text, 'n/a'),
-                               coalesce(h.deadlocks::text, 'n/a'), coalesce(pg_size_pretty(h.temp_bytes), 'n/a'));
-            k := 0;
-            FOR r IN SELECT w.wait_event_type, w.wait_event, w.seconds, w.pct FROM @extschema@.wait_profile(t0, now()) w
-                      WHERE w.kind = 'wait_event' ORDER BY w.seconds DESC LIMIT 5 LOOP
-                IF k = 0 THEN
-                    md := md || E'- Active time by wait event: ';
-                ELSE
-                    md := md || ', ';
-                END IF;
-                k := k + 1;
-                md := md || format('%s:%s %s s (%s%%)', r.wait_event_type, r.wait_event, r.seconds, r.pct);
-            END LOOP;
-            IF k > 0 THEN
-                md := md || E'\n';
-            END IF;
-        END IF;
-    END IF;
-
-    md := md || format(E'\n## Connections now\n\n%s of %s usable in use (%s%%): %s active, %s idle, %s idle in transaction, %s idle in transaction (aborted); max_connections %s.\n',
-                       c.in_use, c.usable, c.pct_used, c.active, c.idle, c.idle_in_transaction,
-                       c.idle_in_transaction_aborted, c.max_connections);
-
-    md := md || E'\n## Blocking now\n\n';
-    k := 0;
-    FOR r IN SELECT b.pid, b.blocked_by, b.root_blocker, b.usename, b.mode, b.locktype, b.relation,
-                    b.wait_age, b.query
-               FROM @extschema@.blocking_locks() b
-              ORDER BY b.wait_age DESC NULLS LAST LIMIT 20 LOOP
-        IF k = 0 THEN
-            md := md || E'| Waiting pid | Blocked by | Root blocker | User | Wants | Waiting for | Query |\n|---|---|---|---|---|---|---|\n';
-        END IF;
-        k := k + 1;
-        md := md || format(E'| %s | %s | %s | %s | %s | %s | %s |\n', r.pid, array_to_string(r.blocked_by, ', '),
-                           coalesce(r.root_blocker::text, ''), r.usename,
-                           concat_ws(' ', r.mode, 'on', coalesce(r.relation::text, r.locktype)),
-                           date_trunc('second', r.wait_age), @extschema@._md(left(r.query, 120)));
-    END LOOP;
-    IF k = 0 THEN
-        md := md || E'No session waits on another.\n';
-    END IF;
-
-    md := md || E'\n## Long-running queries now\n\n';
-    k := 0;
-    FOR r IN SELECT l.pid, l.usename, l.datname, l.query_age, l.query FROM @extschema@.long_running('1 min') l
-              WHERE l.pid <> pg_backend_pid() ORDER BY l.query_age DESC LIMIT 20 LOOP
-        IF k = 0 THEN
-            md := md || E'| Pid | User | Database | Running for | Query |\n|---|---|---|---|---|\n';
-        END IF;
-        k := k + 1;
-        md := md || format(E'| %s | %s | %s | %s | %s |\n', r.pid, r.usename, r.datname,
-                           date_trunc('second', r.query_age), @extschema@._md(left(r.query, 120)));
-    END LOOP;
-    IF k = 0 THEN
-        md := md || E'No statement has run longer than 1 minute.\n';
-    END IF;
-
-    -- recovery method: what was done (audit), else how the trouble ended
-    md := md || E'\n## Recovery\n\n';
-    IF have_hist THEN
-        SELECT string_agg(DISTINCT format('%s by %s (%s)', a.action, a.actor, a.outcome), '; ') INTO recovery
-          FROM @extschema@.recent_actions() a
-         WHERE a.acted_at >= t0 AND a.outcome IN ('terminated', 'cancelled');
-        IF recovery IS NOT NULL THEN
-            md := md || format(E'- **Method:** %s\n', @extschema@._md(recovery));
-        ELSE
-            SELECT string_agg(x->>'what', '; ') INTO recovery FROM jsonb_array_elements(tl) x WHERE x->>'phase' = 'recovery';
-            md := md || format(E'- **Method:** %s\n', coalesce('no remediation recorded; ' || @extschema@._md(recovery), '____'));
-        END IF;
-        md := md || format(E'- **First action:** %s\n- **Resolution time:** %s\n',
-                           coalesce(to_char(mitigated AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"'), 'none recorded'),
-                           CASE WHEN ongoing OR resolved IS NULL THEN '____'
-                                ELSE to_char(resolved AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"') END);
-    ELSE
-        md := md || E'- **Method:** ____\n- **Resolution time:** ____\n';
-    END IF;
-
-    md := md || E'\n## Recent actions\n\n';
-    IF NOT @extschema@._is_preloaded() THEN
-        md := md || E'Audit ring unavailable: pg_runbook is not in shared_preload_libraries.\n';
-    ELSE
-        BEGIN
-            k := 0;
-            FOR r IN SELECT * FROM (SELECT a.acted_at, a.actor, a.pid, a.usename, a.action, a.outcome, a.reason, a.seq
-                                      FROM @extschema@.recent_actions() a ORDER BY a.seq DESC LIMIT 20) x
-                      ORDER BY x.seq LOOP
-                IF k = 0 THEN
-                    md := md || E'| At | Actor | Pid | User | Action | Outcome | Reason |\n|---|---|---|---|---|---|---|\n';
-                END IF;
-                k := k + 1;
-                md := md || format(E'| %s | %s | %s | %s | %s | %s | %s |\n', date_trunc('second', r.acted_at), r.actor,
-                                   r.pid, r.usename, r.action, r.outcome, @extschema@._md(r.reason));
-            END LOOP;
-            IF k = 0 THEN
-                md := md || E'No remediation action since the server started.\n';
-            END IF;
-        EXCEPTION WHEN OTHERS THEN
-            md := md || 'Audit ring unavailable: ' || @extschema@._md(SQLERRM) || E'\n';
-        END;
-    END IF;
-
-    -- errors from the server log, when this version reads it
-    md := md || E'\n## Errors in the server log\n\n';
-    -- log_summary(since, max_bytes) is created by 70_readers.sql; the
-    -- report reads at most 8 MB of log, as triage does
-    ls := pg_catalog.to_regprocedure('@extschema@.log_summary(interval,bigint)');
-    IF ls IS NULL THEN
-        md := md || E'runbook.log_summary() is not available: read the server log for this period.\n';
-    ELSE
-        BEGIN
-            k := 0;
-            FOR r IN EXECUTE format('SELECT l.severity::text AS severity, l.sqlstate::text AS sqlstate, l.count::bigint AS n,'
-                                    ' l.first_at::timestamptz AS first_at, l.last_at::timestamptz AS last_at, l.example::text AS example'
-                                    ' FROM %s($1, 8388608) l WHERE l.count > 0 ORDER BY l.count DESC LIMIT 20', ls::oid::regproc)
-                     USING (now() - t0) LOOP
-                IF k = 0 THEN
-                    md := md || E'| Severity | SQLSTATE | Count | First | Last | Example |\n|---|---|---|---|---|---|\n';
-                END IF;
-                k := k + 1;
-                md := md || format(E'| %s | %s | %s | %s | %s | %s |\n', r.severity, r.sqlstate, r.n,
-                                   to_char(r.first_at AT TIME ZONE 'UTC', 'HH24:MI:SS'), to_char(r.last_at AT TIME ZONE 'UTC', 'HH24:MI:SS'),
-                                   @extschema@._md(left(r.example, 120)));
-            END LOOP;
-            IF k = 0 THEN
-                md := md || E'No ERROR, FATAL or PANIC in the server log for this period.\n';
-            END IF;
-        EXCEPTION WHEN OTHERS THEN
-            md := md || 'Server log unavailable: ' || @extschema@._md(SQLERRM) || E'\n';
-        END;
-    END IF;
-
-    md := md || E'\n## Communication\n\n- Stakeholders notified at: ____\n- Status page / channel: ____\n- Next update due: ____\n';
-    md := md || format(E'\n## Post-mortem\n\n### Summary\n\n____\n\n### Impact\n\n- Duration: %s\n- Users / services affected: ____\n- Data loss: ____\n',
-                       CASE WHEN detected IS NOT NULL AND resolved IS NOT NULL AND NOT ongoing AND resolved >= detected
-                            THEN date_trunc('second', resolved - detected)::text ELSE '____' END);
-    md := md || format(E'\n### Timeline (UTC)\n\n| Time | Event |\n|---|---|\n| %s | first alert (detection) |\n| %s | mitigated (first action) |\n| %s | resolved |\n| %s | report generated by runbook.incident_report() |\n',
-                       coalesce(to_char(detected AT TIME ZONE 'UTC', 'HH24:MI:SS'), '____'),
-                       coalesce(to_char(mitigated AT TIME ZONE 'UTC', 'HH24:MI:SS'), '____'),
-                       CASE WHEN ongoing OR resolved IS NULL THEN '____' ELSE to_char(resolved AT TIME ZONE 'UTC', 'HH24:MI:SS') END,
-                       to_char(now() AT TIME ZONE 'UTC', 'HH24:MI:SS'));
-    md := md || E'\n### Root cause\n\n____\n\n### Actions taken\n\n- [ ] ____\n\n### What went well / what went wrong\n\n- ____\n';
-    md := md || E'\n### Follow-ups\n\n| Action | Owner | Due |\n|---|---|---|\n| ____ | ____ | ____ |\n';
-    RETURN md;
-END
-$fn$;
-
-COMMENT ON FUNCTION @extschema@.incident_report(text, timestamptz) IS
-'a Markdown incident record: the live state (triage, connections, blocking, long-running queries, recent actions), the timeline since `since` (default: the last hour) from the flight recorder''s events and samples and the audit, detection and resolution times, the recovery method, errors of the server log, and the post-mortem checklist to fill';
-
--- One argument only (with a second, title, a call with two string literals
--- would be ambiguous between the two forms), and not named since (or
--- incident_report(since => ...) would be).
-CREATE FUNCTION @extschema@.incident_report(incident_start timestamptz)
-RETURNS text
-LANGUAGE sql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$ SELECT @extschema@.incident_report(NULL::text, incident_start) $$;
-
-COMMENT ON FUNCTION @extschema@.incident_report(timestamptz) IS
-'incident_report(since): the incident record of the period since `since` (a title: incident_report(title, since))';
-
--- ---------------------------------------------------------------------
--- privileges: read-only, pg_monitor; archive_history() writes (owner only)
--- ---------------------------------------------------------------------
-REVOKE ALL ON FUNCTION @extschema@.history(timestamptz, timestamptz) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.events(timestamptz, timestamptz) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@._wait_samples(timestamptz, timestamptz) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.wait_profile(timestamptz, timestamptz) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.history_status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.archive_history() FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@._alert_durations() FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.incident_report(text, timestamptz) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.incident_report(timestamptz) FROM PUBLIC;
-REVOKE ALL ON TABLE @extschema@.history_archive FROM PUBLIC;
-REVOKE ALL ON TABLE @extschema@.events_archive FROM PUBLIC;
-REVOKE ALL ON @extschema@.alerts FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@.history(timestamptz, timestamptz) TO pg_monitor;
-GRANT EXECUTE ON FUNCTION @extschema@.events(timestamptz, timestamptz) TO pg_monitor;
-GRANT EXECUTE ON FUNCTION @extschema@._wait_samples(timestamptz, timestamptz) TO pg_monitor;
-GRANT EXECUTE ON FUNCTION @extschema@.wait_profile(timestamptz, timestamptz) TO pg_monitor;
-GRANT EXECUTE ON FUNCTION @extschema@.history_status() TO pg_monitor;
-GRANT EXECUTE ON FUNCTION @extschema@._alert_durations() TO pg_monitor;
-GRANT EXECUTE ON FUNCTION @extschema@.incident_report(text, timestamptz) TO pg_monitor;
-GRANT EXECUTE ON FUNCTION @extschema@.incident_report(timestamptz) TO pg_monitor;
-GRANT SELECT ON TABLE @extschema@.history_archive, @extschema@.events_archive TO pg_monitor;
-GRANT SELECT ON @extschema@.alerts TO pg_monitor;

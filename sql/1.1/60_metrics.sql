@@ -56,17 +56,16 @@ BEGIN
         IF families IS NULL OR metric = ANY (families) THEN RETURN NEXT; END IF;
     END IF;
 
+    -- a family of one metric, one sample a row: RETURN QUERY of
+    -- (metric, metric_type, help, labels, value)
     IF families IS NULL OR families && ARRAY['pg_runbook_database_connections'] THEN
-        metric := 'pg_runbook_database_connections'; metric_type := 'gauge';
-        help := 'Client connections per database.';
-        FOR r IN SELECT d.datname, count(s.pid) AS n
-                   FROM pg_database d
-                   LEFT JOIN @extschema@.sessions s ON s.datname = d.datname AND s.backend_type = 'client backend'
-                  WHERE d.datallowconn
-                  GROUP BY d.datname ORDER BY d.datname LOOP
-            labels := jsonb_build_object('datname', r.datname); value := r.n;
-            RETURN NEXT;
-        END LOOP;
+        RETURN QUERY
+            SELECT 'pg_runbook_database_connections', 'gauge', 'Client connections per database.',
+                   jsonb_build_object('datname', d.datname), count(s.pid)::float8
+              FROM pg_database d
+              LEFT JOIN @extschema@.sessions s ON s.datname = d.datname AND s.backend_type = 'client backend'
+             WHERE d.datallowconn
+             GROUP BY d.datname ORDER BY d.datname;
     END IF;
 
     -- locks and long transactions -------------------------------------
@@ -108,13 +107,11 @@ BEGIN
     END IF;
 
     IF families IS NULL OR families && ARRAY['pg_runbook_database_size_bytes'] THEN
-        metric := 'pg_runbook_database_size_bytes'; metric_type := 'gauge';
-        help := 'Size of each database on disk (its growth is deriv() of this).';
-        FOR r IN SELECT datname, pg_database_size(oid) AS b FROM pg_database
-                  WHERE datallowconn AND has_database_privilege(oid, 'CONNECT') ORDER BY datname LOOP
-            labels := jsonb_build_object('datname', r.datname); value := r.b;
-            RETURN NEXT;
-        END LOOP;
+        RETURN QUERY
+            SELECT 'pg_runbook_database_size_bytes', 'gauge', 'Size of each database on disk (its growth is deriv() of this).',
+                   jsonb_build_object('datname', d.datname), pg_database_size(d.oid)::float8
+              FROM pg_database d
+             WHERE d.datallowconn AND has_database_privilege(d.oid, 'CONNECT') ORDER BY d.datname;
     END IF;
 
     IF families IS NULL OR EXISTS (SELECT 1 FROM unnest(families) f WHERE f LIKE 'pg\_runbook\_database\_%\_total') THEN
@@ -143,15 +140,12 @@ BEGIN
 
     -- dead tuples per table (of this database; the largest 20) ----------
     IF families IS NULL OR families && ARRAY['pg_runbook_table_dead_tuples'] THEN
-        metric := 'pg_runbook_table_dead_tuples'; metric_type := 'gauge';
-        help := 'Dead tuples of the 20 tables of this database with the most (n_dead_tup).';
-        FOR r IN SELECT current_database() AS datname, t.schemaname, t.relname, t.n_dead_tup
-                   FROM pg_stat_user_tables t WHERE t.n_dead_tup > 0
-                  ORDER BY t.n_dead_tup DESC, t.relid LIMIT 20 LOOP
-            labels := jsonb_build_object('datname', r.datname, 'schemaname', r.schemaname, 'relname', r.relname);
-            value := r.n_dead_tup;
-            RETURN NEXT;
-        END LOOP;
+        RETURN QUERY
+            SELECT 'pg_runbook_table_dead_tuples', 'gauge', 'Dead tuples of the 20 tables of this database with the most (n_dead_tup).',
+                   jsonb_build_object('datname', current_database(), 'schemaname', t.schemaname, 'relname', t.relname),
+                   t.n_dead_tup::float8
+              FROM pg_stat_user_tables t WHERE t.n_dead_tup > 0
+             ORDER BY t.n_dead_tup DESC, t.relid LIMIT 20;
     END IF;
 
     -- slow queries (pg_stat_statements) ---------------------------------
@@ -239,7 +233,7 @@ BEGIN
 
     -- server log: errors of the last 5 minutes (runbook.log_summary) -----
     IF families IS NULL OR families && ARRAY['pg_runbook_check_up', 'pg_runbook_log_errors'] THEN
-        ok := true;  -- log_summary() is created further down this script (70_readers)
+        ok := true;  -- log_summary() is created further down this script (70_log_summary.sql)
         IF ok THEN
             BEGIN
                 EXECUTE 'SELECT coalesce(jsonb_agg(jsonb_build_object(''severity'', l.severity::text, ''sqlstate'', l.sqlstate::text, ''n'', l.count::bigint)), ''[]'')
@@ -301,12 +295,10 @@ BEGIN
 
     -- the runbooks' alerts ----------------------------------------------
     IF families IS NULL OR families && ARRAY['pg_runbook_alert_firing'] THEN
-        metric := 'pg_runbook_alert_firing'; metric_type := 'gauge';
-        help := 'Whether each runbook alert fires (1) or not (0).';
-        FOR r IN SELECT a.alert, a.firing FROM @extschema@.alerts a LOOP
-            labels := jsonb_build_object('alert', r.alert); value := CASE WHEN r.firing THEN 1 ELSE 0 END;
-            RETURN NEXT;
-        END LOOP;
+        RETURN QUERY
+            SELECT 'pg_runbook_alert_firing', 'gauge', 'Whether each runbook alert fires (1) or not (0).',
+                   jsonb_build_object('alert', a.alert), CASE WHEN a.firing THEN 1 ELSE 0 END::float8
+              FROM @extschema@.alerts a;
     END IF;
 END
 $fn$;

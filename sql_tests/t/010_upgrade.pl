@@ -162,14 +162,31 @@ $node->safe_psql('granted', q{
 	GRANT USAGE ON SCHEMA runbook TO oncall;
 	GRANT EXECUTE ON FUNCTION runbook.kill_idle(interval, boolean, text[], name, name, text, text, boolean) TO oncall;
 	GRANT EXECUTE ON FUNCTION runbook.recent_actions() TO oncall WITH GRANT OPTION;
+	GRANT EXECUTE ON FUNCTION runbook.terminate_blockers(interval, boolean, boolean) TO oncall;
 });
 $node->safe_psql('granted', 'ALTER EXTENSION pg_runbook UPDATE');
 is($node->safe_psql('granted', q{
 	SELECT string_agg(p.proname || ':' || has_function_privilege('oncall', p.oid, 'EXECUTE')
 	                  || ':' || has_function_privilege('oncall', p.oid, 'EXECUTE WITH GRANT OPTION'), ',' ORDER BY p.proname)
-	  FROM pg_proc p WHERE p.pronamespace = 'runbook'::regnamespace AND p.proname IN ('kill_idle', 'recent_actions', 'cancel_long')}),
-	'cancel_long:false:false,kill_idle:true:false,recent_actions:true:true',
+	  FROM pg_proc p WHERE p.pronamespace = 'runbook'::regnamespace
+	   AND p.proname IN ('kill_idle', 'recent_actions', 'cancel_long', 'terminate_blockers', 'terminate')}),
+	'cancel_long:false:false,kill_idle:true:false,recent_actions:true:true,terminate:false:false,terminate_blockers:true:false',
 	'a user\'s grants on re-created functions survive the update, and no other is given');
+# terminate_blockers() (1.0) and terminate() (new in 1.1) return rows of the
+# type runbook.remedy_result; the script's own grants are on both, and a
+# grant a user gives on the 1.1 terminate() after the update works.
+is($node->safe_psql('granted', q{
+	SELECT string_agg(p.proname || ':' || p.prorettype::regtype || ':'
+	                  || has_function_privilege('pg_signal_backend', p.oid, 'EXECUTE'), ',' ORDER BY p.proname)
+	  FROM pg_proc p WHERE p.pronamespace = 'runbook'::regnamespace
+	   AND p.proname IN ('terminate_blockers', 'terminate', 'cancel')}),
+	'cancel:runbook.remedy_result:true,terminate:runbook.remedy_result:true,terminate_blockers:runbook.remedy_result:true',
+	'the remedies return runbook.remedy_result and pg_signal_backend may run them');
+$node->safe_psql('granted', q{GRANT EXECUTE ON FUNCTION runbook.terminate(integer, text) TO oncall});
+is($node->safe_psql('granted', q{
+	SET ROLE oncall;
+	SELECT count(*) FROM runbook.terminate(pg_backend_pid() + 1000000, 'not a pid') WHERE outcome = 'skipped'}),
+	'1', 'a role granted runbook.terminate() runs it');
 
 # The update runs in one go and leaves the extension usable.
 is($node->safe_psql('upgraded', q{SELECT count(*) > 0 FROM runbook.sessions}), 't',

@@ -192,6 +192,9 @@ my %generic = (
 	'jsonb' => q{'{}'::pg_catalog.jsonb},
 	'cidr' => q{'127.0.0.1/32'::pg_catalog.cidr},
 	'inet' => q{'127.0.0.1'::pg_catalog.inet},
+	'integer[]' => q{'{1}'::pg_catalog.int4[]},
+	# the snapshot triage() gives its checks (runbook._triage_*)
+	'runbook.sessions[]' => q{ARRAY(SELECT s FROM runbook.sessions s)},
 );
 my @calls;
 for my $row (split /\n/, $node->safe_psql('appdb', q{
@@ -281,10 +284,13 @@ is(attacker_is_superuser(), 'f', 'audit writer: attacker is not superuser');
 is(trap_rows(), '0', 'audit writer: no attacker code ran');
 
 # ---- mechanism 3: the policy worker under the hostile search_path
-my $c0 = $node->safe_psql('appdb', 'SELECT cycles FROM runbook.worker_status()');
+# (no error since $t0: a worker that started before CREATE EXTENSION keeps
+# "extension pg_runbook is not installed" as its last error, superseded by
+# the successful cycles since, see last_success_at)
+my ($c0, $t0) = split /\|/, $node->safe_psql('appdb', 'SELECT cycles, pg_catalog.now() FROM runbook.worker_status()');
 $node->safe_psql('appdb', q{INSERT INTO runbook.policies (name, role_name, states, min_state_age, action, active_from, active_until)
 	VALUES ('watch', 'victim', '{idle}', '1 h', 'log', '00:00', '23:59:59')});
-ok($node->poll_query_until('appdb', "SELECT cycles > $c0 + 2 AND last_error IS NULL FROM runbook.worker_status()"),
+ok($node->poll_query_until('appdb', "SELECT cycles > $c0 + 2 AND last_success_at > '$t0' AND NOT coalesce(last_error_at > '$t0', false) FROM runbook.worker_status()"),
 	'policy worker runs cycles under the hostile search_path');
 is(attacker_is_superuser(), 'f', 'policy worker: attacker is not superuser');
 is(trap_rows(), '0', 'policy worker: no attacker code ran');
@@ -344,8 +350,8 @@ is(dba_sql("SELECT outcome FROM runbook.kill_idle('0', role_name => 'victim', ap
 	'terminated', 'real kill_idle run with hostile database defaults');
 ok(dba_poll("SELECT count(*) > 0 FROM runbook.actions WHERE pid OPERATOR(pg_catalog.=) $vpid2", 'otherdb'),
 	'the audit writer copies the action although the database defaults to read-only, 1 ms timeouts, serializable');
-my $c1 = dba_sql('SELECT cycles FROM runbook.worker_status()');
-ok(dba_poll("SELECT cycles > $c1 + 2 AND last_error IS NULL FROM runbook.worker_status()"),
+my ($c1, $t1) = split /\|/, dba_sql('SELECT cycles, pg_catalog.now() FROM runbook.worker_status()');
+ok(dba_poll("SELECT cycles > $c1 + 2 AND last_success_at > '$t1' AND NOT coalesce(last_error_at > '$t1', false) FROM runbook.worker_status()"),
 	'policy worker keeps working under the same database defaults');
 
 # policy windows are read in log_timezone (UTC here), not in the database's
