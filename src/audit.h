@@ -58,9 +58,9 @@ typedef struct RbAuditEntry
 	char		query[RB_AUDIT_QUERY_LEN];	/* truncated */
 } RbAuditEntry;
 
-/* shared memory (called from pg_runbook.c) */
-extern Size rb_audit_shmem_size(void);
-extern void rb_audit_shmem_init(void *ring);
+/* shared memory, the area "pg_runbook audit" (called from pg_runbook.c) */
+extern void rb_audit_shmem_request(void);
+extern void rb_audit_shmem_startup(void);
 
 /* settings (defined by rb_audit_define_gucs, called from pg_runbook.c) */
 extern int	rb_audit_wait_ms;
