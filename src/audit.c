@@ -177,23 +177,6 @@ entry_to_copy(const RbAuditEntry *e)
 
 /* ---------- helpers ---------- */
 
-void
-rb_client_addr_text(const SockAddr *sa, char *buf, size_t len)
-{
-	char		host[NI_MAXHOST];
-	int			family = sa->addr.ss_family;
-
-	buf[0] = '\0';
-	if (family != AF_INET && family != AF_INET6)
-		return;
-	host[0] = '\0';
-	if (pg_getnameinfo_all(&sa->addr, sa->salen, host, sizeof(host),
-						   NULL, 0, NI_NUMERICHOST) != 0)
-		return;
-	clean_ipv6_addr(family, host);
-	strlcpy(buf, host, len);
-}
-
 /* key="value", the value escaped (rb_append_escaped: quotes, backslashes, control characters) */
 static void
 append_quoted(StringInfo s, const char *key, const char *val)

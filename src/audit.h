@@ -105,9 +105,6 @@ extern void rb_audit_record_control(const char *action, const char *outcome,
 /* current_user and session_user names, for an entry */
 extern void rb_audit_fill_roles(RbAuditEntry *e);
 
-/* numeric client address of a session, "" for a Unix socket / unknown */
-extern void rb_client_addr_text(const SockAddr *sa, char *buf, size_t len);
-
 /*
  * Copying the ring into runbook.actions.  rb_audit_flush() inserts the
  * entries of this database that are not in the table yet, in the current

@@ -39,7 +39,7 @@
 #include "utils/wait_event.h"
 
 #include "pg_runbook.h"
-#include "activity.h"
+#include "viewer.h"
 #include "lockgraph.h"
 #include "policy.h"
 
