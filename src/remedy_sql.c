@@ -305,7 +305,7 @@ select_sessions(RbSnapshot *snap, uint32 states, bool by_query, int64 min_us,
 	set.policies = &p;
 	set.min_threshold_us = -1;
 
-	ev = rb_policies_evaluate(&set, snap, 0, RB_EVAL_KEEP_BACKGROUND);
+	ev = rb_policies_evaluate(&set, snap, NULL, 0, RB_EVAL_KEEP_BACKGROUND);
 	c = palloc(sizeof(Cand) * Max(ev->ndecisions, 1));
 	for (i = 0; i < ev->ndecisions; i++)
 	{

@@ -22,8 +22,8 @@
  *   probes every WORKER_PROBE_MS whether the number of backends waiting on a
  *   heavyweight lock reached the policy's min_blocked_sessions and changed
  *   since its last cycle, or still stands a second later (an unlocked read of
- *   each PGPROC's wait event, a few microseconds for 1,000 backends); only
- *   then does it run a cycle.  Blocking and saturation policies therefore do
+ *   each PGPROC's wait event, rb_lock_waiters_count() in lockshot.c, a few
+ *   microseconds for 1,000 backends); only then does it run a cycle.  Blocking and saturation policies therefore do
  *   not shorten the timer: their events wake the worker.
  *
  * Failures back off: a failed cycle is retried after 1 s, doubling up to
@@ -68,6 +68,7 @@
 
 #include "pg_runbook.h"
 #include "activity.h"
+#include "lockshot.h"
 #include "policy.h"
 #include "audit.h"
 #include "remedy.h"
@@ -201,29 +202,6 @@ rb_worker_install_hooks(void)
 {
 	prev_client_auth_hook = ClientAuthentication_hook;
 	ClientAuthentication_hook = rb_client_authenticated;
-}
-
-/*
- * Backends waiting on a heavyweight lock now: an unlocked read of each
- * PGPROC's wait event (what pg_stat_activity shows), only a hint for
- * deciding whether to run a cycle.
- */
-static int
-count_lock_waiters(void)
-{
-	PROC_HDR   *pg = ProcGlobal;
-	uint32		nprocs = pg->allProcCount;
-	int			n = 0;
-	uint32		i;
-
-	for (i = 0; i < nprocs; i++)
-	{
-		uint32		we = *((volatile uint32 *) &pg->allProcs[i].wait_event_info);
-
-		if ((we & 0xFF000000) == PG_WAIT_LOCK)
-			n++;
-	}
-	return n;
 }
 
 /* ---------- escalation and log memory (worker-local) ---------- */
@@ -518,7 +496,10 @@ run_cycle(CycleResult *res, MemoryContext cyclectx)
 	{
 		snap = rb_snapshot_take(0);
 		cycle_no++;
-		ev = rb_policies_evaluate_ext(set, snap, MyProcPid, 0, memo_ending, NULL);
+		ev = rb_policies_evaluate_ext(set, snap,
+									  rb_policies_need_locks(set) ?
+									  rb_lockshot_take_if_waiting(snap) : NULL,
+									  MyProcPid, 0, memo_ending, NULL);
 		res->next_deadline = ev->next_deadline;
 		res->min_threshold_us = ev->min_threshold_us;
 
@@ -917,7 +898,7 @@ rb_worker_main(Datum main_arg)
 			sleep_ms = sleep_ms_after(&res);
 			probe_min_blocked = res.probe_min_blocked;
 			if (probe_min_blocked > 0)
-				cycle_waiters = count_lock_waiters();
+				cycle_waiters = rb_lock_waiters_count();
 		}
 sleep:
 		wake_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), sleep_ms);
@@ -953,7 +934,7 @@ sleep:
 				break;
 			if (probe_min_blocked > 0)
 			{
-				int			n = count_lock_waiters();
+				int			n = rb_lock_waiters_count();
 
 				/*
 				 * A queue long enough for a blocking policy: a cycle when it
@@ -1187,7 +1168,10 @@ rb_policy_preview(PG_FUNCTION_ARGS)
 	set = rb_policies_load();
 	MemoryContextSwitchTo(callerctx);
 	snap = rb_snapshot_take(RB_SNAP_QUERY);
-	ev = rb_policies_evaluate(set, snap, rb_worker_pid(), 0);
+	ev = rb_policies_evaluate(set, snap,
+							  rb_policies_need_locks(set) ?
+							  rb_lockshot_take_if_waiting(snap) : NULL,
+							  rb_worker_pid(), 0);
 	plan_actions(ev, &plan, true, true, snap->taken_at, NULL);
 	if (plan.ndry > 0)
 	{
