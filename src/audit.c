@@ -564,7 +564,7 @@ rb_audit_status(PG_FUNCTION_ARGS)
 	memcpy(&st, audit_shared, sizeof(st));
 	LWLockRelease(rb_shared->lock);
 
-	running = st.writer_pid != 0 && BackendPidGetProc(st.writer_pid) != NULL;
+	running = rb_process_alive(st.writer_pid);
 	memset(nl, 0, sizeof(nl));
 	v[0] = Int32GetDatum(size);
 	v[1] = Int32GetDatum(used);
@@ -1011,8 +1011,8 @@ rb_audit_writer_main(Datum arg)
 
 	/* at most one writer */
 	LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
-	if (audit_shared->writer_pid != 0 && audit_shared->writer_pid != MyProcPid &&
-		BackendPidGetProc(audit_shared->writer_pid) != NULL)
+	if (audit_shared->writer_pid != MyProcPid &&
+		rb_process_alive(audit_shared->writer_pid))
 		other = true;
 	else
 	{

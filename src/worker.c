@@ -974,7 +974,7 @@ rb_worker_status(PG_FUNCTION_ARGS)
 	w = rb_shared->worker;
 	LWLockRelease(rb_shared->lock);
 
-	running = w.pid != 0 && BackendPidGetProc(w.pid) != NULL;
+	running = rb_process_alive(w.pid);
 	memset(nulls, 0, sizeof(nulls));
 	values[0] = BoolGetDatum(running);
 	values[1] = BoolGetDatum(w.paused);
