@@ -32,6 +32,7 @@ extern int64 rb_check_interval_arg(FunctionCallInfo fcinfo, int argno,
 								   const char *argname);
 extern Interval *rb_usecs_to_interval(int64 usecs);
 extern Datum rb_age_datum(TimestampTz now, TimestampTz then, bool *isnull);
+extern void rb_register_static_worker(const char *function, const char *name);
 
 /* ---- privilege safety (security.c) ---- */
 extern void rb_worker_fixed_environment(void);

@@ -104,18 +104,8 @@ extern PGDLLIMPORT RbClientAuthHook ClientAuthentication_hook;
 void
 rb_worker_register(void)
 {
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	/* consistent state: runs on a hot standby too */
-	worker.bgw_start_time = BgWorkerStart_ConsistentState;
-	worker.bgw_restart_time = 1;
-	snprintf(worker.bgw_library_name, sizeof(worker.bgw_library_name), "pg_runbook");
-	snprintf(worker.bgw_function_name, sizeof(worker.bgw_function_name), "rb_worker_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "pg_runbook worker");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "pg_runbook worker");
-	RegisterBackgroundWorker(&worker);
+	rb_register_static_worker("rb_worker_main", "pg_runbook worker");
 }
 
 /* ---------- shared state helpers ---------- */
@@ -649,6 +639,29 @@ database_exists(const char *name)
 }
 
 /*
+ * Publish this process as the worker (worker_status(), wake-ups) and
+ * clear that on exit.  'connected': connected to pg_runbook.database (the
+ * connection attempt is over, the database is no longer missing); else
+ * waiting for it, connected to no database.
+ */
+static void
+worker_attach(bool connected)
+{
+	LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
+	if (connected)
+	{
+		rb_shared->worker.connecting = false;
+		rb_shared->worker.told_db_missing[0] = '\0';
+	}
+	rb_shared->worker.pid = MyProcPid;
+	rb_shared->worker.latch = MyLatch;
+	rb_shared->worker.started_at = GetCurrentTimestamp();
+	rb_shared->worker.dbid = connected ? MyDatabaseId : InvalidOid;
+	LWLockRelease(rb_shared->lock);
+	before_shmem_exit(worker_detach, (Datum) 0);
+}
+
+/*
  * The previous start died while connecting (e.g. pg_runbook.database names
  * no database: InitPostgres raised FATAL).  Connect to no database, and
  * wait until the database exists, saying so once; then exit so that the
@@ -660,13 +673,7 @@ wait_for_database(int failures)
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	pgstat_report_appname("pg_runbook worker");
 
-	LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
-	rb_shared->worker.pid = MyProcPid;
-	rb_shared->worker.latch = MyLatch;
-	rb_shared->worker.started_at = GetCurrentTimestamp();
-	rb_shared->worker.dbid = InvalidOid;
-	LWLockRelease(rb_shared->lock);
-	before_shmem_exit(worker_detach, (Datum) 0);
+	worker_attach(false);
 
 	for (;;)
 	{
@@ -761,15 +768,7 @@ rb_worker_main(Datum main_arg)
 	rb_worker_fixed_environment();
 	pgstat_report_appname("pg_runbook worker");
 
-	LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
-	rb_shared->worker.connecting = false;
-	rb_shared->worker.told_db_missing[0] = '\0';
-	rb_shared->worker.pid = MyProcPid;
-	rb_shared->worker.latch = MyLatch;
-	rb_shared->worker.started_at = GetCurrentTimestamp();
-	rb_shared->worker.dbid = MyDatabaseId;
-	LWLockRelease(rb_shared->lock);
-	before_shmem_exit(worker_detach, (Datum) 0);
+	worker_attach(true);
 
 	ereport(LOG,
 			(errmsg("pg_runbook worker started in database \"%s\" (enforce = %s, naptime = %d ms)",
