@@ -23,8 +23,9 @@
  *   heavyweight lock reached the policy's min_blocked_sessions and changed
  *   since its last cycle, or still stands a second later (an unlocked read of
  *   each PGPROC's wait event, rb_lock_waiters_count() in lockshot.c, a few
- *   microseconds for 1,000 backends); only then does it run a cycle.  Blocking and saturation policies therefore do
- *   not shorten the timer: their events wake the worker.
+ *   microseconds for 1,000 backends); only then does it run a cycle.
+ *   Blocking and saturation policies therefore do not shorten the timer:
+ *   their events wake the worker.
  *
  * Failures back off: a failed cycle is retried after 1 s, doubling up to
  * 5 min, and logged once per distinct message; a success resets it.  A
