@@ -51,6 +51,7 @@
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "storage/procarray.h"
+#include "storage/shmem.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -79,12 +80,16 @@ PG_FUNCTION_INFO_V1(rb_audit_status);
 int			rb_audit_wait_ms = 5000;
 
 /*
- * The audit's shared state, at the start of the audit area (protected by
- * rb_shared->lock, like the ring).  The ring's size, next sequence number
- * and epoch are in RbShared.
+ * The audit's shared memory, its own area "pg_runbook audit": this header,
+ * then the ring of entries.  Protected by rb_shared->lock (shmem.c), like
+ * the worker's state.
  */
 typedef struct RbAuditShared
 {
+	int			ring_size;		/* number of entries */
+	uint64		next_seq;		/* sequence number of the next entry (from 1) */
+	TimestampTz epoch;			/* when the ring was created: (epoch, seq)
+								 * identifies an entry across restarts */
 	uint64		spilled;		/* entries that found no free slot */
 	uint64		copied;			/* entries copied into a table */
 	int			writer_pid;		/* the running writer, 0 = none */
@@ -98,37 +103,48 @@ typedef struct RbAuditShared
 } RbAuditShared;
 
 static RbAuditShared *audit_shared = NULL;
-static RbAuditEntry *ring = NULL;
+static RbAuditEntry *ring = NULL;	/* NULL when not preloaded */
 
 /* ---------- shared memory and settings ---------- */
 
-Size
+static Size
 rb_audit_shmem_size(void)
 {
 	return add_size(MAXALIGN(sizeof(RbAuditShared)),
 					mul_size(sizeof(RbAuditEntry), rb_audit_ring_size));
 }
 
-/* Called once, by the postmaster, with the space after RbShared. */
+/* From the shmem_request_hook (pg_runbook.c). */
 void
-rb_audit_shmem_init(void *space)
+rb_audit_shmem_request(void)
 {
-	memset(space, 0, rb_audit_shmem_size());
-	rb_shared->audit_ring_size = rb_audit_ring_size;
-	rb_shared->audit_next_seq = 1;
-	rb_shared->audit_epoch = GetCurrentTimestamp();
+	RequestAddinShmemSpace(rb_audit_shmem_size());
+}
+
+/* From the shmem_startup_hook (pg_runbook.c), after rb_shmem_startup(). */
+void
+rb_audit_shmem_startup(void)
+{
+	bool		found;
+	char	   *area;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	area = ShmemInitStruct("pg_runbook audit", rb_audit_shmem_size(), &found);
+	audit_shared = (RbAuditShared *) area;
+	if (!found)
+	{
+		memset(area, 0, rb_audit_shmem_size());
+		audit_shared->ring_size = rb_audit_ring_size;
+		audit_shared->next_seq = 1;
+		audit_shared->epoch = GetCurrentTimestamp();
+	}
+	LWLockRelease(AddinShmemInitLock);
+	ring = (RbAuditEntry *) (area + MAXALIGN(sizeof(RbAuditShared)));
 }
 
 static RbAuditEntry *
 audit_ring(void)
 {
-	if (ring == NULL && rb_shared != NULL)
-	{
-		char	   *area = (char *) rb_shared + MAXALIGN(sizeof(RbShared));
-
-		audit_shared = (RbAuditShared *) area;
-		ring = (RbAuditEntry *) (area + MAXALIGN(sizeof(RbAuditShared)));
-	}
 	return ring;
 }
 
@@ -160,23 +176,6 @@ entry_to_copy(const RbAuditEntry *e)
 }
 
 /* ---------- helpers ---------- */
-
-void
-rb_client_addr_text(const SockAddr *sa, char *buf, size_t len)
-{
-	char		host[NI_MAXHOST];
-	int			family = sa->addr.ss_family;
-
-	buf[0] = '\0';
-	if (family != AF_INET && family != AF_INET6)
-		return;
-	host[0] = '\0';
-	if (pg_getnameinfo_all(&sa->addr, sa->salen, host, sizeof(host),
-						   NULL, 0, NI_NUMERICHOST) != 0)
-		return;
-	clean_ipv6_addr(family, host);
-	strlcpy(buf, host, len);
-}
 
 /* key="value", the value escaped (rb_append_escaped: quotes, backslashes, control characters) */
 static void
@@ -262,8 +261,8 @@ rb_audit_room(int want)
 		uint64		next;
 
 		LWLockAcquire(rb_shared->lock, LW_SHARED);
-		size = rb_shared->audit_ring_size;
-		next = rb_shared->audit_next_seq;
+		size = audit_shared->ring_size;
+		next = audit_shared->next_seq;
 		while (room < want && room < size &&
 			   slot_free(&r[(next - 1 + room) % size]))
 			room++;
@@ -305,7 +304,7 @@ rb_audit_record_batch(RbAuditEntry *es, int n)
 	for (i = 0; i < n; i++)
 	{
 		RbAuditEntry *e = &es[i];
-		RbAuditEntry *slot = &r[(rb_shared->audit_next_seq - 1) % rb_shared->audit_ring_size];
+		RbAuditEntry *slot = &r[(audit_shared->next_seq - 1) % audit_shared->ring_size];
 
 		e->in_table = false;
 		/* on a standby there is no table: the LOG line is the record */
@@ -316,7 +315,7 @@ rb_audit_record_batch(RbAuditEntry *es, int n)
 			audit_shared->spilled++;
 			continue;
 		}
-		e->seq = rb_shared->audit_next_seq++;
+		e->seq = audit_shared->next_seq++;
 		memcpy(slot, e, sizeof(RbAuditEntry));
 	}
 	LWLockRelease(rb_shared->lock);
@@ -341,7 +340,7 @@ rb_audit_record_batch(RbAuditEntry *es, int n)
 
 			if (!es[j].pending || es[j].seq == 0)
 				continue;
-			e = &rr[(es[j].seq - 1) % rb_shared->audit_ring_size];
+			e = &rr[(es[j].seq - 1) % audit_shared->ring_size];
 			if (e->seq != es[j].seq)
 				continue;
 			strlcpy(e->outcome, "skipped", sizeof(e->outcome));
@@ -370,7 +369,7 @@ rb_audit_settle(RbAuditEntry *es, int n, const bool *corrected)
 		es[i].pending = false;
 		if (es[i].seq == 0)
 			continue;			/* spilled: the LOG line is all there is */
-		e = &r[(es[i].seq - 1) % rb_shared->audit_ring_size];
+		e = &r[(es[i].seq - 1) % audit_shared->ring_size];
 		if (e->seq != es[i].seq)
 			continue;			/* cannot happen: pending slots are not reused */
 		if (corrected && corrected[i])
@@ -431,10 +430,10 @@ ring_copy(int *n, TimestampTz *epoch, Oid only_db)
 	int			k = 0;
 
 	LWLockAcquire(rb_shared->lock, LW_SHARED);
-	size = rb_shared->audit_ring_size;
-	last = rb_shared->audit_next_seq;	/* exclusive */
+	size = audit_shared->ring_size;
+	last = audit_shared->next_seq;	/* exclusive */
 	first = last > (uint64) size ? last - size : 1;
-	*epoch = rb_shared->audit_epoch;
+	*epoch = audit_shared->epoch;
 	out = palloc(sizeof(RbAuditEntry) * Max(last - first, 1));
 	for (seq = first; seq < last; seq++)
 	{
@@ -551,7 +550,7 @@ rb_audit_status(PG_FUNCTION_ARGS)
 	r = audit_ring();
 
 	LWLockAcquire(rb_shared->lock, LW_SHARED);
-	size = rb_shared->audit_ring_size;
+	size = audit_shared->ring_size;
 	for (i = 0; i < size; i++)
 	{
 		if (r[i].seq == 0)
@@ -565,7 +564,7 @@ rb_audit_status(PG_FUNCTION_ARGS)
 	memcpy(&st, audit_shared, sizeof(st));
 	LWLockRelease(rb_shared->lock);
 
-	running = st.writer_pid != 0 && BackendPidGetProc(st.writer_pid) != NULL;
+	running = rb_process_alive(st.writer_pid);
 	memset(nl, 0, sizeof(nl));
 	v[0] = Int32GetDatum(size);
 	v[1] = Int32GetDatum(used);
@@ -612,7 +611,7 @@ audit_xact_callback(XactEvent event, void *arg)
 		LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
 		for (i = 0; i < npending; i++)
 		{
-			RbAuditEntry *e = &r[(pending_seqs[i] - 1) % rb_shared->audit_ring_size];
+			RbAuditEntry *e = &r[(pending_seqs[i] - 1) % audit_shared->ring_size];
 
 			if (e->seq == pending_seqs[i] && !e->in_table)
 			{
@@ -640,7 +639,7 @@ mark_log_only(RbAuditEntry *es, int n, bool only_controls)
 	LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
 	for (i = 0; i < n; i++)
 	{
-		RbAuditEntry *e = &r[(es[i].seq - 1) % rb_shared->audit_ring_size];
+		RbAuditEntry *e = &r[(es[i].seq - 1) % audit_shared->ring_size];
 
 		if (only_controls && (strcmp(es[i].action, "cancel") == 0 ||
 							  strcmp(es[i].action, "terminate") == 0))
@@ -955,7 +954,7 @@ forget_dropped_databases(Oid self)
 	int			j;
 
 	LWLockAcquire(rb_shared->lock, LW_SHARED);
-	for (i = 0; i < rb_shared->audit_ring_size && ndb < lengthof(dbs); i++)
+	for (i = 0; i < audit_shared->ring_size && ndb < lengthof(dbs); i++)
 	{
 		if (!entry_to_copy(&ring[i]) || ring[i].origin_db == self)
 			continue;
@@ -976,7 +975,7 @@ forget_dropped_databases(Oid self)
 		if (SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(dbs[j])))
 			continue;
 		LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
-		for (i = 0; i < rb_shared->audit_ring_size; i++)
+		for (i = 0; i < audit_shared->ring_size; i++)
 		{
 			if (entry_to_copy(&ring[i]) && ring[i].origin_db == dbs[j])
 			{
@@ -1012,8 +1011,8 @@ rb_audit_writer_main(Datum arg)
 
 	/* at most one writer */
 	LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
-	if (audit_shared->writer_pid != 0 && audit_shared->writer_pid != MyProcPid &&
-		BackendPidGetProc(audit_shared->writer_pid) != NULL)
+	if (audit_shared->writer_pid != MyProcPid &&
+		rb_process_alive(audit_shared->writer_pid))
 		other = true;
 	else
 	{
@@ -1065,7 +1064,7 @@ rb_audit_writer_main(Datum arg)
 			RbAuditEntry *r = ring;
 			int			i;
 
-			for (i = 0; i < rb_shared->audit_ring_size; i++)
+			for (i = 0; i < audit_shared->ring_size; i++)
 			{
 				if (!entry_to_copy(&r[i]))
 					continue;

@@ -58,9 +58,9 @@ typedef struct RbAuditEntry
 	char		query[RB_AUDIT_QUERY_LEN];	/* truncated */
 } RbAuditEntry;
 
-/* shared memory (called from pg_runbook.c) */
-extern Size rb_audit_shmem_size(void);
-extern void rb_audit_shmem_init(void *ring);
+/* shared memory, the area "pg_runbook audit" (called from pg_runbook.c) */
+extern void rb_audit_shmem_request(void);
+extern void rb_audit_shmem_startup(void);
 
 /* settings (defined by rb_audit_define_gucs, called from pg_runbook.c) */
 extern int	rb_audit_wait_ms;
@@ -104,9 +104,6 @@ extern void rb_audit_record_control(const char *action, const char *outcome,
 
 /* current_user and session_user names, for an entry */
 extern void rb_audit_fill_roles(RbAuditEntry *e);
-
-/* numeric client address of a session, "" for a Unix socket / unknown */
-extern void rb_client_addr_text(const SockAddr *sa, char *buf, size_t len);
 
 /*
  * Copying the ring into runbook.actions.  rb_audit_flush() inserts the

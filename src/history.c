@@ -201,18 +201,8 @@ rb_history_qtexts(RbHistShared *h)
 void
 rb_history_register_worker(void)
 {
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	/* consistent state: samples a hot standby too */
-	worker.bgw_start_time = BgWorkerStart_ConsistentState;
-	worker.bgw_restart_time = 1;
-	snprintf(worker.bgw_library_name, sizeof(worker.bgw_library_name), "pg_runbook");
-	snprintf(worker.bgw_function_name, sizeof(worker.bgw_function_name), "rb_history_sampler_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "pg_runbook sampler");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "pg_runbook sampler");
-	RegisterBackgroundWorker(&worker);
+	rb_register_static_worker("rb_history_sampler_main", "pg_runbook sampler");
 }
 
 /* ---------- the sampler's private state ---------- */
@@ -421,6 +411,23 @@ secs(TimestampTz later, TimestampTz earlier)
 	return (double) (later - earlier) / USECS_PER_SEC;
 }
 
+/*
+ * An event about a session that has been in something ('since') for at
+ * least 'threshold' seconds; 'fmt' takes the pid, the age and the
+ * threshold.
+ */
+static void
+age_event(const char *kind, TimestampTz now, const RbBackend *b,
+		  TimestampTz since, double threshold, const char *fmt)
+{
+	RbHistEvent *e = event_new(kind, now, b->pid);
+
+	e->value = secs(now, since);
+	e->threshold = threshold;
+	snprintf(e->detail, sizeof(e->detail), fmt, b->pid, e->value, e->threshold);
+	event_query(e, b->pid);
+}
+
 /* ---------- one sample ---------- */
 
 typedef struct WaitCount
@@ -449,6 +456,22 @@ hash64(uint64 v)
 	v *= UINT64CONST(0xc4ceb9fe1a85ec53);
 	v ^= v >> 33;
 	return v;
+}
+
+/* An event about a lock queue: its root, the sessions behind it. */
+static RbHistEvent *
+queue_event(const char *kind, TimestampTz now, RbWaitGraph *g,
+			const RbLockRoot *r)
+{
+	RbHistEvent *e = event_new(kind, now, r->pid);
+	int		   *nodes;
+	int			n = rb_wait_graph_behind(g, r->pid, &nodes);
+	int			k;
+
+	for (k = 0; k < n && e->npids < RB_HIST_EV_PIDS; k++)
+		e->pids[e->npids++] = g->nodes[nodes[k]].pid;
+	e->value = r->blocked;
+	return e;
 }
 
 /*
@@ -489,14 +512,8 @@ lock_events(TimestampTz now, RbSnapshot *snap, RbWaitGraph *g,
 
 		if (t == NULL && st.nroots < RB_HIST_MAX_ROOTS)
 		{
-			RbHistEvent *e = event_new("lock_queue_formed", now, r->pid);
-			int		   *nodes;
-			int			n = rb_wait_graph_behind(g, r->pid, &nodes);
-			int			k;
+			RbHistEvent *e = queue_event("lock_queue_formed", now, g, r);
 
-			for (k = 0; k < n && e->npids < RB_HIST_EV_PIDS; k++)
-				e->pids[e->npids++] = g->nodes[nodes[k]].pid;
-			e->value = r->blocked;
 			snprintf(e->detail, sizeof(e->detail),
 					 "%d session(s) waiting on locks behind %s %d",
 					 r->blocked, r->pid ? "pid" : "a prepared transaction,", r->pid);
@@ -511,14 +528,8 @@ lock_events(TimestampTz now, RbSnapshot *snap, RbWaitGraph *g,
 		}
 		else if (t != NULL && r->blocked >= 2 * t->reported && r->blocked > t->reported)
 		{
-			RbHistEvent *e = event_new("lock_queue_grew", now, r->pid);
-			int		   *nodes;
-			int			n = rb_wait_graph_behind(g, r->pid, &nodes);
-			int			k;
+			RbHistEvent *e = queue_event("lock_queue_grew", now, g, r);
 
-			for (k = 0; k < n && e->npids < RB_HIST_EV_PIDS; k++)
-				e->pids[e->npids++] = g->nodes[nodes[k]].pid;
-			e->value = r->blocked;
 			snprintf(e->detail, sizeof(e->detail),
 					 "%d session(s) waiting behind pid %d (was %d)",
 					 r->blocked, r->pid, t->reported);
@@ -615,40 +626,22 @@ age_events(TimestampTz now, RbSnapshot *snap)
 			continue;			/* told in a later sample */
 		if (long_query && m->query_start != b->query_start)
 		{
-			RbHistEvent *e = event_new("long_query", now, b->pid);
-
-			e->value = secs(now, b->query_start);
-			e->threshold = st.thr.long_query_s;
-			snprintf(e->detail, sizeof(e->detail),
-					 "a statement of pid %d has run %.0f s (long_query_seconds %.0f)",
-					 b->pid, e->value, e->threshold);
-			event_query(e, b->pid);
+			age_event("long_query", now, b, b->query_start, st.thr.long_query_s,
+					  "a statement of pid %d has run %.0f s (long_query_seconds %.0f)");
 			m->query_start = b->query_start;
 			told++;
 		}
 		if (idle_xact && m->state_start != b->state_start)
 		{
-			RbHistEvent *e = event_new("idle_in_transaction", now, b->pid);
-
-			e->value = secs(now, b->state_start);
-			e->threshold = st.thr.idle_xact_s;
-			snprintf(e->detail, sizeof(e->detail),
-					 "pid %d has been idle in transaction %.0f s (idle_xact_seconds %.0f)",
-					 b->pid, e->value, e->threshold);
-			event_query(e, b->pid);
+			age_event("idle_in_transaction", now, b, b->state_start, st.thr.idle_xact_s,
+					  "pid %d has been idle in transaction %.0f s (idle_xact_seconds %.0f)");
 			m->state_start = b->state_start;
 			told++;
 		}
 		if (long_xact && m->xact_start != b->xact_start)
 		{
-			RbHistEvent *e = event_new("long_transaction", now, b->pid);
-
-			e->value = secs(now, b->xact_start);
-			e->threshold = st.thr.long_query_s;
-			snprintf(e->detail, sizeof(e->detail),
-					 "a transaction of pid %d has been open %.0f s (long_query_seconds %.0f)",
-					 b->pid, e->value, e->threshold);
-			event_query(e, b->pid);
+			age_event("long_transaction", now, b, b->xact_start, st.thr.long_query_s,
+					  "a transaction of pid %d has been open %.0f s (long_query_seconds %.0f)");
 			m->xact_start = b->xact_start;
 			told++;
 		}

@@ -36,6 +36,7 @@
 
 #include "pg_runbook.h"
 #include "history.h"
+#include "snapshot.h"
 
 PG_FUNCTION_INFO_V1(rb_history);
 PG_FUNCTION_INFO_V1(rb_events);
@@ -640,7 +641,7 @@ rb_history_status(PG_FUNCTION_ARGS)
 	}
 	LWLockRelease(h->lock);
 
-	running = st.pid != 0 && BackendPidGetProc(st.pid) != NULL;
+	running = rb_process_alive(st.pid);
 	memset(nl, 0, sizeof(nl));
 	v[0] = BoolGetDatum(running);
 	if (running)

@@ -3,16 +3,14 @@
  * lockgraph.c
  *		What the policy engine needs from the lock analysis: for a backend,
  *		the sessions waiting (directly or transitively) behind it.  A thin
- *		adapter over the lock snapshot (lockshot.c) and the wait-for graph
- *		(locks.c), built once per policy cycle and only when some backend
- *		in the cycle's snapshot waits on a lock.
+ *		adapter over the wait-for graph (locks.c) of a lock snapshot the
+ *		caller took (rb_lockshot_take_if_waiting: NULL when no backend of
+ *		the cycle's snapshot waits on a lock).  Analysis: reads nothing
+ *		shared.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
-
-#include "pgstat.h"
-#include "utils/wait_event.h"
 
 #include "pg_runbook.h"
 #include "lockgraph.h"
@@ -25,19 +23,12 @@ struct RbLockGraph
 };
 
 RbLockGraph *
-rb_lock_graph_build(RbSnapshot *snap)
+rb_lock_graph_build(RbLockShot *shot)
 {
 	RbLockGraph *g = palloc0(sizeof(RbLockGraph));
-	int			i;
 
-	for (i = 0; i < snap->nbackends; i++)
-	{
-		if ((snap->backends[i].wait_event_info & 0xFF000000) == PG_WAIT_LOCK)
-		{
-			g->wg = rb_wait_graph_build(rb_lockshot_take());
-			break;
-		}
-	}
+	if (shot != NULL)
+		g->wg = rb_wait_graph_build(shot);
 	return g;
 }
 

@@ -11,11 +11,11 @@
 
 #include "postgres.h"
 
-#include "snapshot.h"
+#include "lockshot.h"
 
 typedef struct RbLockGraph RbLockGraph;
 
-extern RbLockGraph *rb_lock_graph_build(RbSnapshot *snap);
+extern RbLockGraph *rb_lock_graph_build(RbLockShot *shot);
 extern int	rb_lock_graph_waiters_behind(RbLockGraph *g, int pid,
 										 TimestampTz **wait_starts);
 

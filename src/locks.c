@@ -44,6 +44,17 @@ typedef struct PidSlot
 	int			node;
 } PidSlot;
 
+/* the modes a PROCLOCK holds or requests */
+static inline LOCKMASK
+holder_modes(const RbLockHolder *h)
+{
+	LOCKMASK	rm = h->hold_mask;
+
+	if (h->wait_mode != NoLock)
+		rm |= LOCKBIT_ON(h->wait_mode);
+	return rm;
+}
+
 /*
  * Per waited-on lock, built when its first waiter is met: its PROCLOCKs
  * listed by each mode they hold or request (in PROCLOCK order), and the
@@ -94,10 +105,8 @@ lock_index(Builder *b, int lock)
 	li->built = true;
 	for (k = 0; k < e->nholders; k++)
 	{
-		LOCKMASK	rm = hs[k].hold_mask;
+		LOCKMASK	rm = holder_modes(&hs[k]);
 
-		if (hs[k].wait_mode != NoLock)
-			rm |= LOCKBIT_ON(hs[k].wait_mode);
 		for (m = 1; m < MAX_LOCKMODES; m++)
 			if (rm & LOCKBIT_ON(m))
 				li->nby_mode[m]++;
@@ -112,10 +121,8 @@ lock_index(Builder *b, int lock)
 		li->own_by_pos[k] = -1;
 	for (k = 0; k < e->nholders; k++)
 	{
-		LOCKMASK	rm = hs[k].hold_mask;
+		LOCKMASK	rm = holder_modes(&hs[k]);
 
-		if (hs[k].wait_mode != NoLock)
-			rm |= LOCKBIT_ON(hs[k].wait_mode);
 		for (m = 1; m < MAX_LOCKMODES; m++)
 			if (rm & LOCKBIT_ON(m))
 				li->by_mode[m][li->nby_mode[m]++] = k;

@@ -86,6 +86,24 @@ pid_index_find(PidIndex *ix, int pid)
 	return NULL;
 }
 
+/*
+ * The snapshots a lock view reads, in this order: the lock snapshot and
+ * its wait-for graph, then, only when some backend waits on a lock, the
+ * backend snapshot indexed by pid.  false when nobody waits on a lock.
+ */
+static bool
+lock_view_snapshots(RbWaitGraph **g, RbSnapshot **snap, PidIndex *ix)
+{
+	RbLockShot *shot = rb_lockshot_take();
+
+	if (shot->nwaiters == 0)
+		return false;
+	*g = rb_wait_graph_build(shot);
+	*snap = rb_snapshot_take(RB_SNAP_QUERY);
+	pid_index_build(ix, *snap);
+	return true;
+}
+
 /* ---------- describing locks ---------- */
 
 static Oid
@@ -396,12 +414,9 @@ rb_blocking_locks(PG_FUNCTION_ARGS)
 	int			i;
 
 	InitMaterializedSRF(fcinfo, 0);
-	shot = rb_lockshot_take();
-	if (shot->nwaiters == 0)
+	if (!lock_view_snapshots(&g, &snap, &ix))
 		PG_RETURN_VOID();
-	g = rb_wait_graph_build(shot);
-	snap = rb_snapshot_take(RB_SNAP_QUERY);
-	pid_index_build(&ix, snap);
+	shot = g->shot;
 	v = rb_viewer_new();
 
 	rank = palloc(sizeof(int) * g->nnodes);
@@ -784,7 +799,6 @@ Datum
 rb_lock_tree(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	RbLockShot *shot;
 	RbWaitGraph *g;
 	RbSnapshot *snap;
 	PidIndex	ix;
@@ -794,12 +808,8 @@ rb_lock_tree(PG_FUNCTION_ARGS)
 				c;
 
 	materialize_text(fcinfo, "line");
-	shot = rb_lockshot_take();
-	if (shot->nwaiters == 0)
+	if (!lock_view_snapshots(&g, &snap, &ix))
 		PG_RETURN_VOID();
-	g = rb_wait_graph_build(shot);
-	snap = rb_snapshot_take(RB_SNAP_QUERY);
-	pid_index_build(&ix, snap);
 
 	t.g = g;
 	t.ix = &ix;

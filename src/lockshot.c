@@ -50,6 +50,7 @@
 #include "storage/lock.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
+#include "utils/wait_event.h"
 #include "utils/timestamp.h"
 
 #include "pg_runbook.h"
@@ -74,6 +75,48 @@ rb_lock_waits_exist(void)
 			return true;
 	}
 	return false;
+}
+
+/*
+ * Backends waiting on a heavyweight lock now: an unlocked read of each
+ * PGPROC's wait event (what pg_stat_activity shows), only a hint for
+ * deciding whether to run a cycle (the worker's cheap lock-queue probe;
+ * takes no lock).
+ */
+int
+rb_lock_waiters_count(void)
+{
+	PROC_HDR   *pg = ProcGlobal;
+	uint32		nprocs = pg->allProcCount;
+	int			n = 0;
+	uint32		i;
+
+	for (i = 0; i < nprocs; i++)
+	{
+		uint32		we = *((volatile uint32 *) &pg->allProcs[i].wait_event_info);
+
+		if ((we & 0xFF000000) == PG_WAIT_LOCK)
+			n++;
+	}
+	return n;
+}
+
+/*
+ * A lock snapshot for the analysis of a backend snapshot: taken only when
+ * some backend of 'snap' was waiting on a heavyweight lock (its wait event
+ * says so); NULL otherwise.  For rb_policies_evaluate.
+ */
+RbLockShot *
+rb_lockshot_take_if_waiting(const RbSnapshot *snap)
+{
+	int			i;
+
+	for (i = 0; i < snap->nbackends; i++)
+	{
+		if ((snap->backends[i].wait_event_info & 0xFF000000) == PG_WAIT_LOCK)
+			return rb_lockshot_take();
+	}
+	return NULL;
 }
 
 /* open-addressing map from LOCK pointer to index in locks[] */

@@ -17,6 +17,8 @@
 #include "datatype/timestamp.h"
 #include "storage/lock.h"
 
+#include "snapshot.h"
+
 /* One PROCLOCK of a waited-on lock: a holder, a waiter, or both. */
 typedef struct RbLockHolder
 {
@@ -65,6 +67,8 @@ typedef struct RbLockShot
 } RbLockShot;
 
 extern bool rb_lock_waits_exist(void);
+extern int	rb_lock_waiters_count(void);
 extern RbLockShot *rb_lockshot_take(void);
+extern RbLockShot *rb_lockshot_take_if_waiting(const RbSnapshot *snap);
 
 #endif							/* PG_RUNBOOK_LOCKSHOT_H */

@@ -39,7 +39,7 @@
 #include "utils/wait_event.h"
 
 #include "pg_runbook.h"
-#include "activity.h"
+#include "viewer.h"
 #include "lockgraph.h"
 #include "policy.h"
 
@@ -538,10 +538,29 @@ apply_saturation_quota(RbPolicySet *set, RbEvaluation *ev)
  * decision.
  */
 RbEvaluation *
-rb_policies_evaluate(RbPolicySet *set, RbSnapshot *snap, int self_pid,
-					 int flags)
+rb_policies_evaluate(RbPolicySet *set, RbSnapshot *snap, RbLockShot *locks,
+					 int self_pid, int flags)
 {
-	return rb_policies_evaluate_ext(set, snap, self_pid, flags, NULL, NULL);
+	return rb_policies_evaluate_ext(set, snap, locks, self_pid, flags,
+									NULL, NULL);
+}
+
+/*
+ * Does evaluating this set need a lock snapshot (some policy is
+ * only_if_blocking)?  The caller then passes rb_lockshot_take_if_waiting()
+ * of its backend snapshot to rb_policies_evaluate.
+ */
+bool
+rb_policies_need_locks(const RbPolicySet *set)
+{
+	int			i;
+
+	for (i = 0; i < set->npolicies; i++)
+	{
+		if (set->policies[i].only_if_blocking)
+			return true;
+	}
+	return false;
 }
 
 /*
@@ -550,13 +569,12 @@ rb_policies_evaluate(RbPolicySet *set, RbSnapshot *snap, int self_pid,
  * connections nor chosen again.
  */
 RbEvaluation *
-rb_policies_evaluate_ext(RbPolicySet *set, RbSnapshot *snap, int self_pid,
-						 int flags, RbEndingFn ending, void *arg)
+rb_policies_evaluate_ext(RbPolicySet *set, RbSnapshot *snap, RbLockShot *locks,
+						 int self_pid, int flags, RbEndingFn ending, void *arg)
 {
 	RbEvaluation *ev = palloc0(sizeof(RbEvaluation));
 	EvalCtx    *ctx = palloc0(sizeof(EvalCtx));
 	StringInfoData why;
-	bool		need_graph = false;
 	bool		any_quota = false;
 	bool	   *gone;
 	int			i;
@@ -572,13 +590,8 @@ rb_policies_evaluate_ext(RbPolicySet *set, RbSnapshot *snap, int self_pid,
 			ctx->time_of_day = ((((int64) tm.tm_hour * 60) + tm.tm_min) * 60 + tm.tm_sec)
 				* USECS_PER_SEC + fsec;
 	}
-	for (i = 0; i < set->npolicies; i++)
-	{
-		if (set->policies[i].only_if_blocking)
-			need_graph = true;
-	}
-	if (need_graph)
-		ctx->graph = rb_lock_graph_build(snap);
+	if (rb_policies_need_locks(set))
+		ctx->graph = rb_lock_graph_build(locks);
 
 	/* client connections, for saturation policies */
 	ev->min_threshold_us = set->min_threshold_us;

@@ -14,6 +14,7 @@
 
 #include "utils/inet.h"
 
+#include "lockshot.h"
 #include "snapshot.h"
 
 typedef enum RbPolicyAction
@@ -118,9 +119,19 @@ extern RbPolicySet *rb_policies_load(void);
 										 * remedy function reports them as
 										 * skipped; the worker ignores them) */
 
+/*
+ * Evaluation is analysis: it reads only the snapshots it is given, never
+ * shared memory, and neither signals nor writes.  'locks' is the lock
+ * snapshot for only_if_blocking policies: when rb_policies_need_locks(set),
+ * pass rb_lockshot_take_if_waiting(snap) (NULL: nobody waits on a lock);
+ * otherwise NULL.
+ */
+extern bool rb_policies_need_locks(const RbPolicySet *set);
 extern RbEvaluation *rb_policies_evaluate(RbPolicySet *set, RbSnapshot *snap,
+										  RbLockShot *locks,
 										  int self_pid, int flags);
 extern RbEvaluation *rb_policies_evaluate_ext(RbPolicySet *set, RbSnapshot *snap,
+											  RbLockShot *locks,
 											  int self_pid, int flags,
 											  RbEndingFn ending, void *arg);
 

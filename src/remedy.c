@@ -64,6 +64,7 @@
 #include "audit.h"
 #include "remedy.h"
 #include "snapshot.h"
+#include "viewer.h"
 
 int			rb_max_actions_per_call_limit = 10000;
 

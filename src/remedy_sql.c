@@ -305,7 +305,7 @@ select_sessions(RbSnapshot *snap, uint32 states, bool by_query, int64 min_us,
 	set.policies = &p;
 	set.min_threshold_us = -1;
 
-	ev = rb_policies_evaluate(&set, snap, 0, RB_EVAL_KEEP_BACKGROUND);
+	ev = rb_policies_evaluate(&set, snap, NULL, 0, RB_EVAL_KEEP_BACKGROUND);
 	c = palloc(sizeof(Cand) * Max(ev->ndecisions, 1));
 	for (i = 0; i < ev->ndecisions; i++)
 	{
@@ -320,6 +320,55 @@ select_sessions(RbSnapshot *snap, uint32 states, bool by_query, int64 min_us,
 }
 
 /*
+ * The start shared by kill_idle() and cancel_long(): the filter (arguments
+ * 3 to 6), allow_superuser (7) and max_actions (8), the preload check of a
+ * real run, then one snapshot and the sessions selected from it as targets
+ * of 'action' for 'actor', in order.
+ */
+typedef struct RemedyCall
+{
+	int			cap;
+	RbSnapshot *snap;
+	RbViewer   *v;
+	int			n;
+	RbTarget   *targets;
+	RbOutcome  *outs;
+} RemedyCall;
+
+static void
+remedy_call_start(FunctionCallInfo fcinfo, bool dry_run, const char *actor,
+				  uint32 states, bool by_query, int64 min_us,
+				  RbAction action, int flags, RemedyCall *c)
+{
+	RbSessionFilter f;
+	bool		allow_super;
+	Cand	   *cands;
+	int			i;
+
+	parse_filter(fcinfo, 3, &f);
+	allow_super = arg_bool(fcinfo, 7, "allow_superuser");
+	c->cap = rb_remedy_call_cap(fcinfo, 8);
+	if (!dry_run)
+		rb_require_preload(psprintf("runbook.%s()", actor));
+
+	InitMaterializedSRF(fcinfo, 0);
+	c->snap = rb_snapshot_take(RB_SNAP_QUERY);
+	c->v = rb_viewer_new();
+	c->n = select_sessions(c->snap, states, by_query, min_us, &f, &cands);
+
+	c->targets = palloc0(sizeof(RbTarget) * Max(c->n, 1));
+	c->outs = palloc0(sizeof(RbOutcome) * Max(c->n, 1));
+	for (i = 0; i < c->n; i++)
+	{
+		c->targets[i].backend = *cands[i].b;
+		c->targets[i].action = action;
+		c->targets[i].actor = actor;
+		c->targets[i].flags = flags |
+			(allow_super ? RB_TARGET_ALLOW_SUPERUSER : 0);
+	}
+}
+
+/*
  * kill_idle(max_idle, dry_run, states, role_name, database_name,
  *			 application_pattern, client_network, allow_superuser,
  *			 max_actions)
@@ -331,46 +380,18 @@ rb_kill_idle(PG_FUNCTION_ARGS)
 	int64		min_us = rb_check_interval_arg(fcinfo, 0, "max_idle");
 	bool		dry_run = arg_bool(fcinfo, 1, "dry_run");
 	uint32		states = parse_idle_states(fcinfo, 2);
-	bool		allow_super;
-	RbSessionFilter f;
-	RbSnapshot *snap;
-	RbViewer   *v;
-	Cand	   *cands;
-	RbTarget   *targets;
-	RbOutcome  *outs;
-	int			n = 0;
+	RemedyCall	c;
 	int			i;
 
-	int			cap;
+	remedy_call_start(fcinfo, dry_run, "kill_idle", states, false, min_us,
+					  RB_ACTION_TERMINATE, RB_TARGET_SAME_STATE, &c);
 
-	parse_filter(fcinfo, 3, &f);
-	allow_super = arg_bool(fcinfo, 7, "allow_superuser");
-	cap = rb_remedy_call_cap(fcinfo, 8);
-	if (!dry_run)
-		rb_require_preload("runbook.kill_idle()");
+	rb_remedy_apply_capped(c.targets, c.n, dry_run, c.cap, c.outs);
 
-	InitMaterializedSRF(fcinfo, 0);
-	snap = rb_snapshot_take(RB_SNAP_QUERY);
-	v = rb_viewer_new();
-	n = select_sessions(snap, states, false, min_us, &f, &cands);
-
-	targets = palloc0(sizeof(RbTarget) * Max(n, 1));
-	outs = palloc0(sizeof(RbOutcome) * Max(n, 1));
-	for (i = 0; i < n; i++)
-	{
-		targets[i].backend = *cands[i].b;
-		targets[i].action = RB_ACTION_TERMINATE;
-		targets[i].actor = "kill_idle";
-		targets[i].flags = RB_TARGET_SAME_STATE |
-			(allow_super ? RB_TARGET_ALLOW_SUPERUSER : 0);
-	}
-
-	rb_remedy_apply_capped(targets, n, dry_run, cap, outs);
-
-	for (i = 0; i < n; i++)
-		put_row(rsinfo, v, snap->taken_at, &targets[i], targets[i].action,
-				rb_outcome_name(outs[i].outcome), outs[i].reason,
-				outs[i].detail);
+	for (i = 0; i < c.n; i++)
+		put_row(rsinfo, c.v, c.snap->taken_at, &c.targets[i], c.targets[i].action,
+				rb_outcome_name(c.outs[i].outcome), c.outs[i].reason,
+				c.outs[i].detail);
 	PG_RETURN_VOID();
 }
 
@@ -433,11 +454,9 @@ rb_cancel_long(PG_FUNCTION_ARGS)
 	bool		dry_run = arg_bool(fcinfo, 1, "dry_run");
 	bool		escalate = !PG_ARGISNULL(2);
 	int64		grace_us = escalate ? rb_check_interval_arg(fcinfo, 2, "terminate_after") : 0;
-	bool		allow_super;
-	RbSessionFilter f;
+	RemedyCall	c;
 	RbSnapshot *snap;
 	RbViewer   *v;
-	Cand	   *cands;
 	RbTarget   *targets;
 	RbOutcome  *outs;
 	RbTarget   *term = NULL;
@@ -447,33 +466,22 @@ rb_cancel_long(PG_FUNCTION_ARGS)
 	char	   *grace_text = NULL;
 	int			n = 0;
 	int			i;
-
 	int			cap;
 
-	parse_filter(fcinfo, 3, &f);
-	allow_super = arg_bool(fcinfo, 7, "allow_superuser");
-	cap = rb_remedy_call_cap(fcinfo, 8);
-	if (!dry_run)
-		rb_require_preload("runbook.cancel_long()");
-
-	InitMaterializedSRF(fcinfo, 0);
-	snap = rb_snapshot_take(RB_SNAP_QUERY);
-	v = rb_viewer_new();
-	n = select_sessions(snap, ST_ACTIVE, true, min_us, &f, &cands);
+	remedy_call_start(fcinfo, dry_run, "cancel_long", ST_ACTIVE, true, min_us,
+					  RB_ACTION_CANCEL, RB_TARGET_SAME_QUERY, &c);
+	snap = c.snap;
+	v = c.v;
+	n = c.n;
+	targets = c.targets;
+	outs = c.outs;
+	cap = c.cap;
 
 	if (escalate)
+	{
 		grace_text = DatumGetCString(DirectFunctionCall1(interval_out,
 														 PG_GETARG_DATUM(2)));
-	targets = palloc0(sizeof(RbTarget) * Max(n, 1));
-	outs = palloc0(sizeof(RbOutcome) * Max(n, 1));
-	for (i = 0; i < n; i++)
-	{
-		targets[i].backend = *cands[i].b;
-		targets[i].action = RB_ACTION_CANCEL;
-		targets[i].actor = "cancel_long";
-		targets[i].flags = RB_TARGET_SAME_QUERY |
-			(allow_super ? RB_TARGET_ALLOW_SUPERUSER : 0);
-		if (escalate)
+		for (i = 0; i < n; i++)
 			targets[i].detail = psprintf("terminate if still running after %s",
 										 grace_text);
 	}

@@ -379,3 +379,14 @@ rb_backend_recheck(const RbBackend *judged, RbBackend *out)
 	out->is_bgworker = judged->is_bgworker;
 	return true;
 }
+
+/*
+ * Does a process with this pid have a PGPROC now (a status function's
+ * "running" column: the worker, the sampler, the audit writer)?  false for
+ * pid 0.
+ */
+bool
+rb_process_alive(int pid)
+{
+	return pid != 0 && BackendPidGetProc(pid) != NULL;
+}

@@ -54,6 +54,8 @@ extern RbSnapshot *rb_snapshot_take(int flags);
 extern bool rb_backend_read(int pid, RbBackend *out, int flags);
 extern bool rb_backend_recheck(const RbBackend *judged, RbBackend *out);
 extern RbBackend *rb_snapshot_find(RbSnapshot *snap, int pid);
+/* does a process with this pid (not 0) have a PGPROC now? */
+extern bool rb_process_alive(int pid);
 
 /* descriptions */
 extern const char *rb_state_name(BackendState state);

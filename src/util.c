@@ -2,13 +2,15 @@
  *
  * util.c
  *		Small helpers shared by the SQL front ends: argument checks with
- *		clear errors, interval arithmetic for ages.
+ *		clear errors, interval arithmetic for ages; and the registration of
+ *		pg_runbook's static background workers.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "postmaster/bgworker.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -73,4 +75,26 @@ rb_age_datum(TimestampTz now, TimestampTz then, bool *isnull)
 	}
 	*isnull = false;
 	return IntervalPGetDatum(rb_usecs_to_interval(now - then));
+}
+
+/*
+ * Register a background worker of this library at postmaster start (from
+ * _PG_init): connected to shared memory and a database, started once the
+ * server is consistent (so on a hot standby too), restarted after 1 s.
+ * 'name' is its bgw_name and bgw_type.
+ */
+void
+rb_register_static_worker(const char *function, const char *name)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_ConsistentState;
+	worker.bgw_restart_time = 1;
+	snprintf(worker.bgw_library_name, sizeof(worker.bgw_library_name), "pg_runbook");
+	snprintf(worker.bgw_function_name, sizeof(worker.bgw_function_name), "%s", function);
+	snprintf(worker.bgw_name, BGW_MAXLEN, "%s", name);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "%s", name);
+	RegisterBackgroundWorker(&worker);
 }

@@ -22,9 +22,10 @@
  *   probes every WORKER_PROBE_MS whether the number of backends waiting on a
  *   heavyweight lock reached the policy's min_blocked_sessions and changed
  *   since its last cycle, or still stands a second later (an unlocked read of
- *   each PGPROC's wait event, a few microseconds for 1,000 backends); only
- *   then does it run a cycle.  Blocking and saturation policies therefore do
- *   not shorten the timer: their events wake the worker.
+ *   each PGPROC's wait event, rb_lock_waiters_count() in lockshot.c, a few
+ *   microseconds for 1,000 backends); only then does it run a cycle.
+ *   Blocking and saturation policies therefore do not shorten the timer:
+ *   their events wake the worker.
  *
  * Failures back off: a failed cycle is retried after 1 s, doubling up to
  * 5 min, and logged once per distinct message; a success resets it.  A
@@ -68,6 +69,7 @@
 
 #include "pg_runbook.h"
 #include "activity.h"
+#include "lockshot.h"
 #include "policy.h"
 #include "audit.h"
 #include "remedy.h"
@@ -103,18 +105,8 @@ extern PGDLLIMPORT RbClientAuthHook ClientAuthentication_hook;
 void
 rb_worker_register(void)
 {
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	/* consistent state: runs on a hot standby too */
-	worker.bgw_start_time = BgWorkerStart_ConsistentState;
-	worker.bgw_restart_time = 1;
-	snprintf(worker.bgw_library_name, sizeof(worker.bgw_library_name), "pg_runbook");
-	snprintf(worker.bgw_function_name, sizeof(worker.bgw_function_name), "rb_worker_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "pg_runbook worker");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "pg_runbook worker");
-	RegisterBackgroundWorker(&worker);
+	rb_register_static_worker("rb_worker_main", "pg_runbook worker");
 }
 
 /* ---------- shared state helpers ---------- */
@@ -201,29 +193,6 @@ rb_worker_install_hooks(void)
 {
 	prev_client_auth_hook = ClientAuthentication_hook;
 	ClientAuthentication_hook = rb_client_authenticated;
-}
-
-/*
- * Backends waiting on a heavyweight lock now: an unlocked read of each
- * PGPROC's wait event (what pg_stat_activity shows), only a hint for
- * deciding whether to run a cycle.
- */
-static int
-count_lock_waiters(void)
-{
-	PROC_HDR   *pg = ProcGlobal;
-	uint32		nprocs = pg->allProcCount;
-	int			n = 0;
-	uint32		i;
-
-	for (i = 0; i < nprocs; i++)
-	{
-		uint32		we = *((volatile uint32 *) &pg->allProcs[i].wait_event_info);
-
-		if ((we & 0xFF000000) == PG_WAIT_LOCK)
-			n++;
-	}
-	return n;
 }
 
 /* ---------- escalation and log memory (worker-local) ---------- */
@@ -518,7 +487,10 @@ run_cycle(CycleResult *res, MemoryContext cyclectx)
 	{
 		snap = rb_snapshot_take(0);
 		cycle_no++;
-		ev = rb_policies_evaluate_ext(set, snap, MyProcPid, 0, memo_ending, NULL);
+		ev = rb_policies_evaluate_ext(set, snap,
+									  rb_policies_need_locks(set) ?
+									  rb_lockshot_take_if_waiting(snap) : NULL,
+									  MyProcPid, 0, memo_ending, NULL);
 		res->next_deadline = ev->next_deadline;
 		res->min_threshold_us = ev->min_threshold_us;
 
@@ -668,6 +640,29 @@ database_exists(const char *name)
 }
 
 /*
+ * Publish this process as the worker (worker_status(), wake-ups) and
+ * clear that on exit.  'connected': connected to pg_runbook.database (the
+ * connection attempt is over, the database is no longer missing); else
+ * waiting for it, connected to no database.
+ */
+static void
+worker_attach(bool connected)
+{
+	LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
+	if (connected)
+	{
+		rb_shared->worker.connecting = false;
+		rb_shared->worker.told_db_missing[0] = '\0';
+	}
+	rb_shared->worker.pid = MyProcPid;
+	rb_shared->worker.latch = MyLatch;
+	rb_shared->worker.started_at = GetCurrentTimestamp();
+	rb_shared->worker.dbid = connected ? MyDatabaseId : InvalidOid;
+	LWLockRelease(rb_shared->lock);
+	before_shmem_exit(worker_detach, (Datum) 0);
+}
+
+/*
  * The previous start died while connecting (e.g. pg_runbook.database names
  * no database: InitPostgres raised FATAL).  Connect to no database, and
  * wait until the database exists, saying so once; then exit so that the
@@ -679,13 +674,7 @@ wait_for_database(int failures)
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	pgstat_report_appname("pg_runbook worker");
 
-	LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
-	rb_shared->worker.pid = MyProcPid;
-	rb_shared->worker.latch = MyLatch;
-	rb_shared->worker.started_at = GetCurrentTimestamp();
-	rb_shared->worker.dbid = InvalidOid;
-	LWLockRelease(rb_shared->lock);
-	before_shmem_exit(worker_detach, (Datum) 0);
+	worker_attach(false);
 
 	for (;;)
 	{
@@ -780,15 +769,7 @@ rb_worker_main(Datum main_arg)
 	rb_worker_fixed_environment();
 	pgstat_report_appname("pg_runbook worker");
 
-	LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
-	rb_shared->worker.connecting = false;
-	rb_shared->worker.told_db_missing[0] = '\0';
-	rb_shared->worker.pid = MyProcPid;
-	rb_shared->worker.latch = MyLatch;
-	rb_shared->worker.started_at = GetCurrentTimestamp();
-	rb_shared->worker.dbid = MyDatabaseId;
-	LWLockRelease(rb_shared->lock);
-	before_shmem_exit(worker_detach, (Datum) 0);
+	worker_attach(true);
 
 	ereport(LOG,
 			(errmsg("pg_runbook worker started in database \"%s\" (enforce = %s, naptime = %d ms)",
@@ -917,7 +898,7 @@ rb_worker_main(Datum main_arg)
 			sleep_ms = sleep_ms_after(&res);
 			probe_min_blocked = res.probe_min_blocked;
 			if (probe_min_blocked > 0)
-				cycle_waiters = count_lock_waiters();
+				cycle_waiters = rb_lock_waiters_count();
 		}
 sleep:
 		wake_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), sleep_ms);
@@ -953,7 +934,7 @@ sleep:
 				break;
 			if (probe_min_blocked > 0)
 			{
-				int			n = count_lock_waiters();
+				int			n = rb_lock_waiters_count();
 
 				/*
 				 * A queue long enough for a blocking policy: a cycle when it
@@ -993,7 +974,7 @@ rb_worker_status(PG_FUNCTION_ARGS)
 	w = rb_shared->worker;
 	LWLockRelease(rb_shared->lock);
 
-	running = w.pid != 0 && BackendPidGetProc(w.pid) != NULL;
+	running = rb_process_alive(w.pid);
 	memset(nulls, 0, sizeof(nulls));
 	values[0] = BoolGetDatum(running);
 	values[1] = BoolGetDatum(w.paused);
@@ -1187,7 +1168,10 @@ rb_policy_preview(PG_FUNCTION_ARGS)
 	set = rb_policies_load();
 	MemoryContextSwitchTo(callerctx);
 	snap = rb_snapshot_take(RB_SNAP_QUERY);
-	ev = rb_policies_evaluate(set, snap, rb_worker_pid(), 0);
+	ev = rb_policies_evaluate(set, snap,
+							  rb_policies_need_locks(set) ?
+							  rb_lockshot_take_if_waiting(snap) : NULL,
+							  rb_worker_pid(), 0);
 	plan_actions(ev, &plan, true, true, snap->taken_at, NULL);
 	if (plan.ndry > 0)
 	{

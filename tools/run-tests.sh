@@ -4,6 +4,7 @@
 #   regress    sql_tests/*.sql        -> expected/*.out
 #   isolation  sql_tests/specs/*.spec -> expected/*.out
 #   TAP        sql_tests/t/*.pl
+# after `make check-layers` (tools/check-layers.sh) on the objects.
 # Every suite runs even if an earlier one failed; the exit status is
 # non-zero if any failed.  Servers run as an unprivileged user when root.
 set -u
@@ -32,6 +33,12 @@ INITDB_ENV=()
 rc=0
 summary=()
 LOGS=$T/logs; mkdir -p "$LOGS"
+# The C modules form layers without a circle and keep their rules
+# (tools/check-layers.sh, ARCHITECTURE.md): a quick check on the objects.
+echo "== layers"
+make -s -C "$ROOT" "${MAKE_ARGS[@]}" check-layers 2>&1 | tee "$LOGS/layers.log"
+r=${PIPESTATUS[0]}; [ $r -ne 0 ] && rc=1
+summary+=("layers: exit $r")
 if [ -n "$REGRESS" ]; then
 	echo "== regress"
 	as_user env ${INITDB_ENV[@]+"${INITDB_ENV[@]}"} "$PGXS_DIR/src/test/regress/pg_regress" \
