@@ -63,12 +63,17 @@ window_args(FunctionCallInfo fcinfo, const char *fn, TimestampTz *since, Timesta
 	*since = PG_ARGISNULL(0) ? DT_NOBEGIN : PG_GETARG_TIMESTAMPTZ(0);
 	*until = PG_ARGISNULL(1) ? GetCurrentTimestamp() : PG_GETARG_TIMESTAMPTZ(1);
 	if (*since > *until)
+	{
+		/* timestamptz_to_str() returns a static buffer: copy the first */
+		char	   *since_str = pstrdup(timestamptz_to_str(*since));
+
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s: since must not be later than until", fn),
 				 errdetail("since is %s, until is %s.",
-						   timestamptz_to_str(*since), timestamptz_to_str(*until)),
+						   since_str, timestamptz_to_str(*until)),
 				 errhint("Pass the start of the period first, e.g. runbook.history(now() - interval '1 hour').")));
+	}
 }
 
 /*
