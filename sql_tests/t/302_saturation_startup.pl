@@ -14,7 +14,10 @@
 #    connections over the high-water mark, the worker ends the excess);
 #  - a superuser calls runbook.terminate() on one of their pids;
 # and both connections then complete their authentication and reach
-# ReadyForQuery, and the audit has no entry for either.
+# ReadyForQuery, and the audit has no entry for either.  Before 18 such a
+# backend has no status entry (runbook.terminate() reports it gone); 18
+# shows it in state "starting", and the remedy path skips it
+# (not_client_backend).
 use strict;
 use warnings;
 use IO::Select;
