@@ -11,7 +11,8 @@
 #   out of pg_stat_activity: when no targeted pid is left in pg_stat_activity
 #             (a backend clears its status entry just before it releases its
 #             PGPROC, its connection slot), with how many of the processes
-#             were then still exiting or exited but not yet reaped (zombies);
+#             were then still there: runnable (R: waiting for a CPU or on
+#             one), sleeping, or exited but not yet reaped (zombies);
 #   gone:     the time from the start of the statement until every targeted
 #             process has exited and been reaped by the postmaster (matched
 #             by pid and /proc start time, so a reused pid is not waited
@@ -69,11 +70,11 @@ open_sessions() {
 }
 
 # $1 = statement; prints "<returned ms> <out of pg_stat_activity ms> <gone ms>
-# <rows counted> <left> <zombies when out of pg_stat_activity>
-# <others when out of pg_stat_activity>"
+# <rows counted> <left>", then, of the targets' processes still there when
+# none is left in pg_stat_activity, "<zombies> <runnable> <others>"
 timed_kill() {
 	rb_psql -Atq <<SQL
-CREATE TEMP TABLE r(ret_ms float8, psa_ms float8, gone_ms float8, n bigint, left_ bigint, z int, o int);
+CREATE TEMP TABLE r(ret_ms float8, psa_ms float8, gone_ms float8, n bigint, left_ bigint, z int, rn int, o int);
 -- /proc/<pid>/stat after the command name: field 3 (state) first, field 22
 -- (start time) 20th; NULL once the process is gone (a process reaped while
 -- its file is read makes the read fail: gone too)
@@ -85,7 +86,7 @@ EXCEPTION WHEN OTHERS THEN
 END \$f\$;
 DO \$\$
 DECLARE t0 timestamptz; t1 timestamptz; tp timestamptz; n bigint; left_ bigint;
-        z int := 0; o int := 0;
+        z int := 0; rn int := 0; o int := 0;
 BEGIN
   PERFORM pg_stat_clear_snapshot();
   -- each target with its process start time: a pid the kernel reuses
@@ -108,7 +109,8 @@ BEGIN
         -- postmaster to reap them (zombies)
         tp := clock_timestamp();
         SELECT count(*) FILTER (WHERE split_part(ps, ' ', 1) = 'Z'),
-               count(*) FILTER (WHERE split_part(ps, ' ', 1) <> 'Z') INTO z, o
+               count(*) FILTER (WHERE split_part(ps, ' ', 1) = 'R'),
+               count(*) FILTER (WHERE split_part(ps, ' ', 1) NOT IN ('Z', 'R')) INTO z, rn, o
           FROM (SELECT pg_temp.proc_stat(pid) AS ps, started FROM targets) s
          WHERE split_part(ps, ' ', 20) = started;
       END IF;
@@ -122,10 +124,10 @@ BEGIN
     PERFORM pg_sleep(0.002);
   END LOOP;
   INSERT INTO r VALUES (extract(epoch FROM t1 - t0) * 1000, extract(epoch FROM tp - t0) * 1000,
-                        extract(epoch FROM clock_timestamp() - t0) * 1000, n, left_, z, o);
+                        extract(epoch FROM clock_timestamp() - t0) * 1000, n, left_, z, rn, o);
 END \$\$;
 SELECT round(ret_ms::numeric, 1) || ' ' || coalesce(round(psa_ms::numeric, 1), -1) || ' ' || round(gone_ms::numeric, 1)
-       || ' ' || n || ' ' || left_ || ' ' || z || ' ' || o FROM r;
+       || ' ' || n || ' ' || left_ || ' ' || z || ' ' || rn || ' ' || o FROM r;
 SQL
 }
 
@@ -138,7 +140,7 @@ OURS="SELECT * FROM runbook.kill_idle('0', max_actions => $((SESSIONS + 100)))"
 run_side() {	# $1 = label, $2 = statement; sets R_RET R_PSA R_GONE R_N R_Z R_O
 	open_sessions
 	[ "$OPENED" -ge "$SESSIONS" ] || fail "$1: only $OPENED of $SESSIONS sessions opened"
-	read -r R_RET R_PSA R_GONE R_N R_LEFT R_Z R_O <<<"$(timed_kill "$2")"
+	read -r R_RET R_PSA R_GONE R_N R_LEFT R_Z R_R R_O <<<"$(timed_kill "$2")"
 	[ -n "${R_LEFT:-}" ] || fail "$1: the statement failed"
 	[ "$R_LEFT" -eq 0 ] || fail "$1: $R_LEFT targeted sessions still there after 60 s"
 	[ "$R_N" -ge "$SESSIONS" ] || fail "$1: the statement counted $R_N rows for $SESSIONS sessions"
@@ -147,16 +149,16 @@ run_side() {	# $1 = label, $2 = statement; sets R_RET R_PSA R_GONE R_N R_Z R_O
 
 for round in $(seq "$ROUNDS"); do
 	run_side baseline "$BASE"
-	b_ret=$R_RET b_psa=$R_PSA b_gone=$R_GONE b_n=$R_N b_z=$R_Z b_o=$R_O
+	b_ret=$R_RET b_psa=$R_PSA b_gone=$R_GONE b_n=$R_N b_z=$R_Z b_r=$R_R b_o=$R_O
 	t0=$(rb_psql -Atc "SELECT count(*) FROM runbook.recent_actions() WHERE outcome = 'terminated'")
 	run_side pg_runbook "$OURS"
-	o_ret=$R_RET o_psa=$R_PSA o_gone=$R_GONE o_n=$R_N o_z=$R_Z o_o=$R_O
+	o_ret=$R_RET o_psa=$R_PSA o_gone=$R_GONE o_n=$R_N o_z=$R_Z o_r=$R_R o_o=$R_O
 	terminated=$(( $(rb_psql -Atc "SELECT count(*) FROM runbook.recent_actions() WHERE outcome = 'terminated'") - t0 ))
 	[ "$terminated" -eq "$SESSIONS" ] || fail "pg_runbook: $terminated terminated in the audit, expected $SESSIONS"
 
 	echo "round $round ($SESSIONS idle sessions):"
-	echo "  baseline   (runbook SQL, pg_terminate_backend per row): $b_n rows; statement returned after $b_ret ms; all out of pg_stat_activity after $b_psa ms ($b_z zombies, $b_o others still there); all exited and reaped after $b_gone ms"
-	echo "  pg_runbook (kill_idle, max_actions => $((SESSIONS + 100))):     $o_n rows, $terminated terminated and audited; returned after $o_ret ms; all out of pg_stat_activity after $o_psa ms ($o_z zombies, $o_o others still there); all exited and reaped after $o_gone ms"
+	echo "  baseline   (runbook SQL, pg_terminate_backend per row): $b_n rows; statement returned after $b_ret ms; all out of pg_stat_activity after $b_psa ms (still there: $b_r runnable, $b_o sleeping, $b_z exited not yet reaped); all exited and reaped after $b_gone ms"
+	echo "  pg_runbook (kill_idle, max_actions => $((SESSIONS + 100))):     $o_n rows, $terminated terminated and audited; returned after $o_ret ms; all out of pg_stat_activity after $o_psa ms (still there: $o_r runnable, $o_o sleeping, $o_z exited not yet reaped); all exited and reaped after $o_gone ms"
 	awk -v bg="$b_gone" -v og="$o_gone" -v br="$b_ret" -v or="$o_ret" 'BEGIN {
 		printf "  ratio baseline/pg_runbook: time until all gone %.2fx; statement return %.2fx\n", bg / og, br / or }'
 done
