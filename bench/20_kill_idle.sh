@@ -33,19 +33,8 @@ PGB=
 # pgbench, sleeping, notices its dead connections only after \sleep: stop it
 # (it runs under runuser: end the whole tree, deepest first).  On exit, every
 # process this script started goes, whatever the point it stopped at.
-# Only the leaves get SIGTERM: runuser, signalled, would linger 2 s after its
-# child; it exits at once when its child does, and so does the subshell.
-kill_tree() { local c; for c in $(pgrep -P "$1"); do kill_tree "$c"; done; kill "$1" 2>/dev/null; }
-descendants() { local c; for c in $(pgrep -P "$1"); do descendants "$c"; echo "$c"; done; }
-stop_tree() {	# $1 = a child of this shell
-	local d
-	for d in $(descendants "$1"); do [ -n "$(pgrep -P "$d")" ] || kill "$d" 2>/dev/null; done
-	for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-	kill_tree "$1"
-	wait "$1" 2>/dev/null
-}
+# (stop_tree, kill_children: tools/common.sh)
 stop_pgbench() { [ -n "$PGB" ] || return 0; stop_tree "$PGB"; PGB=; }
-kill_children() { local c; for c in $(pgrep -P $$); do stop_tree "$c"; done; }
 trap 'stop_pgbench; kill_children; server_stop' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 

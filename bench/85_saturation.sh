@@ -27,7 +27,9 @@ PARTS=${PARTS:-123}     # which parts to run, e.g. PARTS=1
 LEAK_CONF=${LEAK_CONF:-}
 DIR=$BUILD/bench_saturation
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; server_stop; }
+# every background job is `as_user ... &`: end the whole tree of each
+# (killing the subshell alone left part 3's pgbench -T 600 running)
+cleanup() { for p in "${PIDS[@]}"; do stop_tree "$p"; done; kill_children; server_stop; }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
