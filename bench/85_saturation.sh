@@ -22,9 +22,14 @@ ROUNDS=${ROUNDS:-5}
 SESSIONS=${SESSIONS:-1000}
 WINDOW=${WINDOW:-30}
 PARTS=${PARTS:-123}     # which parts to run, e.g. PARTS=1
+# LEAK_CONF: more postgresql.conf lines for part 1's server, for a diagnosis
+# run (e.g. LEAK_CONF="log_connections = on;log_min_messages = debug2")
+LEAK_CONF=${LEAK_CONF:-}
 DIR=$BUILD/bench_saturation
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; server_stop; }
+# every background job is `as_user ... &`: end the whole tree of each
+# (killing the subshell alone left part 3's pgbench -T 600 running)
+cleanup() { for p in "${PIDS[@]}"; do stop_tree "$p"; done; kill_children; server_stop; }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
@@ -35,7 +40,9 @@ chmod a+rx "$DIR/leak_client"
 
 # ---------------------------------------------------------------- 1. leak
 if [[ $PARTS == *1* ]]; then
-server_start "$DIR/leak" "max_connections = 100" "pg_runbook.database = 'postgres'" "pg_runbook.audit_ring_size = 16384" || exit 1
+IFS=';' read -r -a leak_conf <<<"$LEAK_CONF"
+server_start "$DIR/leak" "max_connections = 100" "pg_runbook.database = 'postgres'" "pg_runbook.audit_ring_size = 16384" \
+	"log_connections = on" "log_line_prefix = '%m [%p] '" "${leak_conf[@]}" || exit 1
 rb_psql -q <<'SQL'
 CREATE EXTENSION pg_runbook;
 CREATE ROLE leak LOGIN;
@@ -44,14 +51,69 @@ INSERT INTO runbook.policies (name, role_name, states, min_state_age, action,
      VALUES ('saturation', 'leak', '{idle}', '0', 'terminate', 90, 80);
 SQL
 usable=$(rb_psql -Atc "SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int")
+# the postmaster's listen backlog (PostgreSQL 15: 2 x MaxBackends, capped by
+# net.core.somaxconn) and the kernel's count of connections it could not
+# queue (system-wide unless this runs in its own network namespace)
+backlog=$(ss -Hlnt "sport = :$PGPORT" 2>/dev/null | awk 'NR == 1 {print $3}')
+overflows() { awk '/^TcpExt:/ {if (!h) {for (i = 1; i <= NF; i++) if ($i == "ListenOverflows") c = i; h = 1} else print $c}' /proc/net/netstat 2>/dev/null; }
+ov0=$(overflows)
+# the postmaster accepts and forks every connection: its CPU time and its
+# time runnable but waiting for a CPU (/proc/<pid>/schedstat, ns)
+pm=$(head -1 "$SERVER_DIR/data/postmaster.pid")
+read -r pm_cpu0 pm_wait0 _ < "/proc/$pm/schedstat" 2>/dev/null || pm_cpu0=
 # over TCP: a Unix socket refuses a connect() at once when the postmaster's
 # accept queue is full, which is not what an application over a network sees
 out=$(as_user "$DIR/leak_client" "host=127.0.0.1 port=$PGPORT dbname=postgres user=leak" "$RATE" "$SECS" 2>"$DIR/leak.err")
+ov1=$(overflows)
+read -r pm_cpu1 pm_wait1 _ < "/proc/$pm/schedstat" 2>/dev/null || pm_cpu1=
 echo "leak client ($RATE new connections/s for $SECS s, max_connections = 100, $usable usable): $out"
-[ -s "$DIR/leak.err" ] && sed 's/^/  /' "$DIR/leak.err"
 attempts=$(sed -n 's/.*attempts=\([0-9]*\).*/\1/p' <<<"$out")
 refused=$(sed -n 's/.*refused_53300=\([0-9]*\).*/\1/p' <<<"$out")
+ended57=$(sed -n 's/.*(57P01: \([0-9]*\)).*/\1/p' <<<"$out")
 [ "${attempts:-0}" -ge $((RATE * SECS * 9 / 10)) ] || fail "the leak did not run ($out)"
+# Every failed attempt, matched with the server log (log_connections) by its
+# local port: did its connection ever reach the postmaster?  A connection
+# reset during set-up whose port the postmaster never logged was lost in the
+# kernel's listen queue; one that reached the server and then closed without
+# a message would be a backend ended during its start-up (must not happen).
+server_log=$SERVER_DIR/server.log
+read -r accepted acc_first acc_last < <(awk '/connection received: host=127\.0\.0\.1 / {n++; t = $2; if (n == 1) f = t} END {print n + 0, f, t}' "$server_log")
+awk -v slog="$server_log" '
+	BEGIN {
+		while ((getline l < slog) > 0)
+			if (l ~ /connection received: host=127\.0\.0\.1 port=/) {
+				split(l, w, " "); p = l; sub(/.*port=/, "", p)
+				if (!(p in seen) || w[2] < seen[p]) seen[p] = w[2]
+			}
+	}
+	/^at=/ {
+		split($0, f, " "); at = f[1]; sub(/^at=/, "", at)
+		port = $0; sub(/.* port=/, "", port); sub(/ .*/, "", port)
+		code = $0; sub(/.* sqlstate=/, "", code); sub(/ .*/, "", code)
+		phase = $0; sub(/.* phase=/, "", phase); sub(/ .*/, "", phase)
+		if (code == "53300") k = "refused with 53300"
+		else if (code != "-") k = "failed with SQLSTATE " code
+		else if ((port in seen) && seen[port] <= at) k = "closed without a message after reaching the server"
+		else k = "closed before reaching the server (never accepted by the postmaster)"
+		n[k " in phase " phase]++
+		if (!(k in ex)) ex[k] = $0
+	}
+	END {
+		for (k in n) printf "  %d %s\n", n[k], k
+		for (k in ex) printf "  e.g. %s\n", ex[k]
+	}' "$DIR/leak.err" | tee "$DIR/leak.failures"
+lost=$(awk '/^  [0-9]+ closed before reaching/ {s += $1} END {print s + 0}' "$DIR/leak.failures")
+silent=$(awk '/^  [0-9]+ closed without a message after/ {s += $1} END {print s + 0}' "$DIR/leak.failures")
+awk -v n="$accepted" -v f="$acc_first" -v l="$acc_last" -v b="${backlog:-?}" -v r="$RATE" \
+	-v ov="$([ -n "$ov0" ] && [ -n "$ov1" ] && echo $((ov1 - ov0)) || echo '?')" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
+	split(f, a, ":"); split(l, z, ":")
+	d = (z[1] * 3600 + z[2] * 60 + z[3]) - (a[1] * 3600 + a[2] * 60 + a[3])
+	printf "postmaster accepted %d TCP connections in %.1f s = %.0f/s against %d/s offered; listen backlog %s;", n, d, (d > 0 ? n / d : 0), r, b
+	printf " kernel ListenOverflows during the leak: %s (system-wide); load average %s\n", ov, load
+}'
+[ -n "$pm_cpu0" ] && [ -n "$pm_cpu1" ] && awk -v c="$((pm_cpu1 - pm_cpu0))" -v w="$((pm_wait1 - pm_wait0))" 'BEGIN {
+	printf "postmaster while the client ran: %.2f s on a CPU, %.2f s runnable but waiting for one\n", c / 1e9, w / 1e9
+}'
 # what the worker did: actions, and the client count each cycle acted at
 read -r ended cycles maxbatch over < <(rb_psql -AtF' ' -c "
 	WITH a AS (SELECT acted_at, substring(detail from '(\d+) of \d+ usable')::int AS n
@@ -62,7 +124,12 @@ read -r ended cycles maxbatch over < <(rb_psql -AtF' ' -c "
 	SELECT (SELECT count(*) FROM a), count(*), max(k),
 	       count(*) FILTER (WHERE k > n - floor(0.80 * $usable)) FROM c")
 echo "worker ended $ended sessions in $cycles cycles (largest $maxbatch); cycles that ended more than down to 80 %: $over"
+echo "  the client saw $ended57 of its established connections ended with 57P01 (each termination hit an established session: must equal $ended)"
 echo "refused with 53300: $refused (target 0)"
+echo "closed before reaching the server (listen queue overflow, not pg_runbook: see bench/README.md): $lost"
+echo "closed without a message after reaching the server: $silent (must be 0)"
+[ "$silent" = 0 ] || fail "$silent connections reached the server and closed during set-up without a message"
+[ "$ended57" = "$ended" ] || fail "the worker ended $ended sessions, the client saw $ended57 of its established connections ended"
 [ "${ended:-0}" -gt 0 ] || fail "the policy never acted"
 cp "$SERVER_DIR/server.log" "$DIR/leak_server.log"   # kept for reading after the run
 server_stop

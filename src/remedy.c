@@ -302,6 +302,21 @@ judge(ApplyCtx *cx, const RbTarget *t, bool found, const RbBackend *now,
 		*detail = psprintf("backend type %s", rb_backend_type_name(now));
 		return "not_client_backend";
 	}
+#if PG_VERSION_NUM >= 180000
+
+	/*
+	 * 18 shows a backend still authenticating (state "starting").  It is
+	 * not a client session yet, and SIGTERM there closes the connection
+	 * without a word to the client (nothing is sent while authentication
+	 * is in progress).  Before 18 such a backend has no status entry and
+	 * is found "gone" instead.
+	 */
+	if (now->state == STATE_STARTING)
+	{
+		*detail = pstrdup("the backend is still starting (authentication): not a client session yet");
+		return "not_client_backend";
+	}
+#endif
 	ex = rb_exempt_role_of(cx->exempt, now->roleid);
 	if (OidIsValid(ex))
 	{

@@ -119,3 +119,20 @@ server_stop() {
 
 # psql against the throwaway server, as the server user, quiet and strict
 rb_psql() { as_user env PGHOST="$PGHOST" PGPORT="$PGPORT" PGDATABASE="$PGDATABASE" PGUSER="$PGUSER" "$TIBIN/psql" -X -v ON_ERROR_STOP=1 "$@"; }
+
+# Ending what a script started in the background.  `as_user cmd &` forks a
+# subshell that runs runuser that runs cmd: killing $! alone leaves cmd (and
+# runuser) running.  Only the leaves get SIGTERM: a signalled runuser lingers
+# 2 s after its child, one whose child exits leaves at once, and so does the
+# subshell.  stop_tree PID waits (up to 5 s, then kills the rest);
+# kill_children ends every child of the calling shell (for an EXIT trap).
+kill_tree() { local c; for c in $(pgrep -P "$1"); do kill_tree "$c"; done; kill "$1" 2>/dev/null; }
+descendants() { local c; for c in $(pgrep -P "$1"); do descendants "$c"; echo "$c"; done; }
+stop_tree() {
+	local d
+	for d in $(descendants "$1"); do [ -n "$(pgrep -P "$d")" ] || kill "$d" 2>/dev/null; done
+	for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+	kill_tree "$1"
+	wait "$1" 2>/dev/null
+}
+kill_children() { local c; for c in $(pgrep -P $$); do stop_tree "$c"; done; }
