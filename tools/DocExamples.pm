@@ -120,8 +120,10 @@ sub run_page
 	return { blocks => [], got => [], text => $text } unless @blocks;
 
 	# One script, one session: each block, then a marker, then the display
-	# settings back to the defaults (a block may use \x).
-	my $script = "\\pset pager off\n\\pset null ''\n";
+	# settings back to the defaults (a block may use \x).  Errors show no
+	# CONTEXT line: it names PL/pgSQL line numbers, which change with any
+	# edit of the function and tell a reader nothing.
+	my $script = "\\pset pager off\n\\pset null ''\n\\set SHOW_CONTEXT never\n";
 	for my $n (0 .. $#blocks)
 	{
 		$script .= $blocks[$n]{sql} . "\n";

@@ -67,11 +67,8 @@ rc=0
 [ ${#pages[@]} -gt 0 ] && [ -n "${pages[0]}" ] || { echo "no pages with examples"; exit 0; }
 last=${pages[${#pages[@]}-1]}
 for page in "${pages[@]}"; do
-	server_start "$DIR" \
-		"shared_preload_libraries = 'pg_runbook, pg_stat_statements'" \
-		"pg_runbook.database = 'docs'" \
-		"max_prepared_transactions = 10" \
-		"track_activity_query_size = 2048" || { echo "server start failed"; exit 2; }
+	mapfile -t conf < <(grep -v '^#' "$ROOT/tools/doc-examples.conf" | grep .)
+	server_start "$DIR" "${conf[@]}" || { echo "server start failed"; exit 2; }
 	rb_psql -q -c "CREATE DATABASE docs" \
 		-c "\\c docs" -c "CREATE EXTENSION pg_runbook" -c "CREATE EXTENSION dblink" >/dev/null || { rc=2; break; }
 	PGDATABASE=docs "$ROOT/tools/doc-examples.pl" $UPDATE --psql "$TIBIN/psql" "$page" || rc=1

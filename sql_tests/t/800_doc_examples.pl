@@ -32,12 +32,8 @@ for my $page (@pages)
 	(my $nodename = "docs_$name") =~ s/\W/_/g;
 	my $node = PostgreSQL::Test::Cluster->new($nodename);
 	$node->init;
-	$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pg_runbook, pg_stat_statements'
-pg_runbook.database = 'docs'
-max_prepared_transactions = 10
-track_activity_query_size = 2048
-});
+	$node->append_conf('postgresql.conf',
+		PostgreSQL::Test::Utils::slurp_file("$root/tools/doc-examples.conf"));
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE DATABASE docs');
 	$node->safe_psql('docs', 'CREATE EXTENSION pg_runbook; CREATE EXTENSION dblink;');
