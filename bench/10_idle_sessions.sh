@@ -14,7 +14,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 N=${N:-41}
 SESSIONS=${SESSIONS:-1000}
 DIR=$BUILD/bench_idle
-trap 'kill $PGB 2>/dev/null; server_stop' EXIT
+trap 'kill_children; server_stop' EXIT
 server_start "$DIR" "max_connections = $((SESSIONS + 20))" || exit 1
 rb_psql -qc 'CREATE EXTENSION pg_runbook' || fail "CREATE EXTENSION"
 

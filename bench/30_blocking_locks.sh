@@ -29,7 +29,7 @@ DIR=$BUILD/bench_locks
 PIDS=()
 cleanup() {
 	[ -n "${HOLDER_FD:-}" ] && exec 3>&- 2>/dev/null
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	kill_children
 	server_stop
 }
 trap cleanup EXIT

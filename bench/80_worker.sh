@@ -12,7 +12,7 @@ ROUNDS=${ROUNDS:-3}
 SECS=${SECS:-10}
 DIR=$BUILD/bench_worker
 PGB=
-trap '[ -n "$PGB" ] && kill $PGB 2>/dev/null; server_stop' EXIT
+trap 'kill_children; server_stop' EXIT
 server_start "$DIR" "max_connections = $((SESSIONS + 30))" \
 	"pg_runbook.database = 'postgres'" "pg_runbook.naptime = '100ms'" || exit 1
 rb_psql -q <<'SQL'
