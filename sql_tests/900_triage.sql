@@ -36,6 +36,7 @@ SELECT name, value, description, user_set FROM runbook.alert_thresholds WHERE na
 SELECT extcondition FROM pg_extension WHERE extname = 'pg_runbook';
 -- negative thresholds are refused
 INSERT INTO runbook.alert_thresholds VALUES ('x', -1, 'count', 'bad');
+UPDATE runbook.alert_thresholds SET value = -5 WHERE name = 'lock_wait_seconds';
 -- evidence of connections: forcing the threshold to 0 makes it report
 UPDATE runbook.alert_thresholds SET value = 0 WHERE name = 'connections_sev3_pct';
 SELECT severity, check_name,

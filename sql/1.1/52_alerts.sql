@@ -1,4 +1,37 @@
 -- ---------------------------------------------------------------------
+-- alert_thresholds: a negative value is refused on UPDATE too (1.0 checked
+-- only the INSERT of a restore, so `UPDATE ... SET value = -5` was taken
+-- and made every comparison against it true).
+-- ---------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION @extschema@._alert_thresholds_write() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    IF NEW.value IS NULL OR NEW.value < 0 THEN
+        RAISE EXCEPTION 'threshold % must be a non-negative number', NEW.name
+              USING ERRCODE = 'invalid_parameter_value',
+                    HINT = 'Thresholds are counts, percents, seconds, bytes or milliseconds: 0 or more.';
+    END IF;
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.value IS DISTINCT FROM OLD.value OR NEW.unit IS DISTINCT FROM OLD.unit
+           OR NEW.description IS DISTINCT FROM OLD.description THEN
+            NEW.user_set := true;
+        END IF;
+        RETURN NEW;
+    END IF;
+    -- INSERT (a restore): the row CREATE EXTENSION made is updated instead
+    UPDATE @extschema@.alert_thresholds t
+       SET value = NEW.value, unit = NEW.unit, description = NEW.description, user_set = NEW.user_set
+     WHERE t.name = NEW.name;
+    IF FOUND THEN
+        RETURN NULL;
+    END IF;
+    RETURN NEW;
+END
+$fn$;
+
+-- ---------------------------------------------------------------------
 -- alerts: durations from the history ("connections >= 80 % for 5 min").
 -- firing keeps its meaning (the condition holds now); firing_since is
 -- when it began to hold without a break, per the samples of the last
