@@ -69,6 +69,19 @@ rb_reserved_connections(void)
 #endif
 }
 
+/* Are at least n PGPROCs free (InitPostgres' reserved-slots test)? */
+static inline bool
+rb_have_free_procs(int n)
+{
+#if PG_VERSION_NUM < 160000
+	return HaveNFreeProcs(n);
+#else
+	int			nfree;
+
+	return HaveNFreeProcs(n, &nfree);
+#endif
+}
+
 /*
  * True if a PGPROC is not a regular client backend (background worker,
  * autovacuum, walsender, auxiliary process).  18 inverted the flag and

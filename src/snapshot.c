@@ -28,6 +28,7 @@
 #include "utils/timestamp.h"
 
 #include "pg_runbook.h"
+#include "compat.h"
 #include "snapshot.h"
 
 static PgBackendStatus *status_array = NULL;
@@ -389,4 +390,17 @@ bool
 rb_process_alive(int pid)
 {
 	return pid != 0 && BackendPidGetProc(pid) != NULL;
+}
+
+/*
+ * Would a connection of an ordinary role get past the reserved-slots check
+ * of InitPostgres now (53300 "remaining connection slots are reserved")?
+ * Counts the free PGPROCs as that check does.
+ */
+bool
+rb_ordinary_slot_free(void)
+{
+	int			reserved = rb_reserved_connections();
+
+	return reserved <= 0 || rb_have_free_procs(reserved);
 }

@@ -56,6 +56,8 @@ extern bool rb_backend_recheck(const RbBackend *judged, RbBackend *out);
 extern RbBackend *rb_snapshot_find(RbSnapshot *snap, int pid);
 /* does a process with this pid (not 0) have a PGPROC now? */
 extern bool rb_process_alive(int pid);
+/* would an ordinary role's new connection find a slot (no 53300) now? */
+extern bool rb_ordinary_slot_free(void);
 
 /* descriptions */
 extern const char *rb_state_name(BackendState state);

@@ -161,6 +161,36 @@ client_gone(int code, Datum arg)
 }
 
 /*
+ * At the high-water mark of a saturation policy, a new connection of an
+ * ordinary role that would find every remaining slot reserved (InitPostgres
+ * refuses it with 53300 right after this hook) waits for the worker, just
+ * woken, to end idle sessions down to the low-water mark: at most
+ * RB_SLOT_WAIT_MS, and only while the worker runs, is not paused and
+ * enforces.  The wait is inside authentication_timeout and answers
+ * interrupts.  (A superuser, who may use the reserved slots, waits too: the
+ * hook cannot read the role without libpq-be.h, see above; it is let in at
+ * the latest after RB_SLOT_WAIT_MS, as before.)
+ */
+#define RB_SLOT_WAIT_MS		3000
+
+static void
+wait_for_ordinary_slot(struct Port *port)
+{
+	TimestampTz deadline;
+
+	if (rb_ordinary_slot_free() || rb_enforce != RB_ENFORCE_ON || rb_shared->worker.paused)
+		return;
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), RB_SLOT_WAIT_MS);
+	while (!rb_ordinary_slot_free() && GetCurrentTimestamp() < deadline)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
  * Runs in every new client backend once it is authenticated: one atomic
  * add, and a latch set only when the count of client backends reached the
  * high-water mark the worker published (0 = no saturation policy).  The
@@ -184,7 +214,10 @@ rb_client_authenticated(struct Port *port, int status)
 		Latch	   *latch = rb_shared->worker.latch;
 
 		if (latch != NULL)
+		{
 			SetLatch(latch);
+			wait_for_ordinary_slot(port);
+		}
 	}
 }
 
