@@ -463,7 +463,8 @@ my $wh = IPC::Run::start(
 	  '-d', 'postgres', '-c', 'SELECT 42' ],
 	'>', \$wout, '2>', \$werr);
 usleep(500_000);    # let the attempt reach authentication (ordering, not a timed assertion)
-$_->query_safe('COMMIT') for @fill;
+# the worker may end a filler as soon as its COMMIT made it idle
+eval { $_->query('COMMIT') } for @fill;
 $wh->finish;
 is($wout, "42\n", 'a connection at the wall waits for the policy instead of failing with 53300')
   or diag($werr);
