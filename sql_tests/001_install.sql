@@ -22,6 +22,12 @@ SELECT p.oid::regprocedure AS public_executable
   FROM pg_proc p
  WHERE p.pronamespace = 'runbook'::regnamespace
    AND has_function_privilege('public', p.oid, 'EXECUTE');
+-- every function pins its search path in its own definition (sql/objects/):
+-- none lacks SET search_path = pg_catalog, pg_temp
+SELECT p.oid::regprocedure AS search_path_not_pinned
+  FROM pg_proc p
+ WHERE p.pronamespace = 'runbook'::regnamespace
+   AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false);
 -- GUC prefix reserved: a typo is an error, not a silent placeholder
 SET pg_runbook.no_such_setting = 1;
 SHOW pg_runbook.max_actions_per_cycle;

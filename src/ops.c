@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * ops.c
- *		The few pieces of the "ops" runbooks (sql/1.0/60_ops.sql) that SQL
+ *		The few pieces of the "ops" runbooks (sql/objects/60_ops/) that SQL
  *		cannot do by itself:
  *
  *		- a time bound for one query run from PL/pgSQL.  statement_timeout

@@ -4,7 +4,8 @@
 #   regress    sql_tests/*.sql        -> expected/*.out
 #   isolation  sql_tests/specs/*.spec -> expected/*.out
 #   TAP        sql_tests/t/*.pl
-# after `make check-layers` (tools/check-layers.sh) on the objects.
+# after `make check-layers` (tools/check-layers.sh) on the objects and
+# `make check-released` (the shipped scripts unchanged, byte for byte).
 # Every suite runs even if an earlier one failed; the exit status is
 # non-zero if any failed.  Servers run as an unprivileged user when root.
 set -u
@@ -39,6 +40,11 @@ echo "== layers"
 make -s -C "$ROOT" "${MAKE_ARGS[@]}" check-layers 2>&1 | tee "$LOGS/layers.log"
 r=${PIPESTATUS[0]}; [ $r -ne 0 ] && rc=1
 summary+=("layers: exit $r")
+# The released scripts are what was shipped, byte for byte (sql/released/).
+echo "== released scripts"
+make -s -C "$ROOT" "${MAKE_ARGS[@]}" check-released 2>&1 | tee "$LOGS/released.log"
+r=${PIPESTATUS[0]}; [ $r -ne 0 ] && rc=1
+summary+=("released: exit $r")
 if [ -n "$REGRESS" ]; then
 	echo "== regress"
 	as_user env ${INITDB_ENV[@]+"${INITDB_ENV[@]}"} "$PGXS_DIR/src/test/regress/pg_regress" \

@@ -1,8 +1,9 @@
-# The upgrade path: 1.0 is released and frozen; every change since is an
-# upgrade step.  A database that installed 1.0 and ran
-# `ALTER EXTENSION pg_runbook UPDATE` must end up with exactly the objects of
-# a fresh 1.1 install (definitions, settings, grants, comments, the
-# configuration tables pg_dump keeps), and with every row its users wrote.
+# The upgrade paths: 1.0 and 1.1 are released and frozen (sql/released/);
+# 1.2 is generated from sql/ (tools/sql-build.sh).  A database that
+# installed 1.0 or 1.1 and ran `ALTER EXTENSION pg_runbook UPDATE` (1.0 goes
+# through 1.1) must end up with exactly the objects of a fresh 1.2 install
+# (definitions, settings, grants, comments, the configuration tables pg_dump
+# keeps), and with every row its users wrote.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -19,10 +20,14 @@ $node->start;
 
 my $current = $node->safe_psql('postgres',
 	q{SELECT default_version FROM pg_available_extensions WHERE name = 'pg_runbook'});
-is($current, '1.1', 'the default version is 1.1');
+is($current, '1.2', 'the default version is 1.2');
 is($node->safe_psql('postgres',
 	q{SELECT string_agg(version, ',' ORDER BY version) FROM pg_available_extension_versions WHERE name = 'pg_runbook'}),
-	'1.0,1.1', 'both versions are installable');
+	'1.0,1.1,1.2', 'every released version and 1.2 are installable');
+is($node->safe_psql('postgres',
+	q{SELECT string_agg(path, ' | ' ORDER BY source) FROM pg_extension_update_paths('pg_runbook')
+	   WHERE target = '1.2' AND path IS NOT NULL}),
+	'1.0--1.1--1.2 | 1.1--1.2', '1.0 updates through 1.1, 1.1 in one step');
 
 # Every member object of the extension, described by name (never by oid),
 # with everything that makes it what it is.
@@ -107,17 +112,7 @@ SELECT line FROM (
 ) s ORDER BY line COLLATE "C";
 };
 
-# A database at 1.0 with what users write into it.
-$node->safe_psql('postgres', 'CREATE DATABASE upgraded');
-$node->safe_psql('postgres', 'CREATE DATABASE fresh');
-$node->safe_psql('upgraded', q{CREATE EXTENSION pg_runbook VERSION '1.0'});
-is($node->safe_psql('upgraded', q{SELECT extversion FROM pg_extension WHERE extname = 'pg_runbook'}),
-	'1.0', '1.0 installs as released');
-$node->safe_psql('upgraded', q{
-	INSERT INTO runbook.policies (name, priority, states, min_state_age, action, role_name)
-	VALUES ('user_idle', 10, '{idle}', '42 min', 'terminate', 'postgres');
-	UPDATE runbook.alert_thresholds SET value = 77 WHERE name = (SELECT min(name) FROM runbook.alert_thresholds);
-});
+# Databases at 1.0 and at 1.1 with what users write into them.
 my $user_rows = q{
 	SELECT (SELECT string_agg(name || ':' || priority || ':' || min_state_age || ':' || action, ',' ORDER BY name)
 	          FROM runbook.policies WHERE name NOT LIKE 'starter\_%')
@@ -125,28 +120,48 @@ my $user_rows = q{
 	       (SELECT string_agg(name || '=' || value, ',' ORDER BY name)
 	          FROM runbook.alert_thresholds WHERE value = 77)
 };
-my $before = $node->safe_psql('upgraded', $user_rows);
-like($before, qr/^user_idle:10:00:42:00:terminate \/ \w+=77$/, 'user rows written at 1.0');
+my %before;
+foreach my $from ('1.0', '1.1')
+{
+	my $db = 'from_' . ($from =~ s/\./_/r);
+	$node->safe_psql('postgres', "CREATE DATABASE $db");
+	$node->safe_psql($db, qq{CREATE EXTENSION pg_runbook VERSION '$from'});
+	is($node->safe_psql($db, q{SELECT extversion FROM pg_extension WHERE extname = 'pg_runbook'}),
+		$from, "$from installs as released");
+	$node->safe_psql($db, q{
+		INSERT INTO runbook.policies (name, priority, states, min_state_age, action, role_name)
+		VALUES ('user_idle', 10, '{idle}', '42 min', 'terminate', 'postgres');
+		UPDATE runbook.alert_thresholds SET value = 77 WHERE name = (SELECT min(name) FROM runbook.alert_thresholds);
+	});
+	$before{$from} = $node->safe_psql($db, $user_rows);
+	like($before{$from}, qr/^user_idle:10:00:42:00:terminate \/ \w+=77$/, "user rows written at $from");
+	$node->safe_psql($db, 'ALTER EXTENSION pg_runbook UPDATE');
+	is($node->safe_psql($db, q{SELECT extversion FROM pg_extension WHERE extname = 'pg_runbook'}),
+		'1.2', "ALTER EXTENSION UPDATE from $from reaches 1.2");
+	is($node->safe_psql($db, $user_rows), $before{$from}, "user policies and thresholds written at $from survive the update");
+}
+# 1.0 -> 1.1 -> 1.2 one step at a time, as a user who updated to 1.1 when it came out
+$node->safe_psql('postgres', 'CREATE DATABASE stepwise');
+$node->safe_psql('stepwise', q{CREATE EXTENSION pg_runbook VERSION '1.0'});
+$node->safe_psql('stepwise', q{ALTER EXTENSION pg_runbook UPDATE TO '1.1'});
+$node->safe_psql('stepwise', q{ALTER EXTENSION pg_runbook UPDATE TO '1.2'});
 
-$node->safe_psql('upgraded', 'ALTER EXTENSION pg_runbook UPDATE');
-is($node->safe_psql('upgraded', q{SELECT extversion FROM pg_extension WHERE extname = 'pg_runbook'}),
-	'1.1', 'ALTER EXTENSION UPDATE reaches 1.1');
-is($node->safe_psql('upgraded', $user_rows), $before, 'user policies and thresholds survive the update');
-
+$node->safe_psql('postgres', 'CREATE DATABASE fresh');
 $node->safe_psql('fresh', 'CREATE EXTENSION pg_runbook');
-my $upgraded = $node->safe_psql('upgraded', $describe);
 my $fresh = $node->safe_psql('fresh', $describe);
 my @lines = split /\n/, $fresh;
 cmp_ok(scalar(grep { /^member function / } @lines), '>', 40, 'the description covers the functions');
 ok((grep { /^extconfig runbook.policies / } @lines), 'the description covers the configuration tables');
 
-if ($upgraded eq $fresh)
+foreach my $db ('from_1_0', 'from_1_1', 'stepwise')
 {
-	pass('an updated 1.0 and a fresh 1.1 have the same objects');
-}
-else
-{
-	fail('an updated 1.0 and a fresh 1.1 have the same objects');
+	my $upgraded = $node->safe_psql($db, $describe);
+	if ($upgraded eq $fresh)
+	{
+		pass("$db: an updated database and a fresh 1.2 have the same objects");
+		next;
+	}
+	fail("$db: an updated database and a fresh 1.2 have the same objects");
 	my %u = map { $_ => 1 } split /\n(?=\S+ )/, $upgraded;
 	my %f = map { $_ => 1 } split /\n(?=\S+ )/, $fresh;
 	diag("only after the update: $_") for grep { !$f{$_} } sort keys %u;
@@ -154,8 +169,8 @@ else
 }
 
 # A grant a user gave on a function that 1.1 re-creates (kill_idle gains a
-# parameter: DROP + CREATE) survives the update; in a database of its own,
-# so that the comparison above stays between untouched installs.
+# parameter: DROP + CREATE) survives the updates to 1.2; in a database of
+# its own, so that the comparison above stays between untouched installs.
 $node->safe_psql('postgres', 'CREATE ROLE oncall; CREATE DATABASE granted');
 $node->safe_psql('granted', q{
 	CREATE EXTENSION pg_runbook VERSION '1.0';
@@ -189,16 +204,16 @@ is($node->safe_psql('granted', q{
 	'1', 'a role granted runbook.terminate() runs it');
 
 # The update runs in one go and leaves the extension usable.
-is($node->safe_psql('upgraded', q{SELECT count(*) > 0 FROM runbook.sessions}), 't',
+is($node->safe_psql('from_1_0', q{SELECT count(*) > 0 FROM runbook.sessions}), 't',
 	'the updated extension answers');
 
 # A dump of the updated database restores into a fresh one with the users' rows.
 my $dump = $node->basedir . '/upgraded.dump';
-command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $node->connstr('upgraded') ], 'pg_dump of the updated database');
+command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $node->connstr('from_1_0') ], 'pg_dump of the updated database');
 $node->safe_psql('postgres', 'CREATE DATABASE restored');
 command_ok([ 'pg_restore', '-d', $node->connstr('restored'), $dump ], 'pg_restore into a new database');
-is($node->safe_psql('restored', $user_rows), $before, 'the restored database has the users\' rows');
+is($node->safe_psql('restored', $user_rows), $before{'1.0'}, 'the restored database has the users\' rows');
 is($node->safe_psql('restored', q{SELECT extversion FROM pg_extension WHERE extname = 'pg_runbook'}),
-	'1.1', 'the restored extension is 1.1');
+	'1.2', 'the restored extension is 1.2');
 
 done_testing();

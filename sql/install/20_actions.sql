@@ -1,0 +1,45 @@
+-- runbook.actions: the audit of real remediation runs on a primary, copied
+-- from the shared-memory ring (runbook.recent_actions()) by the pg_runbook
+-- audit writer in its own transaction.  Its rows are data: pg_dump keeps them.
+CREATE TABLE @extschema@.actions (
+    id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    acted_at         timestamptz NOT NULL,
+    actor            text NOT NULL,
+    acting_role      name NOT NULL,
+    pid              integer NOT NULL,
+    usename          name,
+    datname          name,
+    application_name text,
+    client_addr      inet,
+    state            text,
+    state_age        interval,
+    xact_age         interval,
+    query_age        interval,
+    action           text NOT NULL,
+    outcome          text NOT NULL,
+    reason           text,
+    detail           text,
+    query            text,
+    backend_start    timestamptz,
+    ring_epoch       timestamptz NOT NULL,
+    ring_seq         bigint NOT NULL,
+    session_role     name,
+    UNIQUE (ring_epoch, ring_seq),
+    CONSTRAINT actions_action_check
+        CHECK (action IN ('cancel', 'terminate', 'pause', 'resume')),
+    CONSTRAINT actions_outcome_check
+        CHECK (outcome IN ('terminated', 'cancelled', 'skipped', 'paused', 'resumed'))
+);
+
+CREATE INDEX actions_acted_at_idx ON @extschema@.actions (acted_at);
+
+COMMENT ON TABLE @extschema@.actions IS
+'audit of every action and skip of real remediation runs on this primary; copied from the shared-memory ring (runbook.recent_actions()) by the pg_runbook audit writer in its own transaction';
+COMMENT ON COLUMN @extschema@.actions.session_role IS
+'session_user of the call (the login); acting_role is current_user (after SET ROLE or inside a SECURITY DEFINER function)';
+
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.actions', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.actions_id_seq', '');
+
+REVOKE ALL ON TABLE @extschema@.actions FROM PUBLIC;
+GRANT SELECT ON TABLE @extschema@.actions TO pg_monitor;

@@ -1,0 +1,210 @@
+-- runbook.index_advice(): unused, duplicate, redundant and invalid indexes,
+-- foreign keys without an index, sequential-scan-heavy tables; each with
+-- the reason and the DDL to run.
+
+CREATE OR REPLACE FUNCTION @extschema@.index_advice(
+    min_table_bytes bigint DEFAULT 10485760,
+    min_seq_scans bigint DEFAULT 50)
+RETURNS TABLE (
+    verdict text,
+    index regclass,
+    table_name regclass,
+    size_bytes bigint,
+    size_pretty text,
+    keep regclass,
+    reason text,
+    ddl text,
+    stats_since timestamptz)
+LANGUAGE sql VOLATILE
+-- self-joins of catalog CTEs: row estimates are poor and a nested loop is
+-- quadratic; disabling it inflates costs, which would trigger a JIT
+-- compilation that costs seconds
+SET enable_nestloop = off
+SET jit = off
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+WITH reset AS (
+    SELECT coalesce(d.stats_reset, pg_postmaster_start_time()) AS since,
+           d.stats_reset IS NULL AS never_reset
+      FROM pg_stat_database d WHERE d.datname = current_database()
+), cons AS (
+    -- constraints by index (pg_constraint has no index on conindid)
+    SELECT con.conindid,
+           bool_or(con.contype IN ('p', 'u', 'x')) AS backs_constraint,
+           bool_or(con.contype = 'f') AS fk_target,
+           min(con.conname) FILTER (WHERE con.contype IN ('p', 'u', 'x')) AS conname
+      FROM pg_constraint con
+     WHERE con.conindid <> 0
+     GROUP BY con.conindid
+), idx AS (
+    SELECT i.indexrelid, i.indrelid, c.relam, c.relname,
+           i.indisunique, i.indisprimary, i.indisexclusion, i.indisvalid, i.indisreplident,
+           i.indnkeyatts, i.indnatts, i.indkey, i.indclass, i.indcollation, i.indoption,
+           i.indexprs, i.indpred,
+           coalesce(k.backs_constraint, false) AS backs_constraint,
+           coalesce(k.fk_target, false) AS fk_target,
+           k.conname
+      FROM pg_index i
+      JOIN pg_class c ON c.oid = i.indexrelid
+      LEFT JOIN cons k ON k.conindid = i.indexrelid
+     WHERE c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace,
+                                  'pg_toast'::regnamespace)
+       AND c.relpersistence <> 't'
+), ranked AS (
+    SELECT x.indexrelid, x.indrelid, x.relam, x.indisunique, x.indisreplident,
+           x.backs_constraint, x.fk_target, x.conname,
+           -- what to keep first: constraint / FK target, primary, unique, then the older
+           (x.backs_constraint OR x.fk_target)::int * 8 + x.indisprimary::int * 4 + x.indisunique::int * 2 AS rank,
+           -- per key column: attnum (0 = expression), operator class, collation, order;
+           -- catalog text only: pg_get_indexdef()/pg_get_expr() lock the table
+           (SELECT array_agg(format('%s|%s|%s|%s', k.att, k.opc, k.coll, k.opt) ORDER BY k.ord)
+              FROM ROWS FROM (unnest(x.indkey::int2[]), unnest(x.indclass::oid[]),
+                              unnest(x.indcollation::oid[]), unnest(x.indoption::int2[]))
+                   WITH ORDINALITY AS k(att, opc, coll, opt, ord)
+             WHERE k.ord <= x.indnkeyatts) AS sig,
+           CASE WHEN x.indnatts > x.indnkeyatts THEN
+               (SELECT array_agg(k.att ORDER BY k.ord)
+                  FROM unnest(x.indkey::int2[]) WITH ORDINALITY AS k(att, ord)
+                 WHERE k.ord > x.indnkeyatts) END AS incl,
+           regexp_replace(x.indexprs::text, ':location -?[0-9]+', '', 'g') AS exprs,
+           regexp_replace(x.indpred::text, ':location -?[0-9]+', '', 'g') AS pred
+      FROM idx x WHERE x.indisvalid
+), grp AS (
+    -- identical definitions: one group each; keep the best-ranked, then the oldest
+    SELECT r.*,
+           first_value(r.indexrelid) OVER w AS keep_idx,
+           first_value(r.indisunique) OVER w AS keep_unique,
+           row_number() OVER w AS pos
+      FROM ranked r
+    WINDOW w AS (PARTITION BY r.indrelid, r.relam, r.sig, r.incl, r.exprs, r.pred
+                 ORDER BY r.rank DESC, r.indexrelid)
+), dup AS (
+    SELECT g.indexrelid AS drop_idx, g.keep_idx,
+           CASE WHEN g.indisunique = g.keep_unique THEN 'duplicate' ELSE 'redundant' END AS verdict,
+           CASE WHEN g.indisunique = g.keep_unique
+                THEN format('same columns, operator classes, collations, order%s as %s',
+                            CASE WHEN g.pred IS NOT NULL THEN ' and predicate' ELSE '' END, g.keep_idx::regclass)
+                ELSE format('same key as unique index %s, which serves the same lookups', g.keep_idx::regclass)
+           END AS why,
+           g.backs_constraint OR g.fk_target AS a_constraint, g.conname, g.indrelid
+      FROM grp g
+     WHERE g.pos > 1 AND NOT g.indisreplident
+), red AS (
+    SELECT a.indexrelid AS drop_idx, b.indexrelid AS keep_idx, 'redundant'::text AS verdict,
+           format('its key (%s) is a leading prefix of %s (same operator classes, collations, order and predicate)',
+                  (SELECT string_agg(coalesce(quote_ident(att.attname), 'expression'), ', ' ORDER BY k.ord)
+                     FROM pg_index pi, unnest(pi.indkey::int2[]) WITH ORDINALITY AS k(att, ord)
+                     LEFT JOIN pg_attribute att ON att.attrelid = a.indrelid AND att.attnum = k.att AND k.att > 0
+                    WHERE pi.indexrelid = a.indexrelid AND k.ord <= pi.indnkeyatts),
+                  b.indexrelid::regclass) AS why,
+           false AS a_constraint, NULL::name AS conname, a.indrelid
+      FROM ranked a JOIN ranked b
+        ON a.indrelid = b.indrelid AND a.sig[1] = b.sig[1] AND a.indexrelid <> b.indexrelid
+       AND a.relam = b.relam AND a.relam = (SELECT am.oid FROM pg_am am WHERE am.amname = 'btree')
+       AND cardinality(a.sig) < cardinality(b.sig)
+       AND a.sig = b.sig[1:cardinality(a.sig)]
+       -- the expressions of a are the leading expressions of b
+       AND (a.exprs IS NULL
+            OR (b.exprs IS NOT NULL AND left(b.exprs, length(a.exprs) - 1) = left(a.exprs, length(a.exprs) - 1)
+                AND substr(b.exprs, length(a.exprs), 1) IN (' ', ')')))
+       AND a.pred IS NOT DISTINCT FROM b.pred
+     WHERE NOT a.indisunique AND NOT a.backs_constraint AND NOT a.indisreplident
+       AND a.incl IS NULL
+), fk AS (
+    SELECT con.oid, con.conname, con.conrelid, con.confrelid, con.conkey,
+           ARRAY(SELECT quote_ident(a.attname) FROM unnest(con.conkey) WITH ORDINALITY k(att, o)
+                   JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.att ORDER BY k.o) AS cols
+      FROM pg_constraint con
+      JOIN pg_class c ON c.oid = con.conrelid
+     WHERE con.contype = 'f'
+       AND c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+       AND NOT EXISTS (
+           SELECT 1 FROM pg_index i
+            WHERE i.indrelid = con.conrelid AND i.indisvalid AND i.indpred IS NULL
+              AND i.indnkeyatts >= cardinality(con.conkey)
+              AND ARRAY(SELECT k FROM unnest(i.indkey::int2[]) WITH ORDINALITY u(k, o)
+                         WHERE o <= cardinality(con.conkey) ORDER BY k)
+                  = ARRAY(SELECT k FROM unnest(con.conkey) k ORDER BY k))
+)
+SELECT 'unused', x.indexrelid::regclass, x.indrelid::regclass,
+       sz.b, pg_size_pretty(sz.b),
+       NULL::regclass,
+       format('no index scans since %s%s; not a primary key, unique or constraint index; scans on standbys are not counted here',
+              (SELECT since FROM reset),
+              CASE WHEN (SELECT never_reset FROM reset) THEN ' (the last server start: statistics were never reset, so at least since then)' ELSE ' (the last statistics reset)' END),
+       format('DROP INDEX CONCURRENTLY %s;', x.indexrelid::regclass),
+       (SELECT since FROM reset)
+  FROM idx x
+  CROSS JOIN LATERAL (SELECT @extschema@.relation_size_nowait(x.indexrelid) AS b) sz
+ WHERE pg_stat_get_numscans(x.indexrelid) = 0 AND x.indisvalid
+   AND NOT (x.indisunique OR x.indisprimary OR x.indisexclusion OR x.backs_constraint OR x.indisreplident)
+UNION ALL
+SELECT d.verdict, d.drop_idx::regclass, d.indrelid::regclass,
+       sz.b, pg_size_pretty(sz.b),
+       d.keep_idx::regclass,
+       d.why || format('; keep %s', d.keep_idx::regclass),
+       CASE WHEN d.a_constraint AND d.conname IS NOT NULL
+            THEN format('ALTER TABLE %s DROP CONSTRAINT %I; -- the index backs this constraint; %s enforces the same', d.indrelid::regclass, d.conname, d.keep_idx::regclass)
+            WHEN d.a_constraint
+            THEN format('-- %s is referenced by a foreign key: repoint the foreign key before DROP INDEX CONCURRENTLY %s;', d.drop_idx::regclass, d.drop_idx::regclass)
+            ELSE format('DROP INDEX CONCURRENTLY %s;', d.drop_idx::regclass) END,
+       NULL::timestamptz
+  FROM (SELECT * FROM dup UNION ALL SELECT * FROM red) d
+  CROSS JOIN LATERAL (SELECT @extschema@.relation_size_nowait(d.drop_idx) AS b) sz
+UNION ALL
+SELECT 'invalid', x.indexrelid::regclass, x.indrelid::regclass,
+       @extschema@.relation_size_nowait(x.indexrelid), pg_size_pretty(@extschema@.relation_size_nowait(x.indexrelid)),
+       NULL,
+       CASE WHEN x.relname ~ '_cc(new|old)[0-9]*$'
+            THEN 'leftover of a failed REINDEX CONCURRENTLY: not used by queries, still maintained on every write'
+            ELSE 'invalid (a failed CREATE INDEX CONCURRENTLY?): not used by queries, still maintained on every write' END,
+       CASE WHEN x.relname ~ '_cc(new|old)[0-9]*$'
+            THEN format('DROP INDEX CONCURRENTLY %s;', x.indexrelid::regclass)
+            -- pg_get_indexdef() locks the table: only when that lock is free now
+            WHEN @extschema@.relation_size_nowait(x.indrelid) IS NOT NULL
+            THEN format('DROP INDEX CONCURRENTLY %s; %s;  -- or REINDEX INDEX CONCURRENTLY %s;',
+                        x.indexrelid::regclass,
+                        regexp_replace(pg_get_indexdef(x.indexrelid), '^CREATE (UNIQUE )?INDEX ', 'CREATE \1INDEX CONCURRENTLY '),
+                        x.indexrelid::regclass)
+            ELSE format('REINDEX INDEX CONCURRENTLY %s;', x.indexrelid::regclass) END,
+       NULL
+  FROM idx x
+ WHERE NOT x.indisvalid
+   AND NOT EXISTS (SELECT 1 FROM pg_stat_progress_create_index p
+                    WHERE p.relid = x.indrelid OR p.index_relid = x.indexrelid)
+UNION ALL
+SELECT 'fk_without_index', NULL, f.conrelid::regclass,
+       NULL, NULL, NULL,
+       format('foreign key %I references %s: every DELETE or key UPDATE there scans %s (about %s rows) for (%s)',
+              f.conname, f.confrelid::regclass, f.conrelid::regclass,
+              (SELECT greatest(c.reltuples, 0)::bigint FROM pg_class c WHERE c.oid = f.conrelid),
+              array_to_string(f.cols, ', ')),
+       format('CREATE INDEX CONCURRENTLY ON %s (%s);', f.conrelid::regclass, array_to_string(f.cols, ', ')),
+       NULL
+  FROM fk f
+UNION ALL
+SELECT 'seq_scan_heavy', NULL, s.relid::regclass,
+       c.relpages::bigint * current_setting('block_size')::bigint,
+       pg_size_pretty(c.relpages::bigint * current_setting('block_size')::bigint),
+       NULL,
+       format('%s sequential scans reading %s rows each on average, against %s index scans, on a table of about %s rows',
+              s.seq_scan, s.seq_tup_read / greatest(s.seq_scan, 1), coalesce(s.idx_scan, 0), greatest(c.reltuples, 0)::bigint),
+       format('-- find the statements: SELECT query, calls, mean_exec_time FROM pg_stat_statements WHERE query ILIKE %L ORDER BY total_exec_time DESC; then CREATE INDEX CONCURRENTLY ON %s (<columns they filter on>);',
+              '%' || c.relname || '%', s.relid::regclass),
+       (SELECT since FROM reset)
+  FROM pg_stat_all_tables s
+  JOIN pg_class c ON c.oid = s.relid
+ WHERE c.relkind IN ('r', 'm')
+   AND s.schemaname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+   AND c.relpages::bigint * current_setting('block_size')::bigint >= min_table_bytes
+   AND s.seq_scan >= min_seq_scans
+   AND s.seq_scan > coalesce(s.idx_scan, 0)
+   AND s.seq_tup_read / greatest(s.seq_scan, 1) >= 10000
+ORDER BY 1, 3, 2
+$fn$;
+
+COMMENT ON FUNCTION @extschema@.index_advice(bigint, bigint) IS
+'unused (never PK/unique/constraint), duplicate and redundant (respecting predicates, expressions, collations, operator classes, uniqueness; says which to keep), invalid (not a build in progress), foreign keys without an index, seq-scan-heavy large tables: each with the reason and the DDL';
+
+REVOKE ALL ON FUNCTION @extschema@.index_advice(bigint, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.index_advice(bigint, bigint) TO pg_monitor;

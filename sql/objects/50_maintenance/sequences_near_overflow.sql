@@ -1,0 +1,114 @@
+-- runbook.sequences_near_overflow(threshold): sequences and the range of
+-- their type and of the columns they feed.
+
+CREATE OR REPLACE FUNCTION @extschema@._sequence_last_value(seq regclass,
+    OUT last_value bigint, OUT skipped text)
+RETURNS record
+LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'rb_sequence_last_value';
+
+REVOKE ALL ON FUNCTION @extschema@._sequence_last_value(regclass) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._sequence_last_value(regclass) TO pg_monitor;
+
+-- ---------------------------------------------------------------------
+-- sequences_near_overflow
+-- ---------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION @extschema@.sequences_near_overflow(threshold real DEFAULT 0.8)
+RETURNS TABLE (
+    sequence regclass,
+    table_name regclass,
+    column_name name,
+    column_type regtype,
+    sequence_type regtype,
+    last_value bigint,
+    limit_value bigint,
+    limited_by text,
+    pct_used numeric,
+    remaining bigint,
+    cycles boolean,
+    status text,
+    remedy text)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    IF threshold IS NULL OR threshold < 0 OR threshold > 1 THEN
+        RAISE EXCEPTION 'threshold must be between 0 and 1, not %', threshold
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'It is the share of the usable range already consumed, e.g. 0.8 for 80 %.';
+    END IF;
+    RETURN QUERY
+    WITH seqs AS (
+        SELECT s.seqrelid, s.seqtypid, s.seqincrement, s.seqmin, s.seqmax, s.seqcycle
+          FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid
+         WHERE c.relpersistence <> 't'
+    ), uses AS (
+        -- owned (serial, OWNED BY) and identity columns
+        SELECT d.objid AS seqrelid, d.refobjid AS tab, d.refobjsubid::int2 AS att
+          FROM pg_depend d
+         WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+           AND d.deptype IN ('a', 'i') AND d.refobjsubid > 0
+        UNION
+        -- DEFAULT nextval('seq') without ownership
+        SELECT d.refobjid, ad.adrelid, ad.adnum
+          FROM pg_depend d JOIN pg_attrdef ad ON ad.oid = d.objid
+         WHERE d.classid = 'pg_attrdef'::regclass AND d.refclassid = 'pg_class'::regclass
+    ), seqrows AS (
+        SELECT q.seqrelid, u.tab, a.attname, a.atttypid, q.seqtypid, q.seqincrement,
+               q.seqmin, q.seqmax, q.seqcycle, lv.last_value AS lastv, lv.skipped,
+               CASE a.atttypid WHEN 'int2'::regtype THEN 32767::numeric
+                               WHEN 'int4'::regtype THEN 2147483647::numeric
+                               WHEN 'int8'::regtype THEN 9223372036854775807::numeric END AS colmax,
+               CASE a.atttypid WHEN 'int2'::regtype THEN -32768::numeric
+                               WHEN 'int4'::regtype THEN -2147483648::numeric
+                               WHEN 'int8'::regtype THEN -9223372036854775808::numeric END AS colmin
+          FROM seqs q
+          LEFT JOIN uses u ON u.seqrelid = q.seqrelid
+          LEFT JOIN pg_attribute a ON a.attrelid = u.tab AND a.attnum = u.att
+          CROSS JOIN LATERAL @extschema@._sequence_last_value(q.seqrelid) lv
+    ), lim AS (
+        SELECT r.*,
+               CASE WHEN r.seqincrement > 0
+                    THEN least(r.seqmax::numeric, coalesce(r.colmax, r.seqmax::numeric))
+                    ELSE greatest(r.seqmin::numeric, coalesce(r.colmin, r.seqmin::numeric)) END AS lim,
+               CASE WHEN r.seqincrement > 0
+                    THEN CASE WHEN r.colmax <= r.seqmax THEN 'column type' ELSE 'sequence' END
+                    ELSE CASE WHEN r.colmin >= r.seqmin THEN 'column type' ELSE 'sequence' END END AS by
+          FROM seqrows r
+    ), pct AS (
+        SELECT l.*,
+               CASE WHEN l.lastv IS NULL THEN NULL
+                    WHEN l.seqincrement > 0
+                    THEN round(100.0 * (l.lastv - l.seqmin::numeric) / nullif(l.lim - l.seqmin::numeric, 0), 2)
+                    ELSE round(100.0 * (l.seqmax::numeric - l.lastv) / nullif(l.seqmax::numeric - l.lim, 0), 2) END AS used
+          FROM lim l
+    )
+    SELECT p.seqrelid::regclass, p.tab::regclass, p.attname, p.atttypid::regtype, p.seqtypid::regtype,
+           p.lastv, p.lim::bigint, p.by, p.used,
+           CASE WHEN p.lastv IS NOT NULL THEN (abs(p.lim - p.lastv) / abs(p.seqincrement))::bigint END,
+           p.seqcycle,
+           CASE WHEN p.skipped IS NOT NULL THEN p.skipped
+                WHEN p.used >= 100 THEN 'exhausted'
+                ELSE 'near overflow' END,
+           CASE WHEN p.skipped IS NOT NULL THEN 'retry later'
+                WHEN p.seqcycle THEN format('sequence cycles: values restart at %s and may collide with existing keys', CASE WHEN p.seqincrement > 0 THEN p.seqmin ELSE p.seqmax END)
+                WHEN p.by = 'column type' THEN
+                    format('ALTER TABLE %s ALTER COLUMN %I TYPE bigint; -- rewrites the table under AccessExclusiveLock: schedule it, or migrate through a new bigint column%s',
+                           p.tab::regclass, p.attname,
+                           CASE WHEN p.seqtypid <> 'int8'::regtype THEN format('; then ALTER SEQUENCE %s AS bigint;', p.seqrelid::regclass) ELSE '' END)
+                WHEN p.seqincrement > 0 THEN format('ALTER SEQUENCE %s AS bigint MAXVALUE 9223372036854775807;', p.seqrelid::regclass)
+                ELSE format('ALTER SEQUENCE %s AS bigint MINVALUE -9223372036854775808;', p.seqrelid::regclass)
+           END
+      FROM pct p
+     WHERE p.skipped IS NOT NULL OR p.used >= threshold * 100
+     ORDER BY p.used DESC NULLS FIRST;
+END
+$fn$;
+
+COMMENT ON FUNCTION @extschema@.sequences_near_overflow(real) IS
+'sequences, serial and identity columns whose last value has used at least threshold of the range of the column type (or the sequence) that limits them';
+
+REVOKE ALL ON FUNCTION @extschema@.sequences_near_overflow(real) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sequences_near_overflow(real) TO pg_monitor;

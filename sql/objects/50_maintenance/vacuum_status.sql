@@ -1,0 +1,77 @@
+-- The view runbook.vacuum_status: autovacuum lag per table.
+
+CREATE OR REPLACE VIEW @extschema@.vacuum_status AS
+WITH s AS (
+    SELECT st.relid, c.reltuples, c.reloptions, st.n_live_tup, st.n_dead_tup,
+           st.n_mod_since_analyze, st.n_ins_since_vacuum,
+           st.last_vacuum, st.last_autovacuum, st.last_analyze, st.last_autoanalyze,
+           st.vacuum_count, st.autovacuum_count, st.analyze_count, st.autoanalyze_count,
+           coalesce(@extschema@._reloption(c.reloptions, 'autovacuum_enabled')::boolean, true) AS table_autovacuum,
+           coalesce(@extschema@._reloption(c.reloptions, 'autovacuum_vacuum_threshold')::float8,
+                    current_setting('autovacuum_vacuum_threshold')::float8) AS v_base,
+           coalesce(@extschema@._reloption(c.reloptions, 'autovacuum_vacuum_scale_factor')::float8,
+                    current_setting('autovacuum_vacuum_scale_factor')::float8) AS v_scale,
+           coalesce(@extschema@._reloption(c.reloptions, 'autovacuum_vacuum_insert_threshold')::float8,
+                    current_setting('autovacuum_vacuum_insert_threshold')::float8) AS i_base,
+           coalesce(@extschema@._reloption(c.reloptions, 'autovacuum_vacuum_insert_scale_factor')::float8,
+                    current_setting('autovacuum_vacuum_insert_scale_factor')::float8) AS i_scale,
+           coalesce(@extschema@._reloption(c.reloptions, 'autovacuum_analyze_threshold')::float8,
+                    current_setting('autovacuum_analyze_threshold')::float8) AS a_base,
+           coalesce(@extschema@._reloption(c.reloptions, 'autovacuum_analyze_scale_factor')::float8,
+                    current_setting('autovacuum_analyze_scale_factor')::float8) AS a_scale,
+           c.relnamespace
+      FROM pg_stat_all_tables st
+      JOIN pg_class c ON c.oid = st.relid
+     WHERE c.relkind IN ('r', 'm')
+       AND c.relnamespace <> 'pg_toast'::regnamespace
+       AND c.relnamespace <> 'information_schema'::regnamespace
+), t AS (
+    SELECT s.*,
+           round(s.v_base + s.v_scale * greatest(s.reltuples, 0)) AS vacuum_threshold,
+           CASE WHEN s.i_base >= 0 THEN round(s.i_base + s.i_scale * greatest(s.reltuples, 0)) END AS insert_threshold,
+           round(s.a_base + s.a_scale * greatest(s.reltuples, 0)) AS analyze_threshold,
+           p.pid AS vacuum_pid, p.phase AS vacuum_phase
+      FROM s
+      LEFT JOIN pg_stat_progress_vacuum p ON p.relid = s.relid AND p.datid = (SELECT oid FROM pg_database WHERE datname = current_database())
+), d AS (
+    SELECT t.*,
+           t.n_dead_tup > t.vacuum_threshold AS vacuum_due,
+           t.insert_threshold IS NOT NULL AND t.n_ins_since_vacuum > t.insert_threshold AS insert_vacuum_due,
+           t.relnamespace <> 'pg_catalog'::regnamespace AND t.n_mod_since_analyze > t.analyze_threshold AS analyze_due
+      FROM t
+)
+SELECT d.relid::regclass AS relation,
+       d.n_live_tup, d.n_dead_tup,
+       CASE WHEN d.n_live_tup + d.n_dead_tup > 0
+            THEN round(100.0 * d.n_dead_tup / (d.n_live_tup + d.n_dead_tup), 1) END AS dead_pct,
+       d.n_mod_since_analyze, d.n_ins_since_vacuum,
+       d.last_vacuum, d.last_autovacuum, d.last_analyze, d.last_autoanalyze,
+       d.vacuum_count, d.autovacuum_count, d.analyze_count, d.autoanalyze_count,
+       current_setting('autovacuum')::boolean AND d.table_autovacuum AS autovacuum_enabled,
+       d.vacuum_threshold::bigint, d.insert_threshold::bigint, d.analyze_threshold::bigint,
+       d.vacuum_due, d.insert_vacuum_due, d.analyze_due,
+       d.vacuum_pid IS NOT NULL AS vacuum_running,
+       CASE
+         WHEN d.vacuum_pid IS NOT NULL THEN
+           format('being vacuumed now (pid %s, phase %s)', d.vacuum_pid, d.vacuum_phase)
+         WHEN NOT (d.vacuum_due OR d.insert_vacuum_due OR d.analyze_due) THEN
+           'not due: below the thresholds'
+         WHEN NOT current_setting('track_counts')::boolean THEN
+           'due, but track_counts is off: autovacuum cannot see activity'
+         WHEN NOT current_setting('autovacuum')::boolean THEN
+           'due, but autovacuum is off (server setting autovacuum = off)'
+         WHEN NOT d.table_autovacuum THEN
+           'due, but autovacuum is disabled for this table (reloption autovacuum_enabled = false)'
+         WHEN d.vacuum_due AND greatest(d.last_vacuum, d.last_autovacuum) > now() - interval '1 hour'
+              AND d.n_dead_tup > d.vacuum_threshold THEN
+           'vacuumed recently but dead rows remain: the xmin horizon is probably held back (see runbook.wraparound)'
+         WHEN (SELECT count(*) FROM pg_stat_progress_vacuum) >= current_setting('autovacuum_max_workers')::int THEN
+           format('due, waiting: all %s autovacuum workers are busy', current_setting('autovacuum_max_workers'))
+         ELSE format('due: expected within autovacuum_naptime (%s)', current_setting('autovacuum_naptime'))
+       END AS status
+  FROM d;
+
+COMMENT ON VIEW @extschema@.vacuum_status IS
+'per table: last (auto)vacuum/analyze, dead rows, the autovacuum trigger thresholds including reloptions and the insert threshold, whether autovacuum is due and why it has not run';
+
+GRANT SELECT ON @extschema@.vacuum_status TO pg_monitor;

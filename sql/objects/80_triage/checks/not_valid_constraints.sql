@@ -1,0 +1,43 @@
+-- A check of triage() (80_triage/triage.sql runs them): integrity:
+-- constraints added NOT VALID and never validated (this database).
+-- existing rows were never checked: orphans (foreign keys) or violating
+-- rows may exist.  A foreign key is SEV3, a check or not-null SEV4.
+
+CREATE OR REPLACE FUNCTION @extschema@._triage_not_valid_constraints(sess @extschema@.sessions[], waits jsonb, roots integer[])
+RETURNS SETOF @extschema@.triage_finding
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    f       @extschema@.triage_finding;
+    r       record;
+BEGIN
+    f.check_name := 'not_valid_constraints';
+    FOR r IN
+        SELECT co.conname, co.conrelid::regclass AS tbl, co.contype,
+               CASE co.contype WHEN 'f' THEN 'foreign key' WHEN 'c' THEN 'check' WHEN 'n' THEN 'not-null'
+                               ELSE co.contype::text END AS kind,
+               co.confrelid::regclass AS ref
+          FROM pg_constraint co
+         WHERE NOT co.convalidated AND co.conrelid <> 0 AND co.conparentid = 0
+         ORDER BY co.contype <> 'f', co.conrelid::regclass::text, co.conname
+         LIMIT 20
+    LOOP
+        f.severity := CASE WHEN r.contype = 'f' THEN 'SEV3' ELSE 'SEV4' END;
+        f.finding := format('%s constraint %s on %s in %s is NOT VALID: rows written before it was added were never checked%s',
+                            r.kind, quote_ident(r.conname), r.tbl, quote_ident(current_database()),
+                            CASE WHEN r.contype = 'f' THEN format(' (rows of %s may reference missing rows of %s)', r.tbl, r.ref) ELSE '' END);
+        f.evidence := jsonb_build_object('constraint', r.conname, 'table', r.tbl::text, 'type', r.kind,
+                                         'references', r.ref::text, 'datname', current_database());
+        f.action := 'validate it (a SHARE UPDATE EXCLUSIVE lock: reads and writes go on); if it fails, fix the rows it names';
+        f.remedy_sql := format('ALTER TABLE %s VALIDATE CONSTRAINT %I;', r.tbl, r.conname);
+        RETURN NEXT f;
+    END LOOP;
+END
+$fn$;
+
+COMMENT ON FUNCTION @extschema@._triage_not_valid_constraints(@extschema@.sessions[], jsonb, integer[]) IS
+'internal: a check of triage(), run by _triage_rows()';
+
+REVOKE ALL ON FUNCTION @extschema@._triage_not_valid_constraints(@extschema@.sessions[], jsonb, integer[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._triage_not_valid_constraints(@extschema@.sessions[], jsonb, integer[]) TO pg_monitor;

@@ -1,0 +1,11 @@
+-- pg_runbook 1.1 -> 1.2: what 1.2 changes in the tables and types of
+-- sql/install/, and the objects it drops or whose signature or result
+-- columns change (CREATE OR REPLACE cannot change those; the objects
+-- themselves follow from sql/objects/).  Rules:
+-- - never drop a table or a column users fill; add columns at the end, as
+--   sql/install/ adds them, so that a fresh install and an update match;
+-- - a function whose OUT list or argument types change is dropped here and
+--   created again by sql/objects/ (pre-update.sql notes its grants and
+--   post-update.sql gives them back);
+-- - new shipped rows (thresholds, starter policies) that need the new
+--   functions go into 1.1--1.2.post.sql.

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Assembles the extension scripts of the current version from sql/ (called
+# by the Makefile; ARCHITECTURE.md, "The SQL layer"):
+#
+#   tools/sql-build.sh install FROM_DIR...      > pg_runbook--X.sql
+#   tools/sql-build.sh update  FROM TO          > pg_runbook--FROM--TO.sql
+#
+# install: sql/install/*.sql (schema, types, tables: made once), then every
+#   object of sql/objects/ (functions, views, triggers: their current
+#   definition) with "CREATE OR REPLACE" turned into "CREATE" (a fresh
+#   install must never take over an object it did not make), then
+#   sql/seed/*.sql (rows that need the functions).
+# update: sql/updates/pre-update.sql, sql/updates/FROM--TO.sql (what the
+#   version changes in tables and types, and the objects it drops or whose
+#   signature or result changes), every object of sql/objects/ as written
+#   (CREATE OR REPLACE), sql/updates/FROM--TO.post.sql when it exists (rows
+#   that need the new functions), sql/updates/post-update.sql.
+# Every piece is preceded by a comment line naming its source file.
+# Objects are read in name order (directories and files are numbered where
+# one needs another).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+piece() {
+	printf -- '-- ==== %s\n' "$1"
+	if [ "${2:-}" = strip ]; then
+		sed -E 's/^CREATE OR REPLACE (FUNCTION|VIEW|TRIGGER) /CREATE \1 /' "$1"
+	else
+		cat "$1"
+	fi
+	printf '\n'
+}
+objects() { find sql/objects -name '*.sql' | LC_ALL=C sort; }
+case ${1:-} in
+install)
+	echo '\echo Use "CREATE EXTENSION pg_runbook" to load this file. \quit'
+	echo '-- pg_runbook install script, assembled by tools/sql-build.sh from sql/install,'
+	echo '-- sql/objects and sql/seed.  Edit those, never this file.'
+	for f in $(LC_ALL=C ls sql/install/*.sql); do piece "$f"; done
+	for f in $(objects); do piece "$f" strip; done
+	for f in $(LC_ALL=C ls sql/seed/*.sql); do piece "$f"; done
+	;;
+update)
+	from=$2 to=$3
+	[ -f "sql/updates/$from--$to.sql" ] || { echo "sql-build: no sql/updates/$from--$to.sql" >&2; exit 1; }
+	echo "\\echo Use \"ALTER EXTENSION pg_runbook UPDATE TO '$to'\" to load this file. \\quit"
+	echo "-- pg_runbook $from -> $to, assembled by tools/sql-build.sh from sql/updates"
+	echo '-- and sql/objects.  Edit those, never this file.'
+	piece sql/updates/pre-update.sql
+	piece "sql/updates/$from--$to.sql"
+	for f in $(objects); do piece "$f"; done
+	[ -f "sql/updates/$from--$to.post.sql" ] && piece "sql/updates/$from--$to.post.sql"
+	piece sql/updates/post-update.sql
+	;;
+*)
+	echo "usage: $0 install | update FROM TO" >&2; exit 2 ;;
+esac
