@@ -210,8 +210,9 @@ for f in "$("$PGC" --pgxs)" "$PGXSD"/src/test/regress/pg_regress \
          "$PGXSD"/src/test/perl/PostgreSQL/Test/Cluster.pm; do
 	[ -e "$f" ] || die "missing after install: $f"
 done
+# (test_decoding is an output plugin: a library without a control file)
 for m in $CONTRIB; do
-	[ -e "$("$PGC" --sharedir)/extension/$m.control" ] || die "contrib $m not installed"
+	[ -e "$("$PGC" --pkglibdir)/$m.so" ] || die "contrib $m not installed"
 done
 chmod -R a+rX "$DIR"
 echo "$VER $(date -u +%FT%TZ) $(awk -v a="$EPOCHREALTIME" -v b="$T0" 'BEGIN { printf "%.0f", a - b }')s" >"$DIR/.complete"
