@@ -222,7 +222,7 @@ log_filename = 'server.log'}])    # no escape: the file is server.json
 	my $victim = $node->background_psql('postgres', extra_params => [ '-U', 'app' ]);
 	$victim->query_safe(q{SET application_name = 'victim'});
 	my $killed0 = $node->safe_psql('postgres', q{SELECT sessions_killed FROM runbook.database_stats WHERE datname = 'postgres'});
-	is($node->safe_psql('postgres', q{SELECT outcome FROM runbook.kill_idle('0', application_pattern => 'victim')}),
+	is($node->safe_psql('postgres', q{SELECT outcome FROM runbook.kill_idle('0', dry_run => false, application_pattern => 'victim')}),
 		'terminated', 'the idle victim is terminated through kill_idle');
 	$node->poll_query_until('postgres', qq{
 		SELECT sessions_killed = $killed0 + 1 FROM runbook.database_stats WHERE datname = 'postgres'})
