@@ -13,6 +13,12 @@
  * not reached yet contributes its crossing time to next_deadline, so the
  * worker can wake up exactly then.
  *
+ * A remedy function's ad hoc policy may skip lock waiters (cancel_long():
+ * a statement waiting on a heavyweight lock is a victim of its root
+ * blocker, not a runaway): its decision is then marked lock_waiter, with the
+ * root, and the caller reports it instead of acting.  The worker's policies
+ * do not set it.
+ *
  * Evaluation has no side effects: the worker and policy_preview() share it.
  *
  *-------------------------------------------------------------------------
@@ -547,7 +553,7 @@ rb_policies_evaluate(RbPolicySet *set, RbSnapshot *snap, RbLockShot *locks,
 
 /*
  * Does evaluating this set need a lock snapshot (some policy is
- * only_if_blocking)?  The caller then passes rb_lockshot_take_if_waiting()
+ * only_if_blocking, or skips lock waiters)?  The caller then passes rb_lockshot_take_if_waiting()
  * of its backend snapshot to rb_policies_evaluate.
  */
 bool
@@ -557,7 +563,7 @@ rb_policies_need_locks(const RbPolicySet *set)
 
 	for (i = 0; i < set->npolicies; i++)
 	{
-		if (set->policies[i].only_if_blocking)
+		if (set->policies[i].only_if_blocking || set->policies[i].skip_lock_waiters)
 			return true;
 	}
 	return false;
@@ -657,6 +663,11 @@ rb_policies_evaluate_ext(RbPolicySet *set, RbSnapshot *snap, RbLockShot *locks,
 				d->backend = b;
 				d->policy = p;
 				d->why = pstrdup(why.data);
+				d->lock_root = -1;
+				d->lock_waiter = p->skip_lock_waiters &&
+					rb_lock_graph_waiting(ctx->graph,
+										  b->leader_pid ? b->leader_pid : b->pid,
+										  &d->lock_root);
 			}
 			break;
 		}

@@ -74,6 +74,10 @@ typedef struct RbPolicy
 									 * min_conn_pct */
 	bool		saturated;		/* evaluation: not a saturation policy, or
 								 * min_conn_pct reached */
+	/* added in 1.2 (not a column: set by remedy functions' ad hoc policies) */
+	bool		skip_lock_waiters;	/* a session waiting on a heavyweight lock
+									 * is a victim, not a target: its decision
+									 * is marked lock_waiter */
 } RbPolicy;
 
 typedef struct RbPolicySet
@@ -95,6 +99,10 @@ typedef struct RbDecision
 	RbBackend  *backend;
 	RbPolicy   *policy;
 	char	   *why;			/* the thresholds that were crossed */
+	bool		lock_waiter;	/* skip_lock_waiters: it waits on a lock (do
+								 * not act on it; its root is lock_root) */
+	int			lock_root;		/* root blocker's pid, 0 = prepared
+								 * transaction, -1 = none (a cycle) */
 } RbDecision;
 
 typedef struct RbEvaluation
