@@ -11,6 +11,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "access/tupdesc.h"
@@ -183,7 +184,16 @@ lock_target_text(const LOCKTAG *tag)
 
 	if (OidIsValid(relid))
 	{
-		rel = (tag->locktag_field1 == MyDatabaseId) ? get_rel_name(relid) : NULL;
+		/* shared catalogs (database 0) are named from any database */
+		rel = (tag->locktag_field1 == MyDatabaseId || tag->locktag_field1 == InvalidOid) ?
+			get_rel_name(relid) : NULL;
+		if (rel == NULL && tag->locktag_field1 != MyDatabaseId)
+		{
+			/* another database's catalog cannot be read from here */
+			char	   *db = get_database_name(tag->locktag_field1);
+
+			rel = db ? psprintf("%u in database %s", relid, db) : NULL;
+		}
 		if (rel == NULL)
 			rel = psprintf("%u", relid);
 	}
