@@ -1,50 +1,95 @@
 -- The view runbook.wraparound: xid and multixact ages of databases and
--- tables against the wraparound limit.
+-- tables against the wraparound limit, what really holds the xmin horizon
+-- back (_xmin_holders(): never a session whose young snapshot merely shows
+-- the horizon), the severity triage() gives each row (the same rule and
+-- percentage: triage's wraparound check reads this view) and the SQL to run.
+-- A database that takes no connections (template0) is never to be
+-- connected to: autovacuum freezes it once its age passes
+-- autovacuum_freeze_max_age.
+
+-- The severity of a row: the rule of triage()'s wraparound and xmin checks.
+CREATE OR REPLACE FUNCTION @extschema@._wraparound_severity(kind text, xid_age bigint, mxid_age bigint)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    pct numeric := round(100.0 * greatest(xid_age, coalesce(mxid_age, 0)) / (2147483647 - 3000000), 1);
+BEGIN
+    IF kind LIKE 'horizon%' THEN
+        RETURN CASE WHEN xid_age >= @extschema@._threshold('xmin_age_sev2_xids') THEN 'SEV2'
+                    WHEN xid_age >= @extschema@._threshold('xmin_age_xids') THEN 'SEV3' END;
+    END IF;
+    RETURN CASE WHEN pct >= @extschema@._threshold('wraparound_sev1_pct') THEN 'SEV1'
+                WHEN pct >= @extschema@._threshold('wraparound_sev2_pct') THEN 'SEV2'
+                WHEN xid_age > current_setting('autovacuum_freeze_max_age')::bigint * 1.2
+                  OR coalesce(mxid_age, 0) > current_setting('autovacuum_multixact_freeze_max_age')::bigint * 1.2
+                THEN 'SEV3' END;
+END
+$fn$;
+
+COMMENT ON FUNCTION @extschema@._wraparound_severity(text, bigint, bigint) IS
+'internal: the severity of a runbook.wraparound row (SEV1 to SEV3, NULL when fine), as triage() gives it';
+
+REVOKE ALL ON FUNCTION @extschema@._wraparound_severity(text, bigint, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._wraparound_severity(text, bigint, bigint) TO pg_monitor;
 
 CREATE OR REPLACE VIEW @extschema@.wraparound AS
 WITH lim AS (
     SELECT current_setting('autovacuum_freeze_max_age')::bigint AS fmax,
            current_setting('autovacuum_multixact_freeze_max_age')::bigint AS mfmax,
            2147483647 - 3000000 AS hard      -- the server refuses new xids at this age
+), sess AS (
+    SELECT ARRAY(SELECT s FROM @extschema@.sessions s) AS a
 ), db AS (
     SELECT 'database'::text AS kind, d.datname::text AS name, NULL::regclass AS relation,
            age(d.datfrozenxid)::bigint AS xid_age, mxid_age(d.datminmxid)::bigint AS mxid_age,
-           NULL::text AS detail
+           CASE WHEN NOT d.datallowconn THEN 'takes no connections: autovacuum freezes it' END AS detail,
+           NULL::text AS gid, NULL::name AS slot_name, d.datallowconn AS allowconn
       FROM pg_database d
 ), tb AS (
     SELECT * FROM (
         SELECT 'table'::text AS kind, c.oid::regclass::text AS name, c.oid::regclass AS relation,
                age(c.relfrozenxid)::bigint AS xid_age, mxid_age(c.relminmxid)::bigint AS mxid_age,
-               CASE WHEN c.relkind = 't' THEN 'TOAST table' END AS detail
+               CASE WHEN c.relkind = 't' THEN 'TOAST table' END AS detail,
+               NULL::text AS gid, NULL::name AS slot_name, NULL::boolean AS allowconn
           FROM pg_class c
          WHERE c.relkind IN ('r', 'm', 't') AND c.relfrozenxid <> '0'::xid
          ORDER BY greatest(age(c.relfrozenxid)::float8 / (SELECT fmax FROM lim),
                            mxid_age(c.relminmxid)::float8 / (SELECT mfmax FROM lim)) DESC
          LIMIT 20) x
 ), hold AS (
-    SELECT 'horizon: session'::text AS kind, format('pid %s (%s)', a.pid, coalesce(nullif(a.usename::text, ''), a.backend_type)) AS name,
-           NULL::regclass AS relation,
-           greatest(age(a.backend_xmin), age(a.backend_xid))::bigint AS xid_age, NULL::bigint AS mxid_age,
-           format('%s, xact started %s ago: %s', a.state, date_trunc('second', now() - a.xact_start),
-                  left(a.query, 100)) AS detail
-      FROM @extschema@.sessions a
-     WHERE (a.backend_xmin IS NOT NULL OR a.backend_xid IS NOT NULL) AND a.pid <> pg_backend_pid()
+    SELECT CASE h.source WHEN 'standby' THEN 'horizon: standby feedback' ELSE 'horizon: session' END AS kind,
+           format('pid %s (%s)', h.pid, coalesce(nullif(h.usename::text, ''), nullif(h.application_name, ''), h.source)) AS name,
+           NULL::regclass AS relation, h.age AS xid_age, NULL::bigint AS mxid_age,
+           format('%s: %s, transaction open %s: %s', h.why, h.state, date_trunc('second', h.xact_age), left(h.query, 100)) AS detail,
+           NULL::text AS gid, NULL::name AS slot_name, NULL::boolean AS allowconn
+      FROM sess, @extschema@._xmin_holders(sess.a, 1) h
     UNION ALL
     SELECT 'horizon: prepared transaction', format('%s (gid %s)', p.transaction, p.gid), NULL,
            age(p.transaction)::bigint, NULL,
-           format('prepared %s ago by %s in %s', date_trunc('second', now() - p.prepared), p.owner, p.database)
+           format('prepared %s ago by %s in %s', date_trunc('second', now() - p.prepared), p.owner, p.database),
+           p.gid, NULL, NULL
       FROM pg_prepared_xacts p
     UNION ALL
+    -- a slot holds the horizon when nobody moves it (inactive), or when no
+    -- running transaction explains its xmin
     SELECT 'horizon: replication slot', s.slot_name::text, NULL,
            greatest(age(s.xmin), age(s.catalog_xmin))::bigint, NULL,
-           format('%s slot, %s', s.slot_type, CASE WHEN s.active THEN 'active' ELSE 'inactive' END)
-      FROM pg_replication_slots s
-     WHERE s.xmin IS NOT NULL OR s.catalog_xmin IS NOT NULL
-    UNION ALL
-    SELECT 'horizon: standby feedback', format('%s (pid %s)', r.application_name, r.pid), NULL,
-           age(r.backend_xmin)::bigint, NULL, 'hot_standby_feedback from a standby'
-      FROM pg_stat_replication r
-     WHERE r.backend_xmin IS NOT NULL
+           format('%s slot, %s', s.slot_type, CASE WHEN s.active THEN 'active' ELSE 'inactive' END),
+           NULL, s.slot_name, NULL
+      FROM pg_replication_slots s, sess
+     WHERE (s.xmin IS NOT NULL OR s.catalog_xmin IS NOT NULL)
+       AND (NOT s.active
+            OR NOT EXISTS (SELECT 1 FROM unnest(sess.a) o
+                            WHERE o.xid_age >= greatest(age(s.xmin), age(s.catalog_xmin)))
+               AND NOT EXISTS (SELECT 1 FROM pg_prepared_xacts p
+                                WHERE age(p.transaction) >= greatest(age(s.xmin), age(s.catalog_xmin))))
+), u AS (
+    SELECT x.*, @extschema@._wraparound_severity(x.kind, x.xid_age, x.mxid_age) AS severity
+      FROM (SELECT * FROM db UNION ALL SELECT * FROM tb UNION ALL SELECT * FROM hold) x
+), held AS (
+    SELECT EXISTS (SELECT 1 FROM u WHERE u.kind LIKE 'horizon%' AND u.severity IS NOT NULL) AS any
 )
 SELECT u.kind, u.name, u.relation, u.xid_age, u.mxid_age,
        lim.fmax AS autovacuum_freeze_max_age,
@@ -54,23 +99,33 @@ SELECT u.kind, u.name, u.relation, u.xid_age, u.mxid_age,
        lim.hard - greatest(u.xid_age, coalesce(u.mxid_age, 0)) AS remaining_to_hard_limit,
        u.detail,
        CASE
+         WHEN u.kind = 'horizon: session' THEN
+           @extschema@._runnable('sql', '-- end the transaction (runbook.terminate of this pid, or triage''s xmin_horizon remedy), then VACUUM')
+         WHEN u.kind = 'horizon: prepared transaction' THEN
+           @extschema@._runnable('sql', 'ROLLBACK PREPARED %L;  -- or COMMIT PREPARED; in the database of the transaction (see detail)', u.gid)
+         WHEN u.kind = 'horizon: replication slot' THEN
+           @extschema@._runnable('sql', 'SELECT pg_drop_replication_slot(%L);  -- or make its consumer catch up', u.slot_name)
          WHEN u.kind LIKE 'horizon%' THEN
-           CASE u.kind
-             WHEN 'horizon: session' THEN 'end the transaction (runbook.cancel_long / runbook.kill_idle), then VACUUM'
-             WHEN 'horizon: prepared transaction' THEN format('COMMIT PREPARED %L or ROLLBACK PREPARED %L', split_part(split_part(u.name, '(gid ', 2), ')', 1), split_part(split_part(u.name, '(gid ', 2), ')', 1))
-             WHEN 'horizon: replication slot' THEN format('advance or drop the slot: SELECT pg_drop_replication_slot(%L)', u.name)
-             ELSE 'check the standby''s long queries or turn hot_standby_feedback off'
-           END
-         WHEN greatest(u.xid_age::numeric / lim.fmax, coalesce(u.mxid_age, 0)::numeric / lim.mfmax) >= 1 THEN
-           CASE WHEN u.kind = 'database' THEN format('anti-wraparound autovacuum is due: check that it runs (runbook.vacuum_status); VACUUM (FREEZE, VERBOSE) the oldest tables of %s', u.name)
-                ELSE format('VACUUM (FREEZE, VERBOSE) %s', u.relation) END
-         ELSE 'none'
-       END AS action
-  FROM (SELECT * FROM db UNION ALL SELECT * FROM tb UNION ALL SELECT * FROM hold) u, lim
+           @extschema@._runnable('sql', '-- check the long queries of the standby, or turn hot_standby_feedback off')
+         WHEN u.severity IS NULL AND greatest(u.xid_age::numeric / lim.fmax, coalesce(u.mxid_age, 0)::numeric / lim.mfmax) < 1 THEN
+           NULL                         -- nothing to do
+         WHEN u.kind = 'database' AND NOT u.allowconn AND u.xid_age < lim.fmax AND lim.fmax > 200000000 THEN
+           -- never "connect to template0": let autovacuum do it, sooner
+           @extschema@._runnable('sql', 'ALTER SYSTEM SET autovacuum_freeze_max_age = %L;  -- then restart the server: autovacuum freezes a database that takes no connections once its age passes this setting', '200000000')
+         WHEN u.kind = 'database' AND NOT u.allowconn THEN
+           @extschema@._runnable('sql', 'SELECT pid, datname, query_start, query FROM pg_stat_activity WHERE backend_type = %L;  -- autovacuum must be freezing it now (it takes no connections): is it running?', 'autovacuum worker')
+         WHEN u.kind = 'database' AND held.any THEN
+           @extschema@._runnable('sql', 'VACUUM;  -- in the database of this row, once what holds the xmin horizon (the horizon rows) has ended: VACUUM cannot freeze past it')
+         WHEN u.kind = 'database' THEN
+           @extschema@._runnable('sql', 'VACUUM;  -- in the database of this row: tables older than vacuum_freeze_table_age are scanned and frozen')
+         ELSE @extschema@._runnable('sql', 'VACUUM (FREEZE, VERBOSE) %R;', u.relation)
+       END AS action,
+       u.severity
+  FROM u, lim, held
  ORDER BY CASE WHEN u.kind = 'database' THEN 0 WHEN u.kind = 'table' THEN 1 ELSE 2 END,
           greatest(u.xid_age, coalesce(u.mxid_age, 0)) DESC;
 
 COMMENT ON VIEW @extschema@.wraparound IS
-'xid and multixact (mxid_age) ages of databases and the oldest tables against autovacuum_freeze_max_age and the hard stop, and what holds the xmin horizon back';
+'xid and multixact (mxid_age) ages of databases and the oldest tables against autovacuum_freeze_max_age and the hard stop, what really holds the xmin horizon back, the severity triage() gives each row and the SQL to run (never a connection to a database that takes none)';
 
 GRANT SELECT ON @extschema@.wraparound TO pg_monitor;
