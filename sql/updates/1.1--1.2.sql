@@ -9,3 +9,15 @@
 --   post-update.sql gives them back);
 -- - new shipped rows (thresholds, starter policies) that need the new
 --   functions go into 1.1--1.2.post.sql.
+
+-- long_running(): include_lock_waits and the root_blocker column (issue 23)
+DROP FUNCTION @extschema@.long_running(interval);
+
+-- triage(): the live column (a finding about the past ranks after the live
+-- ones) (issue 23)
+DROP FUNCTION @extschema@.triage();
+DROP FUNCTION @extschema@._triage_rows();
+
+-- slow_queries(): include_utility, lock_wait_pct and lock_wait_note; ranked
+-- by total time by default (issue 23)
+DROP FUNCTION @extschema@.slow_queries(integer, text, bigint);

@@ -18,13 +18,14 @@ use DrillUtil;
 
 my $node = drill_node('drill_locks');
 $node->safe_psql('postgres', q{
+	CREATE DATABASE appdb;
+	SET ROLE app;
 	CREATE TABLE orders (id int PRIMARY KEY, status text);
 	INSERT INTO orders SELECT g, 'new' FROM generate_series(1, 100) g;
 	CREATE TABLE items (id int PRIMARY KEY, qty int);
 	INSERT INTO items SELECT g, 0 FROM generate_series(1, 100) g;
 	CREATE TABLE acc (id int PRIMARY KEY, v int);
 	INSERT INTO acc SELECT g, 0 FROM generate_series(1, 10) g;
-	CREATE DATABASE appdb;
 });
 threshold($node, 'lock_wait_seconds', 2);
 
@@ -91,8 +92,8 @@ for my $f ($f_mig, $f_app)
 	my ($call) = (($f->{remedy_sql} // '') . ' ' . ($f->{action} // '')) =~ /(runbook\.terminate_blockers\([^)]*\))/;
 	ok(defined $call, "drill 1: the finding on $f->{evidence}{pid} offers terminate_blockers");
 	my $got = $node->safe_psql('postgres',
-		"SELECT string_agg(pid::text || ':' || outcome, ',' ORDER BY pid) FROM " . ($call // 'runbook.recent_actions()') . ' x');
-	is($got, join(',', map { "$_:dry_run" } sort { $a <=> $b } ($mig->{pid}, $app->{pid})),
+		"SELECT string_agg(pid::text || ':' || (outcome IN ('dry_run', 'skipped')), ',' ORDER BY pid) FROM " . ($call // 'runbook.recent_actions()') . ' x');
+	is($got, join(',', map { "$_:true" } sort { $a <=> $b } ($mig->{pid}, $app->{pid})),
 		"drill 1: its hint (a dry run) reaches both roots, not only the older one");
 }
 
@@ -114,34 +115,34 @@ is($node->safe_psql('postgres',
 	q{SELECT count(*) FROM pg_attribute WHERE attrelid = 'items'::regclass AND attname = 'sku'}), '1',
 	'drill 1: the migration DDL that waited went through');
 no_sev2_for(triage($node), [qw(idle_in_transaction_blocking lock_waits long_running)], 'drill 1 after');
-eval { $_->{psql}->quit } for ($mig, $app, $ddl, @readers, @readers2);
+end_sessions($node, $mig, $app, $ddl, @readers, @readers2);
 
 # ---------------------------------------------------------------------
-# Drill 2: a row-lock chain.  a holds row 1 idle in its transaction; b
-# updates row 2 then waits for row 1; c and d wait for row 2 (behind b).
+# Drill 2: a row-lock chain.  s1 holds row 1 idle in its transaction; s2
+# updates row 2 then waits for row 1; s3 and s4 wait for row 2 (behind s2).
 # ---------------------------------------------------------------------
-my $a = session($node, 'billing');
-sq($a, 'BEGIN');
-sq($a, 'UPDATE acc SET v = v + 1 WHERE id = 1');
-my $b = session($node, 'shipping');
-send_async($b, 'BEGIN; UPDATE acc SET v = v + 1 WHERE id = 2; UPDATE acc SET v = v + 1 WHERE id = 1; COMMIT;');
+my $s1 = session($node, 'billing');
+sq($s1, 'BEGIN');
+sq($s1, 'UPDATE acc SET v = v + 1 WHERE id = 1');
+my $s2 = session($node, 'shipping');
+send_async($s2, 'BEGIN; UPDATE acc SET v = v + 1 WHERE id = 2; UPDATE acc SET v = v + 1 WHERE id = 1; COMMIT;');
 wait_lock_waiters($node, 1);
-my $c = session($node, 'shipping');
-send_async($c, 'UPDATE acc SET v = v + 10 WHERE id = 2;');
+my $s3 = session($node, 'shipping');
+send_async($s3, 'UPDATE acc SET v = v + 10 WHERE id = 2;');
 wait_lock_waiters($node, 2);
-my $d = session($node, 'shipping');
-send_async($d, 'UPDATE acc SET v = v + 100 WHERE id = 2;');
+my $s4 = session($node, 'shipping');
+send_async($s4, 'UPDATE acc SET v = v + 100 WHERE id = 2;');
 wait_lock_waiters($node, 3, 2.5);
 
 $rows = triage($node);
 $top = top_live($rows);
 is($top->{check_name} . ' ' . $top->{severity}, 'idle_in_transaction_blocking SEV2',
 	'drill 2: highest live finding: the idle transaction at the head of the chain');
-is($top->{evidence}{pid}, $a->{pid}, 'drill 2: it names the root of the chain');
+is($top->{evidence}{pid}, $s1->{pid}, 'drill 2: it names the root of the chain');
 like($top->{finding}, qr/blocks 3 session\(s\)/, 'drill 2: counting the whole chain behind it (3)');
 my $lw = finding_of($rows, 'lock_waits');
-is(join(',', @{ $lw->{evidence}{root_blockers} }), $a->{pid}, 'drill 2: lock_waits: one root, the idle transaction');
-nothing_innocent($rows, [ $b->{pid}, $c->{pid}, $d->{pid} ], 'drill 2');
+is(join(',', @{ $lw->{evidence}{root_blockers} }), $s1->{pid}, 'drill 2: lock_waits: one root, the idle transaction');
+nothing_innocent($rows, [ $s2->{pid}, $s3->{pid}, $s4->{pid} ], 'drill 2');
 my ($ret, $out, $err) = run_printed($node, $top->{remedy_sql});
 is($ret, 0, 'drill 2: the remedy runs as printed') or diag $err;
 poll($node, q{SELECT count(*) = 0 FROM pg_stat_activity WHERE wait_event_type = 'Lock'})
@@ -149,7 +150,7 @@ poll($node, q{SELECT count(*) = 0 FROM pg_stat_activity WHERE wait_event_type = 
 is($node->safe_psql('postgres', 'SELECT string_agg(v::text, \',\' ORDER BY id) FROM acc WHERE id <= 2'),
 	'1,111', 'drill 2: b, c and d all went through (row 1 by b; row 2 by b, c, d)');
 no_sev2_for(triage($node), [qw(idle_in_transaction_blocking lock_waits)], 'drill 2 after');
-eval { $_->{psql}->quit } for ($a, $b, $c, $d);
+end_sessions($node, $s1, $s2, $s3, $s4);
 
 # ---------------------------------------------------------------------
 # Drill 3: a runaway query holding its table; a migration's ALTER waits,
@@ -175,12 +176,12 @@ is($node->safe_psql('postgres', q{SELECT string_agg(pid::text || ':' || coalesce
 		  ([ $run->{pid}, '-' ], [ $victim->{pid}, $run->{pid} ], [ $victim2->{pid}, $run->{pid} ])),
 	'drill 3: with include_lock_waits, the victims show their root blocker');
 # cancel_long(): a dry run by default; the victims are skipped, pointing at the root
-my $cl = $node->safe_psql('postgres', q{SELECT string_agg(pid::text || ':' || outcome || ':' || coalesce(reason, ''), E'\n' ORDER BY pid)
+my $cl = $node->safe_psql('postgres', q{SELECT string_agg(pid::text || ':' || outcome || ':' || coalesce(reason, '') || ':' || coalesce(detail, ''), E'\n' ORDER BY pid)
                                           FROM runbook.cancel_long('1 s')});
-like($cl, qr/^$run->{pid}:dry_run:$/m, 'drill 3: cancel_long() (a dry run by default) picks the runaway');
-like($cl, qr/^$victim->{pid}:skipped:waiting on a lock.*\b$run->{pid}\b/m,
+like($cl, qr/^$run->{pid}:dry_run::/m, 'drill 3: cancel_long() (a dry run by default) picks the runaway');
+like($cl, qr/^$victim->{pid}:skipped:waiting_on_lock:.*root blocker pid $run->{pid}\b/m,
 	'drill 3: cancel_long() skips the ALTER waiting on a lock and names its root blocker');
-like($cl, qr/^$victim2->{pid}:skipped:waiting on a lock.*\b$run->{pid}\b/m,
+like($cl, qr/^$victim2->{pid}:skipped:waiting_on_lock:.*root blocker pid $run->{pid}\b/m,
 	'drill 3: cancel_long() skips the read queued behind it');
 
 $rows = triage($node);
@@ -202,12 +203,12 @@ is($node->safe_psql('postgres', "SELECT state FROM pg_stat_activity WHERE pid = 
 	'drill 3: the runaway session was cancelled, not terminated');
 no_sev2_for(triage($node), [qw(lock_waits long_running idle_in_transaction_blocking)], 'drill 3 after');
 threshold($node, 'long_query_seconds', 300);
-eval { $_->{psql}->quit } for ($run, $victim, $victim2);
+end_sessions($node, $run, $victim, $victim2);
 
 # ---------------------------------------------------------------------
 # lock_tree() called from another database names the relation.
 # ---------------------------------------------------------------------
-$node->safe_psql('appdb', 'CREATE TABLE invoices (id int)');
+$node->safe_psql('appdb', 'GRANT CREATE ON SCHEMA public TO app; SET ROLE app; CREATE TABLE invoices (id int)');
 my $h = session($node, 'appdb-holder', 'appdb');
 sq($h, 'BEGIN');
 sq($h, 'LOCK TABLE invoices IN ACCESS EXCLUSIVE MODE');
@@ -215,8 +216,8 @@ my $w = session($node, 'appdb-reader', 'appdb');
 send_async($w, 'SELECT count(*) FROM invoices;');
 wait_lock_waiters($node, 1, 0, 'appdb');
 my $tree = $node->safe_psql('postgres', 'SELECT string_agg(t, E\'\n\') FROM runbook.lock_tree() t');
-like($tree, qr/invoices/, 'lock_tree() from database postgres names appdb\'s relation');
+like($tree, qr/Lock on relation \S*invoices/, 'lock_tree() from database postgres names appdb\'s relation');
 unlike($tree, qr/relation \d+/, 'lock_tree() shows no bare relation oid');
-eval { $_->{psql}->quit } for ($h, $w);
+end_sessions($node, $h, $w);
 
 done_testing();

@@ -126,5 +126,5 @@ unlike($vals, qr/\.\d{3,}/, 'events().value is rounded');
 my $cyc = $node->safe_psql('postgres', q{SELECT concat_ws(',', last_cycle_ms, avg_cycle_ms, max_cycle_ms) FROM runbook.worker_status()});
 unlike($cyc, qr/\.\d{4,}/, 'worker_status() cycle times are rounded');
 
-eval { $_->{psql}->quit } for (@billing, $report, $mon);
+end_sessions($node, @billing, $report, $mon);
 done_testing();

@@ -16,7 +16,7 @@ use Exporter 'import';
 
 our @EXPORT = qw(drill_node session sq send_async triage live_rows top_live
   offered_pids run_printed poll threshold burn_xids finding_of nothing_innocent
-  no_sev2_for wait_lock_waiters);
+  no_sev2_for wait_lock_waiters end_sessions);
 
 # A server for drills: $extra is appended to postgresql.conf.
 sub drill_node
@@ -36,19 +36,25 @@ lc_messages = 'C'
 fsync = on
 } . ($extra // ''));
 	$node->start;
+	# the applications connect as role app (no superuser: what a DBA sees
+	# at 3 a.m.), which owns the tables they use
 	$node->safe_psql('postgres', q{
 		CREATE EXTENSION pg_runbook;
 		CREATE EXTENSION pg_stat_statements;
 		CREATE EXTENSION pgstattuple;
+		CREATE ROLE app LOGIN;
+		GRANT CREATE ON SCHEMA public TO app;
 	});
 	return $node;
 }
 
-# A session of application $app (a background psql); ->{pid} is its pid.
+# A session of application $app (a background psql) as role app (or
+# $ENV{PGUSER} when set); ->{pid} is its pid.
 sub session
 {
 	my ($node, $app, $db) = @_;
 	local $ENV{PGAPPNAME} = $app;
+	local $ENV{PGUSER} = $ENV{PGUSER} // 'app';
 	my $psql = $node->background_psql($db // 'postgres', on_error_stop => 0);
 	my $pid = $psql->query_safe('SELECT pg_backend_pid()');
 	chomp $pid;
@@ -175,6 +181,23 @@ sub wait_lock_waiters
 	poll($node, qq{SELECT count(*) >= $n FROM pg_stat_activity
 	                WHERE wait_event_type = 'Lock' AND now() - state_change >= interval '$secs s'}, $db)
 	  or die "not $n lock waiters";
+}
+
+
+# End drill sessions: their backends first (a session still running a
+# statement would keep its psql waiting), then the psql processes.
+sub end_sessions
+{
+	my ($node, @s) = @_;
+	my @pids = map { $_->{pid} } grep { defined $_ && defined $_->{pid} } @s;
+	$node->safe_psql('postgres', 'SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE pid IN ('
+		  . join(',', @pids) . ')')
+	  if @pids;
+	for my $x (@s)
+	{
+		next unless defined $x;
+		eval { $x->{psql}->quit };
+	}
 }
 
 1;

@@ -21,6 +21,7 @@ AS $$
             WHEN 'replication_lag_sev2_bytes' THEN 1073741824 WHEN 'slot_retained_bytes' THEN 1073741824
             WHEN 'dead_tuples_pct' THEN 20 WHEN 'dead_tuples_min' THEN 10000
             WHEN 'slow_query_mean_ms' THEN 1000 WHEN 'slow_query_min_calls' THEN 10
+            WHEN 'slow_query_share_pct' THEN 20 WHEN 'slow_query_share_mean_ms' THEN 20
         END)
 $$;
 

@@ -4,7 +4,8 @@
 -- (it numbers the findings: ord), each in its own subtransaction: a check
 -- that fails (no privilege, a view missing on this server, the log not
 -- readable, no pg_stat_statements) is one SEV4 finding that says why, and
--- the others still run.
+-- the others still run.  A finding about the past (the server log: its
+-- evidence has past_at) has live = false and ranks after every live one.
 
 CREATE OR REPLACE FUNCTION @extschema@._triage_rows(
     OUT severity text,
@@ -13,7 +14,8 @@ CREATE OR REPLACE FUNCTION @extschema@._triage_rows(
     OUT evidence jsonb,
     OUT action text,
     OUT remedy_sql text,
-    OUT ord integer)
+    OUT ord integer,
+    OUT live boolean)
 RETURNS SETOF record
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -24,7 +26,7 @@ DECLARE
         'idle_in_transaction', 'xmin_horizon', 'prepared_transactions', 'replication_slots_xmin',
         'wraparound', 'replication', 'worker', 'config', 'migrations',
         'checksum_failures', 'invalid_indexes', 'not_valid_constraints', 'server_log',
-        'dead_tuples', 'slow_queries'];
+        'dead_tuples', 'bloat', 'slow_queries'];
     sess    @extschema@.sessions[];
     waits   jsonb;
     roots   integer[];
@@ -51,6 +53,7 @@ BEGIN
             LOOP
                 severity := f.severity; check_name := f.check_name; finding := f.finding;
                 evidence := f.evidence; action := f.action; remedy_sql := f.remedy_sql;
+                live := f.evidence->'past_at' IS NULL;
                 n := n + 1; ord := n; RETURN NEXT;
             END LOOP;
         EXCEPTION WHEN OTHERS THEN
@@ -65,7 +68,7 @@ BEGIN
                                CASE chk WHEN 'server_log' THEN 'see log_summary()'
                                         WHEN 'slow_queries' THEN 'install pg_stat_statements'
                                         ELSE 'grant pg_monitor to the caller' END);
-            remedy_sql := NULL;
+            remedy_sql := NULL; live := true;
             n := n + 1; ord := n; RETURN NEXT;
         END;
     END LOOP;
@@ -74,7 +77,7 @@ BEGIN
         severity := 'SEV4'; check_name := 'summary';
         finding := 'no problem found';
         evidence := jsonb_build_object('checked_at', now());
-        action := 'none'; remedy_sql := NULL;
+        action := 'none'; remedy_sql := NULL; live := true;
         n := n + 1; ord := n; RETURN NEXT;
     END IF;
 END
@@ -92,18 +95,19 @@ CREATE OR REPLACE FUNCTION @extschema@.triage(
     OUT finding text,
     OUT evidence jsonb,
     OUT action text,
-    OUT remedy_sql text)
+    OUT remedy_sql text,
+    OUT live boolean)
 RETURNS SETOF record
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT t.severity, t.check_name, t.finding, t.evidence, t.action, t.remedy_sql
+    SELECT t.severity, t.check_name, t.finding, t.evidence, t.action, t.remedy_sql, t.live
       FROM @extschema@._triage_rows() t
-     ORDER BY t.severity, t.check_name, t.ord
+     ORDER BY t.live DESC, t.severity, t.check_name, t.ord
 $$;
 
 COMMENT ON FUNCTION @extschema@.triage() IS
-'what is wrong now, SEV1 (act now) to SEV4 (information), with evidence and the SQL to run next (audited runbook.terminate/cancel, never the bare built-ins); includes data integrity (checksum failures, invalid indexes, NOT VALID constraints, failed migrations) and the server log of the last hour; thresholds in alert_thresholds';
+'what is wrong now, SEV1 (act now) to SEV4 (information), with evidence and the SQL to run next (audited runbook.terminate/cancel, never the bare built-ins); includes data integrity (checksum failures, invalid indexes, NOT VALID constraints, failed migrations) and the server log of the last hour, which is the past (live = false, ranked after the live findings); thresholds in alert_thresholds';
 
 REVOKE ALL ON FUNCTION @extschema@.triage() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.triage() TO pg_monitor;

@@ -16,7 +16,12 @@ BEGIN
         f.finding := format('%s migration %s in %s: %s', r.tool, coalesce(r.migration, ''), r.migration_table, r.status);
         f.evidence := jsonb_strip_nulls(jsonb_build_object('tool', r.tool, 'migration_table', r.migration_table::text,
                           'status', r.status, 'migration', r.migration, 'started_at', r.started_at, 'detail', r.detail));
-        f.action := coalesce(r.detail, 'repair the migration, then rerun the tool');
+        -- one line: a tool's log (Prisma keeps the whole error, many lines) stays in the evidence
+        f.action := CASE WHEN r.status = 'locked'
+            THEN @extschema@._runnable('text', 'a migration lock is taken (%s): if no migration runs any more, release it as the remedy says',
+                                       coalesce(nullif(left(split_part(r.detail, E'\n', 1), 200), ''), 'see migration_status()'))
+            ELSE @extschema@._runnable('text', 'repair what the migration left half done (%s), then mark it with the tool as the remedy says and run the tool again',
+                                       coalesce(nullif(left(split_part(r.detail, E'\n', 1), 200), ''), 'see migration_status()')) END;
         f.remedy_sql := @extschema@._migration_remedy(r.tool, r.status, r.migration, r.detail, r.remedy);
         RETURN NEXT f;
     END LOOP;
