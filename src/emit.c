@@ -419,6 +419,42 @@ rb_append_identifier(StringInfo out, const char *v)
 }
 
 /*
+ * An identifier in prose: as SQL would need it quoted (a name that needs no
+ * quotes stays bare, as in public.orders), its control characters shown.
+ */
+static void
+rb_append_prose_identifier(StringInfo out, const char *v)
+{
+	const char *p;
+
+	if (!rb_has_special(v) && strcmp(quote_identifier(v), v) == 0)
+	{
+		appendStringInfoString(out, v);
+		return;
+	}
+	appendStringInfoChar(out, '"');
+	for (p = v; *p; p++)
+	{
+		const char *q = p;
+
+		while (*q && *q != '"')
+			q++;
+		if (q > p)
+		{
+			char	   *part = pnstrdup(p, q - p);
+
+			rb_append_visible(out, part);
+			pfree(part);
+		}
+		if (*q == '\0')
+			break;
+		appendStringInfoString(out, "\"\"");
+		p = q;
+	}
+	appendStringInfoChar(out, '"');
+}
+
+/*
  * An SQL string literal.  One without special characters as
  * quote_literal_cstr() quotes it ('it''s', or E'a\\b' when it holds a
  * backslash); one with them as an escape string, E'a\nb\x1B', that
@@ -609,11 +645,7 @@ rb_append_identifier_list(StringInfo out, RbTextKind kind, Datum value, Oid typi
 		if (k > 0)
 			appendStringInfoString(out, ", ");
 		if (kind == RB_TEXT_PROSE)
-		{
-			appendStringInfoChar(out, '"');
-			rb_append_visible(out, v);
-			appendStringInfoChar(out, '"');
-		}
+			rb_append_prose_identifier(out, v);
 		else
 			rb_append_identifier(out, v);
 	}
@@ -645,7 +677,8 @@ rb_template_error(const char *fmt, const char *why)
  *
  * kind 'sql': psql text; 'shell': one shell command line; 'text': prose.
  * Placeholders (outside quotes and comments of the template):
- *	%I	identifier (text or name), quoted as needed (prose: always in "");
+ *	%I	identifier (text or name), quoted as needed (prose too, its
+ *		control characters shown);
  *		an array (text[], name[]): the identifiers joined by ", "
  *	%L	literal of any type (its output, quoted; NULL becomes NULL)
  *	%R	relation by regclass/oid, schema-qualified and quoted; a relation
@@ -777,11 +810,7 @@ rb_runnable(PG_FUNCTION_ARGS)
 				if (OidIsValid(get_element_type(typid)))
 					rb_append_identifier_list(&out, kind, value, typid);
 				else if (kind == RB_TEXT_PROSE)
-				{
-					appendStringInfoChar(&out, '"');
-					rb_append_visible(&out, rb_value_text(value, typid));
-					appendStringInfoChar(&out, '"');
-				}
+					rb_append_prose_identifier(&out, rb_value_text(value, typid));
 				else
 					rb_append_identifier(&out, rb_value_text(value, typid));
 				break;
@@ -831,11 +860,9 @@ rb_runnable(PG_FUNCTION_ARGS)
 						PG_RETURN_NULL();	/* dropped meanwhile */
 					if (kind == RB_TEXT_PROSE)
 					{
-						appendStringInfoChar(&out, '"');
-						rb_append_visible(&out, nsp);
-						appendStringInfoString(&out, "\".\"");
-						rb_append_visible(&out, rel);
-						appendStringInfoChar(&out, '"');
+						rb_append_prose_identifier(&out, nsp);
+						appendStringInfoChar(&out, '.');
+						rb_append_prose_identifier(&out, rel);
 					}
 					else
 					{

@@ -107,13 +107,13 @@ BEGIN
                 SELECT 'failed' AS status,
                        concat_ws(' ', version, description) AS migration,
                        installed_on::timestamptz AS started_at, NULL::timestamptz AS finished_at,
-                       %2$I._runnable('text', 'installed_rank %%s, script %%L, by %%L', installed_rank, script::text, installed_by::text) AS detail,
+                       %2$I._runnable('text', 'installed_rank %%s, script %%s, by %%s', installed_rank, script::text, installed_by::text) AS detail,
                        'fix or revert what the script did, then let flyway repair its history (remedy_command)' AS remedy,
                        'flyway repair' AS remedy_command
                   FROM %1$s WHERE NOT success
                 UNION ALL
                 (SELECT 'last_applied', concat_ws(' ', version, description), installed_on::timestamptz, NULL,
-                        %2$I._runnable('text', 'installed_rank %%s, script %%L, %%s ms', installed_rank, script::text, execution_time), NULL, NULL
+                        %2$I._runnable('text', 'installed_rank %%s, script %%s, %%s ms', installed_rank, script::text, execution_time), NULL, NULL
                    FROM %1$s WHERE success
                   ORDER BY installed_rank DESC LIMIT 1)$q$, t.tbl, '@extschema@');
         WHEN 'schema_migrations' THEN
@@ -184,14 +184,14 @@ BEGIN
                   FROM %1$s WHERE exectype = 'FAILED'
                 UNION ALL
                 (SELECT 'last_applied', id || ' (' || author || ', ' || filename || ')', NULL, dateexecuted::timestamptz,
-                        %2$I._runnable('text', 'exectype %%L', exectype::text), NULL, NULL
+                        %2$I._runnable('text', 'exectype %%s', exectype::text), NULL, NULL
                    FROM %1$s WHERE exectype <> 'FAILED' ORDER BY orderexecuted DESC, dateexecuted DESC LIMIT 1)$q$, t.tbl, '@extschema@');
         WHEN 'databasechangeloglock' THEN
             tool_name := 'liquibase';
             q := format($q$
                 SELECT 'locked' AS status, NULL::text AS migration,
                        lockgranted::timestamptz AS started_at, NULL::timestamptz AS finished_at,
-                       %2$I._runnable('text', 'change log lock held by %%L: an update is running, or one died holding it', coalesce(lockedby, '?')::text) AS detail,
+                       %2$I._runnable('text', 'change log lock held by %%s: an update is running, or one died holding it', coalesce(lockedby, '?')::text) AS detail,
                        'if no liquibase runs, release the lock (remedy_command)' AS remedy,
                        'liquibase releaseLocks' AS remedy_command
                   FROM %1$s WHERE locked$q$, t.tbl, '@extschema@');
@@ -254,7 +254,7 @@ BEGIN
                AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
         LOOP
             acc := acc || jsonb_build_object('tool', 'prisma', 'status', 'locked',
-                'detail', @extschema@._runnable('text', 'prisma migrate lock (advisory 72707369) held by pid %s (application_name %L, %s)',
+                'detail', @extschema@._runnable('text', 'prisma migrate lock (advisory 72707369) held by pid %s (%s, %s)',
                                  holder.pid, coalesce(holder.application_name, '?'), coalesce(holder.state, '?')),
                 'remedy', 'a migration is running; if that session is stuck, end it (remedy_sql: the audited terminate)',
                 'remedy_sql', @extschema@._runnable('sql', 'SELECT * FROM %I.terminate(%s, %L);', '@extschema@', holder.pid,
