@@ -140,7 +140,7 @@ BEGIN
                        to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"'),
                        'PostgreSQL ' || current_setting('server_version') ||
                            CASE WHEN pg_is_in_recovery() THEN ' (standby)' ELSE ' (primary)' END,
-                       current_database(), sev,
+                       @extschema@._md(current_database()), sev,
                        CASE WHEN resolved IS NOT NULL AND NOT ongoing THEN 'resolved' ELSE 'investigating' END,
                        CASE WHEN detected IS NULL THEN 'no threshold crossed since ' || to_char(t0 AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"')
                             ELSE to_char(detected AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"') || ' by pg_runbook sampler (' || @extschema@._md(split_part(detected_what, ':', 1)) || ')' END,
