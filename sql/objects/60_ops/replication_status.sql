@@ -95,7 +95,7 @@ BEGIN
         receive_lsn := r.flush_lsn; replay_lsn := r.replay_lsn; replay_paused := NULL;
         failed_count := NULL; last_failed_wal := NULL; last_failure := NULL; files_waiting := NULL;
         detail := concat_ws('; ',
-            CASE WHEN r.via_slot IS NOT NULL THEN @extschema@._runnable('text', 'streams through slot %L', r.via_slot)
+            CASE WHEN r.via_slot IS NOT NULL THEN @extschema@._runnable('text', 'streams through slot %s', r.via_slot)
                  ELSE 'no replication slot: the primary may recycle WAL this replica still needs' END,
             CASE WHEN r.state IS DISTINCT FROM 'streaming' THEN @extschema@._runnable('text', 'not streaming yet (%s)', coalesce(r.state, '?')) END,
             CASE WHEN r.replay_lsn IS NULL THEN 'positions hidden: needs pg_read_all_stats (pg_monitor)' END,
@@ -130,7 +130,7 @@ BEGIN
             CASE WHEN r.wal_status = 'unreserved' THEN 'past max_wal_size: WAL may be removed at the next checkpoint' END,
             CASE WHEN r.xmin IS NOT NULL THEN 'holds back vacuum: xmin age ' || age(r.xmin) END,
             CASE WHEN r.catalog_xmin IS NOT NULL AND NOT r.active THEN 'holds back catalog vacuum: catalog_xmin age ' || age(r.catalog_xmin) END,
-            CASE WHEN r.slot_type = 'logical' THEN @extschema@._runnable('text', 'database %I, plugin %L', coalesce(r.dbname, '?'), r.plugin) END);
+            CASE WHEN r.slot_type = 'logical' THEN @extschema@._runnable('text', 'database %I, plugin %s', coalesce(r.dbname, '?'), r.plugin) END);
         RETURN NEXT;
     END LOOP;
 
@@ -171,7 +171,7 @@ BEGIN
         failed_count := NULL; last_failed_wal := NULL; last_failure := NULL; files_waiting := NULL;
         detail := concat_ws('; ',
             CASE WHEN a.pid IS NULL THEN 'no WAL receiver: replaying from the archive or disconnected from the primary; replay_lag is the age of the last replayed transaction' END,
-            CASE WHEN a.slot_name IS NOT NULL THEN @extschema@._runnable('text', 'through slot %L', a.slot_name) END,
+            CASE WHEN a.slot_name IS NOT NULL THEN @extschema@._runnable('text', 'through slot %s', a.slot_name) END,
             CASE WHEN a.last_msg_receipt_time IS NOT NULL THEN 'last message from primary ' || date_trunc('second', now() - a.last_msg_receipt_time) || ' ago' END,
             CASE WHEN replay_paused THEN 'replay is paused: SELECT pg_wal_replay_resume()' END,
             CASE WHEN partial_tail THEN 'all complete WAL replayed; the rest is a record not fully received yet' END);

@@ -4,10 +4,12 @@
 
 -- A value in Markdown text or a table cell: on one line (runs of white
 -- space become one space), other control characters shown (_runnable
--- 'text'), and what Markdown would read as markup escaped with a
--- backslash: the cell separator |, link and image syntax [ ] ( ) !, HTML
--- and autolinks < > &, emphasis * _ ~, code `, the backslash itself; the
--- "://" and "www." of bare URLs, which renderers turn into links.
+-- 'text'), and escaped with a backslash what would change the table or
+-- make a link: the cell separator |, the brackets of link and image syntax
+-- [ ], < > (HTML and autolinks), the backquote of code spans, the backslash
+-- itself; and the "://" and "www." of bare URLs, which renderers turn into
+-- links.  Emphasis (* _ ~) is left alone: it changes no cell and links
+-- nowhere, and names are full of underscores.
 CREATE OR REPLACE FUNCTION @extschema@._md(v text)
 RETURNS text
 LANGUAGE sql STABLE
@@ -15,13 +17,13 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT regexp_replace(regexp_replace(
                regexp_replace(@extschema@._runnable('text', '%s', regexp_replace(coalesce(v, ''), '\s+', ' ', 'g')),
-                              '([\\|\[\]()!<>&*_~`#])', '\\\1', 'g'),
+                              '([\\|\[\]<>`])', '\\\1', 'g'),
                ':(//)', '\\:\1', 'g'),
            '(www)\.', '\1\\.', 'gi')
 $$;
 
 COMMENT ON FUNCTION @extschema@._md(text) IS
-'internal: a value as Markdown text (one line, control characters shown, markup and links escaped)';
+'internal: a value as Markdown text (one line, control characters shown, table cells and links escaped)';
 
 REVOKE ALL ON FUNCTION @extschema@._md(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@._md(text) TO pg_monitor;
