@@ -5,7 +5,10 @@
 -- percentage: triage's wraparound check reads this view) and the SQL to run.
 -- A database that takes no connections (template0) is never to be
 -- connected to: autovacuum freezes it once its age passes
--- autovacuum_freeze_max_age.
+-- autovacuum_freeze_max_age.  Names and details are prose built by
+-- _runnable('text'); the action is SQL built by _runnable('sql') from the
+-- catalog's own values (the gid of pg_prepared_xacts, the slot name of
+-- pg_replication_slots), never from the text of name.
 
 -- The severity of a row: the rule of triage()'s wraparound and xmin checks.
 CREATE OR REPLACE FUNCTION @extschema@._wraparound_severity(kind text, xid_age bigint, mxid_age bigint)
@@ -60,15 +63,17 @@ WITH lim AS (
          LIMIT 20) x
 ), hold AS (
     SELECT CASE h.source WHEN 'standby' THEN 'horizon: standby feedback' ELSE 'horizon: session' END AS kind,
-           format('pid %s (%s)', h.pid, coalesce(nullif(h.usename::text, ''), nullif(h.application_name, ''), h.source)) AS name,
+           CASE WHEN nullif(h.usename::text, '') IS NOT NULL THEN @extschema@._runnable('text', 'pid %s (%I)', h.pid, h.usename)
+                ELSE @extschema@._runnable('text', 'pid %s (%s)', h.pid, h.source) END AS name,
            NULL::regclass AS relation, h.age AS xid_age, NULL::bigint AS mxid_age,
-           format('%s: %s, transaction open %s: %s', h.why, h.state, date_trunc('second', h.xact_age), left(h.query, 100)) AS detail,
+           @extschema@._runnable('text', '%s: %s, transaction open %s: %s', h.why, h.state,
+                                 date_trunc('second', h.xact_age), left(h.query, 100)) AS detail,
            NULL::text AS gid, NULL::name AS slot_name, NULL::boolean AS allowconn
       FROM sess, @extschema@._xmin_holders(sess.a, 1) h
     UNION ALL
-    SELECT 'horizon: prepared transaction', format('%s (gid %s)', p.transaction, p.gid), NULL,
+    SELECT 'horizon: prepared transaction', @extschema@._runnable('text', '%s (gid %L)', p.transaction, p.gid), NULL,
            age(p.transaction)::bigint, NULL,
-           format('prepared %s ago by %s in %s', date_trunc('second', now() - p.prepared), p.owner, p.database),
+           @extschema@._runnable('text', 'prepared %s ago by %I in database %I', date_trunc('second', now() - p.prepared), p.owner, p.database),
            p.gid, NULL, NULL
       FROM pg_prepared_xacts p
     UNION ALL

@@ -16,13 +16,16 @@ BEGIN
         f.finding := format('%s migration %s in %s: %s', r.tool, coalesce(r.migration, ''), r.migration_table, r.status);
         f.evidence := jsonb_strip_nulls(jsonb_build_object('tool', r.tool, 'migration_table', r.migration_table::text,
                           'status', r.status, 'migration', r.migration, 'started_at', r.started_at, 'detail', r.detail));
-        -- one line: a tool's log (Prisma keeps the whole error, many lines) stays in the evidence
-        f.action := CASE WHEN r.status = 'locked'
-            THEN @extschema@._runnable('text', 'a migration lock is taken (%s): if no migration runs any more, release it as the remedy says',
-                                       coalesce(nullif(left(split_part(r.detail, E'\n', 1), 200), ''), 'see migration_status()'))
-            ELSE @extschema@._runnable('text', 'repair what the migration left half done (%s), then mark it with the tool as the remedy says and run the tool again',
-                                       coalesce(nullif(left(split_part(r.detail, E'\n', 1), 200), ''), 'see migration_status()')) END;
-        f.remedy_sql := @extschema@._migration_remedy(r.tool, r.status, r.migration, r.detail, r.remedy);
+        -- what to do, with the tool's shell command (built by _runnable('shell')) to read
+        -- as a command; remedy_sql holds only SQL; one line (a tool's log, as
+        -- Prisma keeps the whole error on many lines, stays in the evidence)
+        f.action := CASE WHEN r.remedy_command IS NOT NULL
+                         THEN @extschema@._runnable('text', '%s; in a shell: %s', coalesce(r.remedy, 'repair the migration'), r.remedy_command)
+                         ELSE @extschema@._runnable('text', '%s', coalesce(r.remedy, nullif(split_part(r.detail, E'\n', 1), ''),
+                                                                     'repair the migration, then rerun the tool')) END;
+        f.remedy_sql := coalesce(r.remedy_sql,
+                                 @extschema@._runnable('sql', 'SELECT tool, migration_table, status, migration, detail, remedy, remedy_command FROM %I.migration_status() WHERE status <> ''last_applied'';',
+                                                       '@extschema@'));
         RETURN NEXT f;
     END LOOP;
 END
