@@ -66,7 +66,7 @@ WITH lim AS (
            CASE WHEN nullif(h.usename::text, '') IS NOT NULL THEN @extschema@._runnable('text', 'pid %s (%I)', h.pid, h.usename)
                 ELSE @extschema@._runnable('text', 'pid %s (%s)', h.pid, h.source) END AS name,
            NULL::regclass AS relation, h.age AS xid_age, NULL::bigint AS mxid_age,
-           @extschema@._runnable('text', '%s: %s, transaction open %s: %s', h.why, h.state,
+           @extschema@._runnable('text', '%s (%s, transaction open %s): %s', h.why, h.state,
                                  date_trunc('second', h.xact_age), left(h.query, 100)) AS detail,
            NULL::text AS gid, NULL::name AS slot_name, NULL::boolean AS allowconn
       FROM sess, @extschema@._xmin_holders(sess.a, 1) h
