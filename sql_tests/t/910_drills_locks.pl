@@ -219,7 +219,7 @@ my $tree = $node->safe_psql('postgres', 'SELECT string_agg(t, E\'\n\') FROM runb
 # (a relation's name is in its own database's catalog, which a backend of
 # another database cannot read: the database is named beside its oid)
 like($tree, qr/Lock on relation \d+ in database appdb/, 'lock_tree() from database postgres names the database of appdb\'s relation');
-unlike($tree, qr/relation \d+(?! in database)/, 'lock_tree() shows no bare relation oid');
+unlike($tree, qr/relation \d+\b(?! in database)/, 'lock_tree() shows no bare relation oid');
 end_sessions($node, $h, $w);
 
 done_testing();
