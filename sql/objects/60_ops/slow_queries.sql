@@ -8,7 +8,9 @@
 -- pg_stat_statements does not record time spent waiting on locks: where the
 -- flight recorder (pg_runbook's sampler, one sample a second for the last
 -- hour) saw the statement, lock_wait_pct is the share of its samples that
--- waited on a heavyweight lock; lock_wait_note says when it cannot tell.
+-- waited on a heavyweight lock, and the ranking by total time counts the
+-- time without that share (a victim that waited 3 s on one lock is not the
+-- costliest statement); lock_wait_note says when it cannot tell.
 -- (1.2: a new argument and two columns, so the update drops the 1.1
 -- function first; order_by's default was 'mean'.)
 
@@ -165,7 +167,8 @@ BEGIN
 
     order_clause := CASE ord
         WHEN 'mean'  THEN 'x.mean_ms DESC NULLS LAST, x.calls DESC'
-        WHEN 'total' THEN 'x.total_ms DESC NULLS LAST, x.calls DESC'
+        -- the time spent running: less the share the flight recorder saw waiting on locks
+        WHEN 'total' THEN 'x.total_ms * (1 - coalesce(x.lock_s / nullif(x.active_s, 0), 0)) DESC NULLS LAST, x.calls DESC'
         WHEN 'calls' THEN 'x.calls DESC, x.total_ms DESC NULLS LAST'
         WHEN 'rows'  THEN 'x.rows DESC, x.total_ms DESC NULLS LAST'
         WHEN 'io'    THEN 'coalesce(x.io_ms, 0) DESC, x.shared_blks_read + x.temp_blks_written DESC, x.total_ms DESC NULLS LAST'
@@ -192,17 +195,23 @@ BEGIN
                x.temp_blks_written,
                round(x.io_ms::numeric, 3),
                x.query,
-               CASE WHEN w.active_s > 0 THEN round((100.0 * w.lock_s / w.active_s)::numeric, 1) END,
+               CASE WHEN x.active_s > 0 THEN round((100.0 * x.lock_s / x.active_s)::numeric, 1) END,
                CASE WHEN NOT $3 THEN 'cannot tell: pg_stat_statements does not record lock waits, and the flight recorder (pg_runbook preloaded) is not running'
-                    WHEN w.active_s IS NULL THEN 'cannot tell: pg_stat_statements does not record lock waits, and the flight recorder (1 sample a second, the last hour) never saw it run'
-                    ELSE format('%%s of %%s sampled seconds (flight recorder, the last hour) waiting on a heavyweight lock', round(w.lock_s::numeric, 1), round(w.active_s::numeric, 1))
+                    WHEN x.active_s IS NULL THEN 'cannot tell: pg_stat_statements does not record lock waits, and the flight recorder (1 sample a second, the last hour) never saw it run'
+                    ELSE format('%%s of %%s sampled seconds (flight recorder, the last hour) waiting on a heavyweight lock', round(x.lock_s::numeric, 1), round(x.active_s::numeric, 1))
                END
           FROM (SELECT x.*
                   FROM (SELECT s.userid, s.dbid, s.queryid, s.calls,
                                %2$s AS total_ms, %3$s AS mean_ms, %4$s AS max_ms, %5$s AS stddev_ms,
                                s.rows, s.shared_blks_hit, s.shared_blks_read, s.temp_blks_written,
-                               %6$s AS io_ms, s.query
-                          FROM %7$I.pg_stat_statements(true) s) x
+                               %6$s AS io_ms, s.query, w.active_s, w.lock_s
+                          FROM %7$I.pg_stat_statements(true) s
+                          -- the flight recorder's samples of each statement (one row per queryid seen)
+                          LEFT JOIN (SELECT ws.queryid, sum(ws.seconds) AS active_s,
+                                            coalesce(sum(ws.seconds) FILTER (WHERE ws.wait_event_type = 'Lock'), 0) AS lock_s
+                                       FROM %9$I._wait_samples(now() - interval '1 hour', now()) ws
+                                      WHERE $3 AND ws.kind = 'query' AND ws.queryid IS NOT NULL
+                                      GROUP BY ws.queryid) w ON w.queryid = s.queryid) x
                  WHERE x.calls >= $1
                    AND ($4 OR (x.query !~* '\mpg_sleep(_for|_until)?\s*\('
                                AND regexp_replace(x.query, '^(\s+|/\*([^*]|\*+[^*/])*\*+/|--[^\n]*(\n|$))*', '')
@@ -211,11 +220,6 @@ BEGIN
                  LIMIT $2) x
           LEFT JOIN pg_catalog.pg_roles r ON r.oid = x.userid
           LEFT JOIN pg_catalog.pg_database d ON d.oid = x.dbid
-          LEFT JOIN (SELECT ws.queryid, sum(ws.seconds) AS active_s,
-                            coalesce(sum(ws.seconds) FILTER (WHERE ws.wait_event_type = 'Lock'), 0) AS lock_s
-                       FROM %9$I._wait_samples(now() - interval '1 hour', now()) ws
-                      WHERE $3 AND ws.kind = 'query' AND ws.queryid IS NOT NULL
-                      GROUP BY ws.queryid) w ON w.queryid = x.queryid
          ORDER BY 1
     $q$, order_clause, c_total, c_mean, c_max, c_stddev, c_io, pgss_schema, c_total, '@extschema@');
 
