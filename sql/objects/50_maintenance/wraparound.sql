@@ -10,6 +10,20 @@
 -- catalog's own values (the gid of pg_prepared_xacts, the slot name of
 -- pg_replication_slots), never from the text of name.
 
+-- The age as a percentage of the hard stop (2^31 - 1 - 3,000,000: the
+-- server refuses new transaction IDs there), one decimal.
+CREATE OR REPLACE FUNCTION @extschema@._wraparound_pct(xid_age bigint, mxid_age bigint)
+RETURNS numeric
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$ SELECT round(100.0 * greatest(xid_age, coalesce(mxid_age, 0)) / (2147483647 - 3000000), 1) $fn$;
+
+COMMENT ON FUNCTION @extschema@._wraparound_pct(bigint, bigint) IS
+'internal: an xid or multixact age as a percentage of the hard stop, as runbook.wraparound and triage() give it';
+
+REVOKE ALL ON FUNCTION @extschema@._wraparound_pct(bigint, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._wraparound_pct(bigint, bigint) TO pg_monitor;
+
 -- The severity of a row: the rule of triage()'s wraparound and xmin checks.
 CREATE OR REPLACE FUNCTION @extschema@._wraparound_severity(kind text, xid_age bigint, mxid_age bigint)
 RETURNS text
@@ -17,7 +31,7 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
-    pct numeric := round(100.0 * greatest(xid_age, coalesce(mxid_age, 0)) / (2147483647 - 3000000), 1);
+    pct numeric := @extschema@._wraparound_pct(xid_age, mxid_age);
 BEGIN
     IF kind LIKE 'horizon%' THEN
         RETURN CASE WHEN xid_age >= @extschema@._threshold('xmin_age_sev2_xids') THEN 'SEV2'
@@ -36,6 +50,39 @@ COMMENT ON FUNCTION @extschema@._wraparound_severity(text, bigint, bigint) IS
 
 REVOKE ALL ON FUNCTION @extschema@._wraparound_severity(text, bigint, bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@._wraparound_severity(text, bigint, bigint) TO pg_monitor;
+
+-- The SQL to run for a database row (the view's action, triage's remedy):
+-- VACUUM in that database; never a connection to one that takes none
+-- (template0): autovacuum freezes it, once its age passes
+-- autovacuum_freeze_max_age, which is lowered when it is above the age.
+CREATE OR REPLACE FUNCTION @extschema@._wraparound_db_action(allowconn boolean, xid_age bigint, mxid_age bigint,
+                                                               severity text, held boolean)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT CASE
+        WHEN severity IS NULL
+             AND xid_age < current_setting('autovacuum_freeze_max_age')::bigint
+             AND coalesce(mxid_age, 0) < current_setting('autovacuum_multixact_freeze_max_age')::bigint THEN
+            NULL                        -- nothing to do
+        WHEN NOT allowconn AND xid_age < current_setting('autovacuum_freeze_max_age')::bigint
+             AND current_setting('autovacuum_freeze_max_age')::bigint > 200000000 THEN
+            @extschema@._runnable('sql', 'ALTER SYSTEM SET autovacuum_freeze_max_age = %L;  -- then restart the server: autovacuum freezes a database that takes no connections once its age passes this setting', '200000000')
+        WHEN NOT allowconn THEN
+            @extschema@._runnable('sql', 'SELECT pid, datname, query_start, query FROM pg_stat_activity WHERE backend_type = %L;  -- autovacuum must be freezing it now (it takes no connections): is it running?', 'autovacuum worker')
+        WHEN held THEN
+            @extschema@._runnable('sql', 'VACUUM;  -- in the database of this row, once what holds the xmin horizon (the horizon rows) has ended: VACUUM cannot freeze past it')
+        ELSE
+            @extschema@._runnable('sql', 'VACUUM;  -- in the database of this row: tables older than vacuum_freeze_table_age are scanned and frozen')
+    END
+$fn$;
+
+COMMENT ON FUNCTION @extschema@._wraparound_db_action(boolean, bigint, bigint, text, boolean) IS
+'internal: the SQL to run against the wraparound age of a database (runbook.wraparound''s action, triage''s remedy)';
+
+REVOKE ALL ON FUNCTION @extschema@._wraparound_db_action(boolean, bigint, bigint, text, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._wraparound_db_action(boolean, bigint, bigint, text, boolean) TO pg_monitor;
 
 CREATE OR REPLACE VIEW @extschema@.wraparound AS
 WITH lim AS (
@@ -100,7 +147,7 @@ SELECT u.kind, u.name, u.relation, u.xid_age, u.mxid_age,
        lim.fmax AS autovacuum_freeze_max_age,
        lim.mfmax AS autovacuum_multixact_freeze_max_age,
        round(100.0 * greatest(u.xid_age::numeric / lim.fmax, coalesce(u.mxid_age, 0)::numeric / lim.mfmax), 1) AS pct_of_freeze_max_age,
-       round(100.0 * greatest(u.xid_age, coalesce(u.mxid_age, 0)) / lim.hard, 1) AS pct_of_hard_limit,
+       @extschema@._wraparound_pct(u.xid_age, u.mxid_age) AS pct_of_hard_limit,
        lim.hard - greatest(u.xid_age, coalesce(u.mxid_age, 0)) AS remaining_to_hard_limit,
        u.detail,
        CASE
@@ -112,17 +159,10 @@ SELECT u.kind, u.name, u.relation, u.xid_age, u.mxid_age,
            @extschema@._runnable('sql', 'SELECT pg_drop_replication_slot(%L);  -- or make its consumer catch up', u.slot_name)
          WHEN u.kind LIKE 'horizon%' THEN
            @extschema@._runnable('sql', '-- check the long queries of the standby, or turn hot_standby_feedback off')
+         WHEN u.kind = 'database' THEN
+           @extschema@._wraparound_db_action(u.allowconn, u.xid_age, u.mxid_age, u.severity, held.any)
          WHEN u.severity IS NULL AND greatest(u.xid_age::numeric / lim.fmax, coalesce(u.mxid_age, 0)::numeric / lim.mfmax) < 1 THEN
            NULL                         -- nothing to do
-         WHEN u.kind = 'database' AND NOT u.allowconn AND u.xid_age < lim.fmax AND lim.fmax > 200000000 THEN
-           -- never "connect to template0": let autovacuum do it, sooner
-           @extschema@._runnable('sql', 'ALTER SYSTEM SET autovacuum_freeze_max_age = %L;  -- then restart the server: autovacuum freezes a database that takes no connections once its age passes this setting', '200000000')
-         WHEN u.kind = 'database' AND NOT u.allowconn THEN
-           @extschema@._runnable('sql', 'SELECT pid, datname, query_start, query FROM pg_stat_activity WHERE backend_type = %L;  -- autovacuum must be freezing it now (it takes no connections): is it running?', 'autovacuum worker')
-         WHEN u.kind = 'database' AND held.any THEN
-           @extschema@._runnable('sql', 'VACUUM;  -- in the database of this row, once what holds the xmin horizon (the horizon rows) has ended: VACUUM cannot freeze past it')
-         WHEN u.kind = 'database' THEN
-           @extschema@._runnable('sql', 'VACUUM;  -- in the database of this row: tables older than vacuum_freeze_table_age are scanned and frozen')
          ELSE @extschema@._runnable('sql', 'VACUUM (FREEZE, VERBOSE) %R;', u.relation)
        END AS action,
        u.severity
