@@ -9,3 +9,9 @@
 --   post-update.sql gives them back);
 -- - new shipped rows (thresholds, starter policies) that need the new
 --   functions go into 1.1--1.2.post.sql.
+
+-- bloat_report(): the estimate returns finished rows (_bloat_rows) and the
+-- remedy is built from an advice (_bloat_remedy(advice, relation, table));
+-- the C symbol of _bloat_estimate stays for 1.0 / 1.1 installations.
+DROP FUNCTION @extschema@._bloat_estimate(regclass);
+DROP FUNCTION @extschema@._bloat_remedy(text, regclass, regclass, bigint, numeric, numeric, text);
