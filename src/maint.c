@@ -39,6 +39,7 @@
 #include "catalog/pg_index.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_statistic.h"
+#include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "common/relpath.h"
 #include "fmgr.h"
@@ -50,6 +51,7 @@
 #include "storage/itemid.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/fmgrprotos.h"
@@ -63,6 +65,7 @@
 
 PG_FUNCTION_INFO_V1(rb_relation_size_nowait);
 PG_FUNCTION_INFO_V1(rb_relation_sizes);
+PG_FUNCTION_INFO_V1(rb_sizes_nowait);
 PG_FUNCTION_INFO_V1(rb_sequence_last_value);
 
 /* ---------- sizes without lock waits ---------- */
@@ -278,6 +281,47 @@ rb_relation_size_nowait(PG_FUNCTION_ARGS)
 	total = fork_bytes(relid, (Form_pg_class) GETSTRUCT(tup), forknum);
 	unlock_rel(relid, tup);
 	PG_RETURN_INT64(total);
+}
+
+/*
+ * runbook._sizes_nowait(rels oid[], OUT relid oid, OUT bytes bigint): the
+ * main-fork size of each relation of the array, in one call (a per-row call
+ * of relation_size_nowait() pays the function-call and search_path cost on
+ * every row); bytes NULL when the relation is locked, no row when it is gone.
+ */
+Datum
+rb_sizes_nowait(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *enulls;
+	int			n,
+				i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0))
+		return (Datum) 0;
+	arr = PG_GETARG_ARRAYTYPE_P(0);
+	deconstruct_array(arr, OIDOID, sizeof(Oid), true, TYPALIGN_INT, &elems, &enulls, &n);
+	for (i = 0; i < n; i++)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+		int64		b;
+
+		CHECK_FOR_INTERRUPTS();
+		if (enulls[i])
+			continue;
+		b = rel_bytes_nowait(DatumGetObjectId(elems[i]), false);
+		if (b == -2)
+			continue;			/* gone */
+		values[0] = elems[i];
+		values[1] = Int64GetDatum(b);
+		nulls[1] = (b < 0);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }
 
 /* Relations worth reporting: ours or shared, not TOAST, not temporary. */
