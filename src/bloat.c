@@ -472,6 +472,8 @@ cat_load_all(BCat *c)
 	Relation	rel;
 	SysScanDesc scan;
 	HeapTuple	tup;
+	BRel	   *last = NULL;
+	Oid			last_oid = InvalidOid;
 
 	rel = table_open(RelationRelationId, AccessShareLock);
 	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
@@ -491,6 +493,7 @@ cat_load_all(BCat *c)
 
 	cat_alloc_cols(c);
 
+	/* a relation's rows are mostly next to each other: look it up once for them */
 	rel = table_open(AttributeRelationId, AccessShareLock);
 	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
 	while (HeapTupleIsValid(tup = systable_getnext(scan)))
@@ -500,7 +503,12 @@ cat_load_all(BCat *c)
 
 		if (a->attnum <= 0)
 			continue;
-		col = cat_col(c, cat_find(c, a->attrelid), a->attnum);
+		if (a->attrelid != last_oid)
+		{
+			last = cat_find(c, a->attrelid);
+			last_oid = a->attrelid;
+		}
+		col = cat_col(c, last, a->attnum);
 		if (col)
 			col_from_att(col, a);
 	}
@@ -516,7 +524,12 @@ cat_load_all(BCat *c)
 
 		if (s->stainherit)
 			continue;
-		col = cat_col(c, cat_find(c, s->starelid), s->staattnum);
+		if (s->starelid != last_oid)
+		{
+			last = cat_find(c, s->starelid);
+			last_oid = s->starelid;
+		}
+		col = cat_col(c, last, s->staattnum);
 		if (col)
 			col_from_stat(col, s);
 	}

@@ -6,15 +6,14 @@
 # 1,000,000-row table with 80 % of its rows updated or deleted), and
 # check_postgres --action=bloat's estimate on the same corpus.
 #
-# The truth, per relation (all in percent of its size):
-#  - table, hash and gist index: pgstattuple's free + dead space, less the
-#    free space pgstattuple finds in the same relation after VACUUM FULL
-#    (what the fillfactor and a page's last partial row keep free, which a
-#    rewrite cannot return);
-#  - btree index: pgstatindex's leaf density against the index fillfactor,
-#    plus empty and deleted pages (index entries of dead rows count as used,
-#    as pgstatindex counts them);
-#  - gin index (pgstattuple cannot read it): the size a REINDEX returns.
+# The truth per relation is bloat_truth_before.sql's and _after.sql's (in
+# percent of its size): for a table, hash or gist index pgstattuple's free +
+# dead space less the free space it finds after VACUUM FULL (what the
+# fillfactor and a page's last partial row keep free, which a rewrite cannot
+# return); for a btree index pgstatindex's leaf density against the
+# fillfactor plus empty and deleted pages (entries of dead rows count as
+# used, as pgstatindex counts them); for a gin index (pgstattuple cannot
+# read it) the size a rebuild returns.
 #
 # Fails when an estimate not marked confidence 'low' misses the truth by
 # more than 15 points, when the median error exceeds 5 points or the worst
@@ -52,31 +51,8 @@ $node->safe_psql('acc', $corpus . "\nSELECT pg_stat_force_next_flush();\n");
 my $built = time - $t0;
 
 # 1. the estimates and pgstattuple / pgstatindex of every corpus relation
-$node->safe_psql('acc', q{
-CREATE TABLE acc_rel AS
-  SELECT c.oid::regclass AS rel, c.relname::text AS name,
-         CASE WHEN c.relkind = 'i' THEN 'index' ELSE 'table' END AS kind,
-         am.amname::text AS am,
-         coalesce((SELECT option_value::int FROM pg_options_to_table(c.reloptions) WHERE option_name = 'fillfactor'),
-                  CASE am.amname WHEN 'btree' THEN 90 WHEN 'hash' THEN 75 WHEN 'gist' THEN 90 ELSE 100 END) AS ff
-    FROM pg_class c JOIN pg_am am ON am.oid = c.relam
-    LEFT JOIN pg_index i ON i.indexrelid = c.oid
-    JOIN pg_class t ON t.oid = coalesce(i.indrelid, c.oid)
-   WHERE c.relkind IN ('r', 'm', 'i') AND t.relname LIKE 'bc\_%';
-CREATE TABLE acc_est AS
-  SELECT b.relation::text AS name, b.bloat_pct AS est, b.confidence, b.reason, b.remedy
-    FROM runbook.bloat_report() b WHERE b.relation::text IN (SELECT name FROM acc_rel);
-CREATE TABLE acc_before AS
-  SELECT r.name, pg_relation_size(r.rel) AS size,
-         CASE WHEN r.kind = 'table' OR r.am IN ('hash', 'gist')
-              THEN (SELECT free_space + dead_tuple_len FROM pgstattuple(r.rel)) END AS waste,
-         CASE WHEN r.am = 'btree'
-              THEN (SELECT CASE WHEN leaf_pages > 0 AND avg_leaf_density <> 'NaN'
-                                THEN greatest(0, leaf_pages * 8192.0 * (1 - avg_leaf_density::numeric / r.ff)) ELSE 0 END
-                           + (empty_pages + deleted_pages) * 8192.0
-                      FROM pgstatindex(r.rel)) END AS btree_waste
-    FROM acc_rel r;
-});
+my $dir = dirname(__FILE__);
+$node->safe_psql('acc', slurp_file("$dir/bloat_truth_before.sql"));
 
 # check_postgres on the same database, before anything is rewritten
 # (its psql: the first on PATH, this installation's)
@@ -90,26 +66,12 @@ while ($cp_out =~ /(?:^|\s)(?:public\.)?(bc_[a-z_0-9]+)=(\d+)B/g)
 }
 ok(scalar(keys %cp) > 0, 'check_postgres reported wasted bytes for corpus relations');
 
-# 2. what a rewrite leaves free
-$node->safe_psql('acc', q{
-SELECT format('VACUUM FULL %s', oid::regclass) FROM pg_class
- WHERE relname LIKE 'bc\_%' AND relkind IN ('r', 'm') ORDER BY oid \gexec
-CREATE TABLE acc_after AS
-  SELECT r.name, pg_relation_size(r.rel) AS size,
-         CASE WHEN r.kind = 'table' OR r.am IN ('hash', 'gist')
-              THEN (SELECT free_space FROM pgstattuple(r.rel)) END AS free
-    FROM acc_rel r;
-});
-
+# 2. what a rewrite leaves free, and the truth
+$node->safe_psql('acc', slurp_file("$dir/bloat_truth_after.sql"));
 my $rows = $node->safe_psql('acc', q{
-SELECT r.name, r.kind, r.am, b.size,
-       round(100.0 * CASE WHEN r.am = 'btree' THEN b.btree_waste
-                          WHEN r.am = 'gin' THEN greatest(b.size - a.size, 0)
-                          ELSE greatest(b.waste - a.free, 0) END / nullif(b.size, 0), 1) AS truth,
-       coalesce(e.est::text, ''), coalesce(e.confidence, ''), coalesce(e.reason, ''), coalesce(e.remedy, '')
-  FROM acc_rel r JOIN acc_before b USING (name) JOIN acc_after a USING (name)
-  LEFT JOIN acc_est e USING (name)
- ORDER BY r.kind DESC, r.name});
+SELECT name, kind, am, size, truth, coalesce(est::text, ''), coalesce(confidence, ''),
+       coalesce(reason, ''), coalesce(remedy, '')
+  FROM acc_cmp ORDER BY kind DESC, name});
 
 my (@err, @err_conf, @cp_err);
 my ($tables, %am, $worst_conf_name) = (0);
