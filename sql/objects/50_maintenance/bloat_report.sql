@@ -50,8 +50,10 @@ COMMENT ON FUNCTION @extschema@._bloat_advice(text, bigint, bigint, numeric, tex
 REVOKE ALL ON FUNCTION @extschema@._bloat_advice(text, bigint, bigint, numeric, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@._bloat_advice(text, bigint, bigint, numeric, text) TO pg_monitor;
 
--- _bloat_remedy(): the text of an advice.  Called only for the rows that
--- have one to show (never for 'none' or no advice): a handful, not every row.
+-- _bloat_remedy(): the text of an advice, built by _runnable() (SQL for
+-- psql; the pg_repack command line for a shell).  Called only for the rows
+-- that have one to show (never for 'none' or no advice): a handful, not
+-- every row.
 
 CREATE OR REPLACE FUNCTION @extschema@._bloat_remedy(advice text, relation regclass, table_name regclass)
 RETURNS text
@@ -60,20 +62,19 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 SELECT CASE advice
     WHEN 'none' THEN 'none'
-    WHEN 'retry' THEN 'retry later; see runbook.blocking_locks()'
-    WHEN 'analyze' THEN format('ANALYZE %s', coalesce(table_name, relation))
-    WHEN 'measure' THEN format('SELECT * FROM %s.bloat_report(%L, %L)', '@extschema@', 'exact',
-                               coalesce(table_name, relation)::text)
-    WHEN 'vacuum' THEN format('VACUUM (VERBOSE, ANALYZE) %s', coalesce(table_name, relation))
-    WHEN 'rebuild' THEN
-        format('rebuild online: pg_repack --table=%s (or VACUUM FULL %s, which holds AccessExclusiveLock for the whole rewrite)',
-               @extschema@._shell_quote(relation::text), relation)
-    WHEN 'reindex' THEN format('REINDEX INDEX CONCURRENTLY %s', relation)
+    WHEN 'retry' THEN @extschema@._runnable('text', 'retry later; see runbook.blocking_locks()')
+    WHEN 'analyze' THEN @extschema@._runnable('sql', 'ANALYZE %R;', coalesce(table_name, relation))
+    WHEN 'measure' THEN @extschema@._runnable('sql', 'SELECT * FROM %I.bloat_report(''exact'', %L);',
+                                              '@extschema@', coalesce(table_name, relation)::text)
+    WHEN 'vacuum' THEN @extschema@._runnable('sql', 'VACUUM (VERBOSE, ANALYZE) %R;', coalesce(table_name, relation))
+    WHEN 'rebuild' THEN @extschema@._runnable('shell', 'pg_repack --dbname=%Q --table=%Q',
+                                              current_database()::text, relation::text)
+    WHEN 'reindex' THEN @extschema@._runnable('sql', 'REINDEX INDEX CONCURRENTLY %R;', relation)
 END
 $$;
 
 COMMENT ON FUNCTION @extschema@._bloat_remedy(text, regclass, regclass) IS
-'internal: the remedy text of a bloat_report() advice';
+'internal: the remedy text of a bloat_report() advice (built by _runnable)';
 
 REVOKE ALL ON FUNCTION @extschema@._bloat_remedy(text, regclass, regclass) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@._bloat_remedy(text, regclass, regclass) TO pg_monitor;
@@ -125,7 +126,10 @@ BEGIN
         SELECT b.relation, b.kind, b.table_name, b.size_bytes, b.size_pretty,
                b.bloat_bytes, b.bloat_pretty, b.bloat_pct, b.dead_tuple_pct,
                b.live_tuples, b.dead_tuples, b.toast_bytes, b.fillfactor,
-               b.method, b.confidence, b.reason,
+               b.method, b.confidence,
+               CASE WHEN b.advice = 'rebuild' THEN concat_ws('; ', b.reason,
+                        'pg_repack rebuilds it online; VACUUM FULL returns the space too but holds an ACCESS EXCLUSIVE lock for the whole rewrite')
+                    ELSE b.reason END,
                CASE WHEN b.advice IS NULL THEN NULL
                     WHEN b.advice = 'none' THEN 'none'
                     ELSE @extschema@._bloat_remedy(b.advice, b.relation, b.table_name) END
@@ -227,6 +231,10 @@ BEGIN
 
         o.size_pretty := pg_size_pretty(o.size_bytes);
         o.bloat_pretty := pg_size_pretty(o.bloat_bytes);
+        IF adv = 'rebuild' THEN
+            o.reason := concat_ws('; ', o.reason,
+                'pg_repack rebuilds it online; VACUUM FULL returns the space too but holds an ACCESS EXCLUSIVE lock for the whole rewrite');
+        END IF;
         o.remedy := CASE WHEN adv IS NULL THEN NULL
                          ELSE @extschema@._bloat_remedy(adv, o.relation, o.table_name) END;
         RETURN NEXT o;
