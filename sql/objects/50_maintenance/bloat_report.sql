@@ -50,35 +50,6 @@ COMMENT ON FUNCTION @extschema@._bloat_advice(text, bigint, bigint, numeric, tex
 REVOKE ALL ON FUNCTION @extschema@._bloat_advice(text, bigint, bigint, numeric, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@._bloat_advice(text, bigint, bigint, numeric, text) TO pg_monitor;
 
--- _bloat_remedy(): the text of an advice, built by _runnable() (SQL for
--- psql; the pg_repack command line for a shell).  Called only for the rows
--- that have one to show (never for 'none' or no advice): a handful, not
--- every row.
-
-CREATE OR REPLACE FUNCTION @extschema@._bloat_remedy(advice text, relation regclass, table_name regclass)
-RETURNS text
-LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-SELECT CASE advice
-    WHEN 'none' THEN 'none'
-    WHEN 'retry' THEN @extschema@._runnable('text', 'retry later; see runbook.blocking_locks()')
-    WHEN 'analyze' THEN @extschema@._runnable('sql', 'ANALYZE %R;', coalesce(table_name, relation))
-    WHEN 'measure' THEN @extschema@._runnable('sql', 'SELECT * FROM %I.bloat_report(''exact'', %L);',
-                                              '@extschema@', coalesce(table_name, relation)::text)
-    WHEN 'vacuum' THEN @extschema@._runnable('sql', 'VACUUM (VERBOSE, ANALYZE) %R;', coalesce(table_name, relation))
-    WHEN 'rebuild' THEN @extschema@._runnable('shell', 'pg_repack --dbname=%Q --table=%Q',
-                                              current_database()::text, relation::text)
-    WHEN 'reindex' THEN @extschema@._runnable('sql', 'REINDEX INDEX CONCURRENTLY %R;', relation)
-END
-$$;
-
-COMMENT ON FUNCTION @extschema@._bloat_remedy(text, regclass, regclass) IS
-'internal: the remedy text of a bloat_report() advice (built by _runnable)';
-
-REVOKE ALL ON FUNCTION @extschema@._bloat_remedy(text, regclass, regclass) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@._bloat_remedy(text, regclass, regclass) TO pg_monitor;
-
 CREATE OR REPLACE FUNCTION @extschema@.bloat_report(
     method text DEFAULT 'estimate',
     rel regclass DEFAULT NULL,
@@ -100,6 +71,7 @@ DECLARE
     x record;
     adv text;
     am name;
+    measured @extschema@.bloat_row[] := '{}';
     scanned integer := 0;
 BEGIN
     IF m NOT IN ('estimate', 'approx', 'exact') THEN
@@ -119,126 +91,142 @@ BEGIN
         END IF;
     END IF;
 
-    IF m = 'estimate' THEN
-        -- one set-based query, no per-row PL/pgSQL and no per-row function
-        -- call but for the rows that have a remedy to show
-        RETURN QUERY
-        SELECT b.relation, b.kind, b.table_name, b.size_bytes, b.size_pretty,
-               b.bloat_bytes, b.bloat_pretty, b.bloat_pct, b.dead_tuple_pct,
-               b.live_tuples, b.dead_tuples, b.toast_bytes, b.fillfactor,
-               b.method, b.confidence,
-               CASE WHEN b.advice = 'rebuild' THEN concat_ws('; ', b.reason,
-                        'pg_repack rebuilds it online; VACUUM FULL returns the space too but holds an ACCESS EXCLUSIVE lock for the whole rewrite')
-                    ELSE b.reason END,
-               CASE WHEN b.advice IS NULL THEN NULL
-                    WHEN b.advice = 'none' THEN 'none'
-                    ELSE @extschema@._bloat_remedy(b.advice, b.relation, b.table_name) END
-          FROM @extschema@._bloat_rows(rel) b;
-        RETURN;
+    -- approx / exact: measure, row by row (pgstattuple reads every page)
+    IF m <> 'estimate' THEN
+        FOR e IN SELECT * FROM @extschema@._bloat_rows(rel) LOOP
+            o.relation := e.relation;
+            o.kind := e.kind;
+            o.table_name := e.table_name;
+            o.size_bytes := e.size_bytes;
+            o.size_pretty := e.size_pretty;
+            o.bloat_bytes := e.bloat_bytes;
+            o.bloat_pretty := e.bloat_pretty;
+            o.bloat_pct := e.bloat_pct;
+            o.dead_tuple_pct := e.dead_tuple_pct;
+            o.live_tuples := e.live_tuples;
+            o.dead_tuples := e.dead_tuples;
+            o.toast_bytes := e.toast_bytes;
+            o.fillfactor := e.fillfactor;
+            o.method := 'estimate';
+            o.confidence := e.confidence;
+            o.reason := e.reason;
+            o.remedy := NULL;
+            adv := e.advice;
+
+            IF e.advice = 'retry' THEN
+                o.remedy := adv;
+                measured := measured || o;
+                CONTINUE;
+            END IF;
+
+            IF m = 'exact' OR e.kind = 'table' THEN
+                SELECT a.amname INTO am FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE c.oid = e.relation;
+                IF e.size_bytes > max_bytes THEN
+                    o.reason := concat_ws('; ', o.reason, format('larger than max_bytes (%s): not scanned, estimate shown', pg_size_pretty(max_bytes)));
+                ELSE
+                    BEGIN
+                        -- waste: free and dead space beyond what the fillfactor
+                        -- reserves (which a rewrite reserves again)
+                        IF e.kind = 'table' AND m = 'approx' THEN
+                            EXECUTE format('SELECT table_len, approx_free_space + dead_tuple_len AS waste, dead_tuple_count, approx_tuple_count AS live FROM %I.pgstattuple_approx($1)', pgst)
+                               INTO x USING e.relation;
+                        ELSIF am = 'btree' THEN
+                            -- leaf density against the fillfactor, plus empty and deleted pages
+                            EXECUTE format('SELECT index_size AS table_len,
+                                            CASE WHEN leaf_pages > 0 AND avg_leaf_density <> ''NaN''
+                                                 THEN greatest(0, (leaf_pages * current_setting(''block_size'')::bigint)
+                                                         * (1 - avg_leaf_density / $2))::bigint ELSE 0 END
+                                              + (empty_pages + deleted_pages) * current_setting(''block_size'')::bigint AS waste,
+                                            NULL::bigint AS dead_tuple_count, NULL::bigint AS live
+                                            FROM %I.pgstatindex($1)', pgst)
+                               INTO x USING e.relation, coalesce(e.fillfactor, 90)::float8;
+                        ELSE
+                            -- tables, hash and gist indexes (others raise feature_not_supported)
+                            EXECUTE format('SELECT table_len, free_space + dead_tuple_len AS waste,
+                                            dead_tuple_count, tuple_count AS live FROM %I.pgstattuple($1)', pgst)
+                               INTO x USING e.relation;
+                        END IF;
+                        IF am <> 'btree' THEN
+                            x.waste := x.waste - x.table_len * (100 - coalesce(e.fillfactor,
+                                           CASE am WHEN 'hash' THEN 75 WHEN 'gist' THEN 90 ELSE 100 END)) / 100;
+                        END IF;
+                        scanned := scanned + 1;
+                        o.method := m;
+                        o.size_bytes := x.table_len;
+                        o.bloat_bytes := greatest(x.waste, 0);
+                        o.bloat_pct := CASE WHEN x.table_len > 0 THEN round(100.0 * o.bloat_bytes / x.table_len, 1) ELSE 0 END;
+                        IF e.kind = 'table' THEN
+                            o.live_tuples := x.live;
+                            o.dead_tuples := x.dead_tuple_count;
+                            o.dead_tuple_pct := CASE WHEN x.live + x.dead_tuple_count > 0
+                                                   THEN round(100.0 * x.dead_tuple_count / (x.live + x.dead_tuple_count), 1) END;
+                        END IF;
+                        o.confidence := CASE WHEN m = 'exact' THEN 'high' ELSE 'medium' END;
+                        o.reason := CASE WHEN m = 'approx'
+                                       THEN 'pgstattuple_approx: trusts the visibility map for all-visible pages'
+                                  END;
+                        adv := @extschema@._bloat_advice(o.kind, o.size_bytes, o.bloat_bytes, o.dead_tuple_pct, o.confidence);
+                    EXCEPTION WHEN lock_not_available THEN
+                        o.reason := 'skipped: locked by another session (DDL holds or awaits a conflicting lock); not waited for';
+                        o.remedy := 'retry';
+                        o.confidence := 'low';
+                        o.bloat_pretty := NULL;
+                        o.bloat_bytes := NULL; o.bloat_pct := NULL;
+                        measured := measured || o;
+                        CONTINUE;
+                    WHEN feature_not_supported OR wrong_object_type THEN
+                        o.reason := concat_ws('; ', o.reason, 'pgstattuple cannot measure it (' || SQLERRM || '): estimate shown');
+                        IF adv = 'measure' THEN
+                            adv := 'none';
+                        END IF;
+                    END;
+                END IF;
+            ELSIF m = 'approx' AND e.kind = 'index' THEN
+                o.reason := concat_ws('; ', o.reason, 'pgstattuple_approx covers tables only: index figure is the estimate');
+            END IF;
+
+            o.size_pretty := pg_size_pretty(o.size_bytes);
+            o.bloat_pretty := pg_size_pretty(o.bloat_bytes);
+            o.remedy := adv;
+            measured := measured || o;
+        END LOOP;
     END IF;
 
-    FOR e IN SELECT * FROM @extschema@._bloat_rows(rel) LOOP
-        o.relation := e.relation;
-        o.kind := e.kind;
-        o.table_name := e.table_name;
-        o.size_bytes := e.size_bytes;
-        o.size_pretty := e.size_pretty;
-        o.bloat_bytes := e.bloat_bytes;
-        o.bloat_pretty := e.bloat_pretty;
-        o.bloat_pct := e.bloat_pct;
-        o.dead_tuple_pct := e.dead_tuple_pct;
-        o.live_tuples := e.live_tuples;
-        o.dead_tuples := e.dead_tuples;
-        o.toast_bytes := e.toast_bytes;
-        o.fillfactor := e.fillfactor;
-        o.method := 'estimate';
-        o.confidence := e.confidence;
-        o.reason := e.reason;
-        o.remedy := NULL;
-        adv := e.advice;
-
-        IF e.advice = 'retry' THEN
-            o.remedy := @extschema@._bloat_remedy(adv, o.relation, o.table_name);
-            RETURN NEXT o;
-            CONTINUE;
-        END IF;
-
-        IF m = 'exact' OR e.kind = 'table' THEN
-            SELECT a.amname INTO am FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE c.oid = e.relation;
-            IF e.size_bytes > max_bytes THEN
-                o.reason := concat_ws('; ', o.reason, format('larger than max_bytes (%s): not scanned, estimate shown', pg_size_pretty(max_bytes)));
-            ELSE
-                BEGIN
-                    -- waste: free and dead space beyond what the fillfactor
-                    -- reserves (which a rewrite reserves again)
-                    IF e.kind = 'table' AND m = 'approx' THEN
-                        EXECUTE format('SELECT table_len, approx_free_space + dead_tuple_len AS waste, dead_tuple_count, approx_tuple_count AS live FROM %I.pgstattuple_approx($1)', pgst)
-                           INTO x USING e.relation;
-                    ELSIF am = 'btree' THEN
-                        -- leaf density against the fillfactor, plus empty and deleted pages
-                        EXECUTE format('SELECT index_size AS table_len,
-                                        CASE WHEN leaf_pages > 0 AND avg_leaf_density <> ''NaN''
-                                             THEN greatest(0, (leaf_pages * current_setting(''block_size'')::bigint)
-                                                     * (1 - avg_leaf_density / $2))::bigint ELSE 0 END
-                                          + (empty_pages + deleted_pages) * current_setting(''block_size'')::bigint AS waste,
-                                        NULL::bigint AS dead_tuple_count, NULL::bigint AS live
-                                        FROM %I.pgstatindex($1)', pgst)
-                           INTO x USING e.relation, coalesce(e.fillfactor, 90)::float8;
-                    ELSE
-                        -- tables, hash and gist indexes (others raise feature_not_supported)
-                        EXECUTE format('SELECT table_len, free_space + dead_tuple_len AS waste,
-                                        dead_tuple_count, tuple_count AS live FROM %I.pgstattuple($1)', pgst)
-                           INTO x USING e.relation;
-                    END IF;
-                    IF am <> 'btree' THEN
-                        x.waste := x.waste - x.table_len * (100 - coalesce(e.fillfactor,
-                                       CASE am WHEN 'hash' THEN 75 WHEN 'gist' THEN 90 ELSE 100 END)) / 100;
-                    END IF;
-                    scanned := scanned + 1;
-                    o.method := m;
-                    o.size_bytes := x.table_len;
-                    o.bloat_bytes := greatest(x.waste, 0);
-                    o.bloat_pct := CASE WHEN x.table_len > 0 THEN round(100.0 * o.bloat_bytes / x.table_len, 1) ELSE 0 END;
-                    IF e.kind = 'table' THEN
-                        o.live_tuples := x.live;
-                        o.dead_tuples := x.dead_tuple_count;
-                        o.dead_tuple_pct := CASE WHEN x.live + x.dead_tuple_count > 0
-                                               THEN round(100.0 * x.dead_tuple_count / (x.live + x.dead_tuple_count), 1) END;
-                    END IF;
-                    o.confidence := CASE WHEN m = 'exact' THEN 'high' ELSE 'medium' END;
-                    o.reason := CASE WHEN m = 'approx'
-                                   THEN 'pgstattuple_approx: trusts the visibility map for all-visible pages'
-                              END;
-                    adv := @extschema@._bloat_advice(o.kind, o.size_bytes, o.bloat_bytes, o.dead_tuple_pct, o.confidence);
-                EXCEPTION WHEN lock_not_available THEN
-                    o.reason := 'skipped: locked by another session (DDL holds or awaits a conflicting lock); not waited for';
-                    o.remedy := @extschema@._bloat_remedy('retry', o.relation, o.table_name);
-                    o.confidence := 'low';
-                    o.bloat_pretty := NULL;
-                    o.bloat_bytes := NULL; o.bloat_pct := NULL;
-                    RETURN NEXT o;
-                    CONTINUE;
-                WHEN feature_not_supported OR wrong_object_type THEN
-                    o.reason := concat_ws('; ', o.reason, 'pgstattuple cannot measure it (' || SQLERRM || '): estimate shown');
-                    IF adv = 'measure' THEN
-                        adv := 'none';
-                    END IF;
-                END;
-            END IF;
-        ELSIF m = 'approx' AND e.kind = 'index' THEN
-            o.reason := concat_ws('; ', o.reason, 'pgstattuple_approx covers tables only: index figure is the estimate');
-        END IF;
-
-        o.size_pretty := pg_size_pretty(o.size_bytes);
-        o.bloat_pretty := pg_size_pretty(o.bloat_bytes);
-        IF adv = 'rebuild' THEN
-            o.reason := concat_ws('; ', o.reason,
-                'pg_repack rebuilds it online; VACUUM FULL returns the space too but holds an ACCESS EXCLUSIVE lock for the whole rewrite');
-        END IF;
-        o.remedy := CASE WHEN adv IS NULL THEN NULL
-                         ELSE @extschema@._bloat_remedy(adv, o.relation, o.table_name) END;
-        RETURN NEXT o;
-    END LOOP;
+    -- One set-based query for every method: the estimate's rows straight
+    -- from C, the measured ones from above (their remedy field holds the
+    -- advice).  The remedy text is built by _runnable() only where there is
+    -- one to show: the rows of 'none' cost no call.
+    RETURN QUERY
+    SELECT b.relation, b.kind, b.table_name, b.size_bytes, b.size_pretty,
+           b.bloat_bytes, b.bloat_pretty, b.bloat_pct, b.dead_tuple_pct,
+           b.live_tuples, b.dead_tuples, b.toast_bytes, b.fillfactor,
+           b.method, b.confidence,
+           CASE WHEN b.advice = 'rebuild' THEN concat_ws('; ', b.reason,
+                    'pg_repack rebuilds it online; VACUUM FULL returns the space too but holds an ACCESS EXCLUSIVE lock for the whole rewrite')
+                ELSE b.reason END,
+           CASE b.advice
+               WHEN 'none' THEN 'none'
+               WHEN 'retry' THEN @extschema@._runnable('text', 'retry later; see runbook.blocking_locks()')
+               WHEN 'analyze' THEN @extschema@._runnable('sql', 'ANALYZE %R;', coalesce(b.table_name, b.relation))
+               WHEN 'measure' THEN @extschema@._runnable('sql', 'SELECT * FROM %I.bloat_report(''exact'', %L);',
+                                                         '@extschema@', coalesce(b.table_name, b.relation)::text)
+               WHEN 'vacuum' THEN @extschema@._runnable('sql', 'VACUUM (VERBOSE, ANALYZE) %R;',
+                                                        coalesce(b.table_name, b.relation))
+               WHEN 'rebuild' THEN @extschema@._runnable('shell', 'pg_repack --dbname=%Q --table=%Q',
+                                                         current_database()::text, b.relation::text)
+               WHEN 'reindex' THEN @extschema@._runnable('sql', 'REINDEX INDEX CONCURRENTLY %R;', b.relation)
+           END
+      FROM (SELECT r.relation, r.kind, r.table_name, r.size_bytes, r.size_pretty, r.bloat_bytes,
+                   r.bloat_pretty, r.bloat_pct, r.dead_tuple_pct, r.live_tuples, r.dead_tuples,
+                   r.toast_bytes, r.fillfactor, r.method, r.confidence, r.reason, r.advice
+              FROM @extschema@._bloat_rows(rel) r
+             WHERE m = 'estimate'
+            UNION ALL
+            SELECT u.relation, u.kind, u.table_name, u.size_bytes, u.size_pretty, u.bloat_bytes,
+                   u.bloat_pretty, u.bloat_pct, u.dead_tuple_pct, u.live_tuples, u.dead_tuples,
+                   u.toast_bytes, u.fillfactor, u.method, u.confidence, u.reason, u.remedy
+              FROM unnest(measured) u
+             WHERE m <> 'estimate') b;
 END
 $fn$;
 
