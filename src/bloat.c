@@ -52,6 +52,7 @@
 #include "catalog/pg_am.h"
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_statistic.h"
@@ -68,6 +69,7 @@
 #include "storage/fsm_internals.h"
 #include "storage/smgr.h"
 #include "storage/itemid.h"
+#include "storage/latch.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -78,6 +80,8 @@
 #include "utils/rel.h"
 #include "utils/relmapper.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
 
 #include "pg_runbook.h"
 
@@ -1293,8 +1297,20 @@ key_equalimage(Oid opclass, Oid collation)
 	family = get_opclass_family(opclass);
 	intype = get_opclass_input_type(opclass);
 	proc = get_opfamily_proc(family, intype, intype, BTEQUALIMAGE_PROC);
-	result = OidIsValid(proc) &&
-		DatumGetBool(OidFunctionCall1Coll(proc, collation, ObjectIdGetDatum(intype)));
+
+	/*
+	 * Only the two built-in answers are read, never called: an operator
+	 * class of another role may name its own function, which must not run
+	 * with the caller's rights (then: no deduplication assumed).
+	 */
+	if (proc == F_BTEQUALIMAGE)
+		result = true;
+	else if (proc == F_BTVARSTREQUALIMAGE)
+		result = OidIsValid(collation) &&
+			(collation == DEFAULT_COLLATION_OID || collation == C_COLLATION_OID ||
+			 collation == POSIX_COLLATION_OID || get_collation_isdeterministic(collation));
+	else
+		result = false;
 	if (neqcache < lengthof(eqcache))
 	{
 		eqcache[neqcache].opclass = opclass;
@@ -1750,6 +1766,26 @@ bloat_begin(BCat *c, Sizer *s, Oid only)
 	else
 		cat_load_all(c);
 	sizer_open(s);
+#ifdef RB_TEST_HOOKS
+	/* test builds: a window in which another session may rewrite or drop */
+	if (rb_test_bloat_delay_after_scan > 0)
+	{
+		TimestampTz end = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													  rb_test_bloat_delay_after_scan);
+
+		for (;;)
+		{
+			long		ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), end);
+
+			if (ms <= 0)
+				break;
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 ms, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+#endif
 }
 
 static void
