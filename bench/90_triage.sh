@@ -85,7 +85,7 @@ SQL
 	rb_psql -Atq <<SQL || fail "timed runs"
 CREATE TEMP TABLE t(which text, ms float8, ok boolean);
 -- one call of each first: plans and PL/pgSQL functions compiled, as in any session that ran it before
-DO $$ BEGIN PERFORM count(*) FROM runbook.triage(); END $$;
+DO \$\$ BEGIN PERFORM count(*) FROM runbook.triage(); END \$\$;
 DO \$\$
 DECLARE
   t0 timestamptz; n bigint; k bigint; s text;
