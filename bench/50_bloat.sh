@@ -73,6 +73,7 @@ CREATE TEMP TABLE e AS
 SELECT name AS relation, kind, am, pg_size_pretty(size) AS size, truth, est AS pg_runbook, confidence,
        err, cp_pct AS check_postgres, cp_err
   FROM e ORDER BY kind DESC, name;
+\pset tuples_only on
 SELECT 'RESULT bloat accuracy (' || count(*) || ' relations, ' || count(est) || ' estimated): pg_runbook median error '
        || round(percentile_cont(0.5) WITHIN GROUP (ORDER BY err)::numeric, 1) || ' points, worst '
        || max(err) || ' (worst not low-confidence ' || max(err) FILTER (WHERE confidence <> 'low') || '); check_postgres median '
@@ -81,7 +82,7 @@ SELECT 'RESULT bloat accuracy (' || count(*) || ' relations, ' || count(est) || 
                 AND max(err) FILTER (WHERE confidence <> 'low') <= 15
                 AND percentile_cont(0.5) WITHIN GROUP (ORDER BY err) < percentile_cont(0.5) WITHIN GROUP (ORDER BY cp_err)
                 AND max(err) < max(cp_err)
-               THEN ' (targets met)' ELSE ' (targets NOT met)' END AS " "
+               THEN ' (targets met)' ELSE ' (targets NOT met)' END
   FROM e;
 SQL
 echo "(truth: pgstattuple free + dead beyond what VACUUM FULL leaves free for tables, hash and gist;"
