@@ -15,3 +15,9 @@
 -- an SQL comment) is gone: triage's remedy_sql holds only SQL.
 DROP FUNCTION @extschema@.migration_status(interval);
 DROP FUNCTION @extschema@._migration_remedy(text, text, text, text, text);
+
+-- issue 25: bloat_report()'s estimate returns finished rows (_bloat_rows)
+-- and its remedy text is built inline from an advice; _bloat_estimate's C
+-- symbol stays for 1.0 / 1.1 installations.
+DROP FUNCTION @extschema@._bloat_estimate(regclass);
+DROP FUNCTION @extschema@._bloat_remedy(text, regclass, regclass, bigint, numeric, numeric, text);

@@ -9,6 +9,9 @@ AS $fn$
 DECLARE
     f       @extschema@.triage_finding;
     r       record;
+    -- once, not per table
+    t_min   numeric := @extschema@._threshold('dead_tuples_min');
+    t_pct   numeric := @extschema@._threshold('dead_tuples_pct');
 BEGIN
     f.check_name := 'dead_tuples';
     SELECT count(*) AS cnt,
@@ -21,12 +24,11 @@ BEGIN
                    round(100.0 * t.n_dead_tup / nullif(t.n_live_tup + t.n_dead_tup, 0), 1) AS pct,
                    row_number() OVER (ORDER BY t.n_dead_tup DESC) AS rn
               FROM pg_stat_user_tables t
-             WHERE t.n_dead_tup >= @extschema@._threshold('dead_tuples_min')
-               AND 100.0 * t.n_dead_tup / nullif(t.n_live_tup + t.n_dead_tup, 0) >= @extschema@._threshold('dead_tuples_pct')) x;
+             WHERE t.n_dead_tup >= t_min
+               AND 100.0 * t.n_dead_tup / nullif(t.n_live_tup + t.n_dead_tup, 0) >= t_pct) x;
     IF r.cnt > 0 THEN
         f.severity := 'SEV3';
-        f.finding := format('%s table(s) in %s with at least %s%% dead tuples', r.cnt, current_database(),
-                            @extschema@._threshold('dead_tuples_pct'));
+        f.finding := format('%s table(s) in %s with at least %s%% dead tuples', r.cnt, current_database(), t_pct);
         f.evidence := jsonb_build_object('datname', current_database(), 'count', r.cnt, 'tables', r.top);
         f.action := 'check that autovacuum keeps up and nothing holds the xmin horizon; vacuum the worst tables';
         f.remedy_sql := @extschema@._runnable('sql', 'VACUUM (VERBOSE, ANALYZE) %R;', r.worst);
