@@ -25,6 +25,7 @@
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
+#include "commands/tablespace.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -619,13 +620,18 @@ guard_figures(EvalCtx *ctx, RbSnapshot *snap)
 	}
 }
 
-/* a location's name for a person: data directory, pg_wal, tablespace <oid> */
+/* a location for a person: the data directory, or tablespace <name> */
 static char *
 location_text(const RbFsLocation *loc)
 {
+	char	   *name;
+
 	if (loc->kind == RB_LOC_DATA)
 		return psprintf("the data directory (%s)", loc->path);
-	return psprintf("tablespace %u (%s)", loc->spcoid, loc->path);
+	name = get_tablespace_name(loc->spcoid);
+	if (name == NULL)
+		return psprintf("tablespace %u (%s)", loc->spcoid, loc->path);
+	return psprintf("tablespace %s (%s)", quote_identifier(name), loc->path);
 }
 
 /*

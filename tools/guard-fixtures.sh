@@ -19,7 +19,7 @@
 # limit.  cgroup v2 is not set up here: a child with the memory controller
 # needs it in the parent's cgroup.subtree_control, which the kernel refuses
 # while the parent holds processes (ours does); the tests then say why
-# they skip.  The tmpfs: PG_RUNBOOK_TEST_TMPFS_SIZE (default 64m), owned
+# they skip.  The tmpfs: PG_RUNBOOK_TEST_TMPFS_SIZE (default 128m), owned
 # by USER, mode 0700, at DIR/tmpfs.
 #
 # What was made is written to DIR/fixtures.made; teardown ends the
@@ -83,7 +83,7 @@ setup_cgroup() {
 setup_tmpfs() {
 	local t=$dir/tmpfs
 	mkdir -p "$t"
-	if ! mount -t tmpfs -o "size=${PG_RUNBOOK_TEST_TMPFS_SIZE:-64m},mode=0700,uid=$(id -u "$user"),gid=$(id -g "$user")" \
+	if ! mount -t tmpfs -o "size=${PG_RUNBOOK_TEST_TMPFS_SIZE:-128m},mode=0700,uid=$(id -u "$user"),gid=$(id -g "$user")" \
 		pg_runbook_test "$t" 2>/dev/null; then
 		echo "PG_RUNBOOK_TEST_TMPFS_SKIP=mount -t tmpfs failed"
 		return 0
