@@ -20,10 +20,10 @@
  *
  * Restraint: a cycle at the mark that finds nothing to end (no session
  * over a guard's floor) is not repeated for 1 s unless the figure rises by
- * another point; after a guard acted, the sessions it cancelled need a
- * moment to free what they held, so the next cycle it asks for waits 500
- * ms unless the figure still rises.  (Cycles for other reasons evaluate
- * the guards as always.)
+ * another point; after a guard acted (in any cycle), the sessions it
+ * cancelled need a moment to free what they held, so the next cycle the
+ * check asks for waits 500 ms unless the figure still rises by a point.
+ * (Cycles for other reasons evaluate the guards as always.)
  *
  * Kernel notifications (cgroup v1 memory thresholds through
  * cgroup.event_control and an eventfd, v2 memory.events, PSI triggers)
@@ -143,9 +143,12 @@ rb_guard_after_cycle(const RbPolicySet *set, const RbHostShot *host,
 	else
 		watch.nlocs = 0;
 
-	if (triggered)
+	if (triggered || acted)
 	{
-		/* a cycle the check asked for: restraint before the next one */
+		/*
+		 * Restraint before the next cycle the check asks for: after a guard
+		 * acted (in any cycle), or after a cycle asked for found nothing.
+		 */
 		watch.quiet_until = now + (acted ? GUARD_SETTLE_US : GUARD_QUIET_US);
 		watch.quiet_mem_pct = watch.mem_pct + GUARD_RISE_PCT;
 		watch.quiet_disk_pct = watch.disk_pct + GUARD_RISE_PCT;
