@@ -58,6 +58,22 @@ is($mount, $df[1], "host(): its mount point is df's ($df[1])");
 is($temp, 't', 'host(): the tablespace holds the temporary files of a session that SET temp_tablespaces to it');
 ok($size < 1024 * 1024 * 1024, 'the filesystem is small');
 
+# triage(): a filesystem 96 % full (a file of the test fills it) is a SEV1
+# finding that says what it holds
+my $avail = (split ' ', (split /\n/, `df -B1 --output=avail '$ts'`)[1])[0];
+my $fill = $avail - int($size * 0.04);
+open my $fh, '>', "$fs/filler" or die $!;
+my $chunk = 'x' x (1024 * 1024);
+print $fh substr($chunk, 0, 1024 * 1024) for 1 .. int($fill / (1024 * 1024));
+close $fh;
+my ($sev, $finding, $rsql) = split /\|/, sql(q{SELECT severity, finding, remedy_sql FROM runbook.triage()
+	WHERE check_name = 'disk' AND finding LIKE '%tablespace tmpts%'});
+is($sev, 'SEV1', 'triage(): the filesystem of the tablespace, 96 % full, is SEV1');
+like($finding, qr{^filesystem \Q$df[1]\E 9[5-9]\.\d% used \(\d+ \w+ free of 128 MB\), holding tablespace tmpts$},
+	'... the finding names the filesystem and what it holds');
+is($rsql, 'SELECT * FROM runbook.disk_usage();', '... no temporary files there: the remedy looks for what grows');
+unlink "$fs/filler";
+
 # a sort that spills past the filesystem's size, and a paced one
 my $rows = int($size / 40);    # ~100 bytes a row, written and merged
 my $sort = "SELECT md5(g::text) || md5(g::text) || md5(g::text) FROM generate_series(1, $rows) g ORDER BY 1 OFFSET $rows";

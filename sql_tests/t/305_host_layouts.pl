@@ -199,6 +199,16 @@ my ($big, $small) = map { sql("SELECT private_memory_bytes FROM runbook.backend_
 ok($big > 100 * $MiB && $big < 320 * $MiB && $small > 30 * $MiB && $small < $big,
 	"backend_resources(): their private memory ($big, $small bytes)");
 
+# triage() and metrics() read the same figure: SEV1 at 95 %, the remedy
+# names the session holding the most private memory
+my $tri = $node->safe_psql('postgres', qq{SET pg_runbook.test_os_root = '$guard';
+	SELECT severity, finding, remedy_sql FROM runbook.triage() WHERE check_name = 'memory'});
+like($tri, qr{^SEV1\|memory in use 95\.0% of the 2048 MB limit \(cgroup v2 /kubepods\.slice/pod1\): at 100 % the kernel ends a backend and the whole cluster restarts\|SELECT \* FROM runbook\.cancel\($hog{big}{pid}, 'memory: largest private memory'\);  -- \d+ MB of private memory$},
+	'triage(): a SEV1 memory finding whose remedy cancels the largest');
+is($node->safe_psql('postgres', qq{SET pg_runbook.test_os_root = '$guard';
+	SELECT labels->>'source', value FROM runbook.metric_samples(ARRAY['pg_runbook_memory_used_ratio'])}),
+	'cgroup v2|0.95', 'metric_samples(): pg_runbook_memory_used_ratio');
+
 sql(qq{ALTER SYSTEM SET pg_runbook.test_os_root = '$guard'; SELECT pg_reload_conf();});
 sql(q{INSERT INTO runbook.policies (name, states, min_memory_used_pct, min_private_memory_bytes, action, dry_run)
       VALUES ('mem90', '{active}', 90, 10000000, 'cancel', true)});
