@@ -3,7 +3,8 @@
  * guard.h
  *		The worker's cheap check for memory and disk guards (guard.c):
  *		between cycles, while a guard policy is enabled, read the memory
- *		counters and statvfs the filesystems every few hundred ms at most,
+ *		counters and statvfs the filesystems every 250 ms at most (more
+ *		often near a mark),
  *		and say when a cycle (with /proc per backend) is due.
  *
  *-------------------------------------------------------------------------
@@ -16,9 +17,10 @@
 #include "hostshot.h"
 #include "policy.h"
 
-/* longest and shortest time between two cheap checks */
-#define RB_GUARD_TICK_MS		100
+/* longest and shortest time between two cheap checks, and at a mark */
+#define RB_GUARD_TICK_MS		250
 #define RB_GUARD_MIN_TICK_MS	10
+#define RB_GUARD_AT_MARK_TICK_MS	25
 
 /*
  * After a cycle: what to watch (the guards of 'set'; the locations of

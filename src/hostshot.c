@@ -14,8 +14,9 @@
  *	  tablespace, and the mount point from /proc/self/mountinfo;
  *	- temporary files: pgsql_tmp<pid>.* in each location's pgsql_tmp (and
  *	  the shared filesets, pgsql_tmp<pid>.<n>.fileset directories);
- *	- per process: RssAnon / RssShmem of /proc/<pid>/status, /proc/<pid>/io,
- *	  CPU time of /proc/<pid>/stat;
+ *	- per process: private memory (RssAnon: resident less shared pages of
+ *	  /proc/<pid>/statm, or RssAnon / RssShmem of /proc/<pid>/status),
+ *	  /proc/<pid>/io, CPU time of /proc/<pid>/stat;
  *	- load averages and the CPUs the server may run on.
  *
  * "Used" memory is usage less the file-backed page cache (active and
@@ -730,14 +731,39 @@ proc_read(int pid, RbProcUse *u, int flags)
 	char		path[64];
 	char		buf[4096];
 
-	if (flags & RB_HOST_PROC_MEM)
+	u->rss_shmem = -1;
+	if (flags & RB_HOST_PROC_STATUS)
 	{
+		/* RssAnon and RssShmem, by name */
 		snprintf(path, sizeof(path), "/proc/%d/status", pid);
 		if (read_file(path, buf, sizeof(buf)) > 0)
 		{
 			u->rss_anon = kb_field(buf, "RssAnon");
 			u->rss_shmem = kb_field(buf, "RssShmem");
 			u->ok = u->rss_anon >= 0;
+		}
+	}
+	else if (flags & RB_HOST_PROC_MEM)
+	{
+		/*
+		 * statm, a sixth of the cost of status: resident less shared (file
+		 * and shmem pages) is exactly RssAnon (the kernel's task_statm).
+		 */
+		snprintf(path, sizeof(path), "/proc/%d/statm", pid);
+		if (read_file(path, buf, sizeof(buf)) > 0)
+		{
+			unsigned long long size,
+						resident,
+						shared;
+
+			if (sscanf(buf, "%llu %llu %llu", &size, &resident, &shared) == 3 &&
+				resident >= shared)
+			{
+				long		page = sysconf(_SC_PAGESIZE);
+
+				u->rss_anon = (int64) (resident - shared) * (page > 0 ? page : 4096);
+				u->ok = true;
+			}
 		}
 	}
 	if (flags & RB_HOST_PROC_IO)
@@ -904,7 +930,7 @@ rb_hostshot_take(const int *pids, const bool *want, int n, int flags)
 		shot->nlocs = rb_host_locations(&shot->locs);
 	shot->nprocs = n;
 	shot->procs = palloc0(sizeof(RbProcUse) * Max(n, 1));
-	if (flags & (RB_HOST_PROC_MEM | RB_HOST_PROC_IO))
+	if (flags & (RB_HOST_PROC_MEM | RB_HOST_PROC_STATUS | RB_HOST_PROC_IO))
 	{
 		for (i = 0; i < n; i++)
 			if (want == NULL || want[i])

@@ -82,9 +82,10 @@ extern void rb_host_mountpoint(const char *path, char *out, size_t outlen);
 
 typedef struct RbProcUse
 {
-	bool		ok;				/* /proc/<pid>/status was read */
+	bool		ok;				/* private memory was read */
 	int64		rss_anon;		/* private memory (RssAnon) */
-	int64		rss_shmem;		/* shared memory touched (RssShmem) */
+	int64		rss_shmem;		/* shared memory touched (RssShmem); -1
+								 * unless RB_HOST_PROC_STATUS */
 	bool		io_ok;
 	int64		read_bytes;		/* /proc/<pid>/io: storage reads */
 	int64		write_bytes;	/* storage writes */
@@ -98,9 +99,11 @@ typedef struct RbProcUse
 /* what rb_hostshot_take reads */
 #define RB_HOST_MEMORY		0x01	/* rb_host_memory */
 #define RB_HOST_FS			0x02	/* the locations, statvfs */
-#define RB_HOST_PROC_MEM	0x04	/* /proc/<pid>/status of wanted pids */
+#define RB_HOST_PROC_MEM	0x04	/* private memory of wanted pids
+									 * (/proc/<pid>/statm: 5 us a process) */
 #define RB_HOST_PROC_IO		0x08	/* /proc/<pid>/io and stat */
 #define RB_HOST_TEMP		0x10	/* temporary files of every location */
+#define RB_HOST_PROC_STATUS	0x20	/* RssShmem too (/proc/<pid>/status: 30 us) */
 
 typedef struct RbHostShot
 {

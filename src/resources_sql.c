@@ -254,7 +254,7 @@ rb_backend_resources(PG_FUNCTION_ARGS)
 	for (i = 0; i < snap->nbackends; i++)
 		pids[i] = snap->backends[i].pid;
 	shot = rb_hostshot_take(pids, NULL, snap->nbackends,
-							RB_HOST_FS | RB_HOST_TEMP | RB_HOST_PROC_MEM | RB_HOST_PROC_IO);
+							RB_HOST_FS | RB_HOST_TEMP | RB_HOST_PROC_STATUS | RB_HOST_PROC_IO);
 
 	for (i = 0; i < snap->nbackends; i++)
 	{
