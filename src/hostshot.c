@@ -50,9 +50,9 @@
 #include "catalog/pg_tablespace_d.h"
 #include "common/relpath.h"
 #include "miscadmin.h"
-#include "storage/fd.h"
 #include "utils/timestamp.h"
 
+#include "compat.h"
 #include "settings.h"
 #include "hostshot.h"
 

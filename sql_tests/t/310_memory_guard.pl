@@ -99,7 +99,8 @@ isnt($rc, 0, 'without the guard the memory hog fails');
 like($err, qr/server closed the connection unexpectedly|connection to server was lost/,
 	'... its connection is lost');
 ok(oom_kills() > $kills0, '... killed by the kernel: the cgroup\'s oom_kill count went up');
-ok($node->wait_for_log(qr/server process \(PID \d+\) was terminated by signal 9/, $off),
+# ("server process" up to 17, "client backend" from 18)
+ok($node->wait_for_log(qr/(?:server process|client backend) \(PID \d+\) was terminated by signal 9/, $off),
 	'... the server log shows a backend terminated by signal 9');
 ok($node->wait_for_log(qr/all server processes terminated; reinitializing/, $off),
 	'... and the cluster restarting');
