@@ -620,18 +620,21 @@ guard_figures(EvalCtx *ctx, RbSnapshot *snap)
 	}
 }
 
-/* a location for a person: the data directory, or tablespace <name> */
+/*
+ * A location for a person: the data directory, or tablespace <name> (no
+ * path: the audit keeps 160 bytes; host() shows the paths).
+ */
 static char *
 location_text(const RbFsLocation *loc)
 {
 	char	   *name;
 
 	if (loc->kind == RB_LOC_DATA)
-		return psprintf("the data directory (%s)", loc->path);
+		return pstrdup("the data directory");
 	name = get_tablespace_name(loc->spcoid);
 	if (name == NULL)
-		return psprintf("tablespace %u (%s)", loc->spcoid, loc->path);
-	return psprintf("tablespace %s (%s)", quote_identifier(name), loc->path);
+		return psprintf("tablespace %u", loc->spcoid);
+	return psprintf("tablespace %s", quote_identifier(name));
 }
 
 /*
@@ -663,9 +666,10 @@ guard_holds(EvalCtx *ctx, RbPolicy *p, int i, StringInfo why, int64 *figure, int
 		{
 			RbMemory   *m = &host->memory;
 
-			appendStringInfo(why, "memory in use %.1f%% of %s (%s%s%s) >= %g%%, ",
+			/* short: the audit keeps 160 bytes (host() names the cgroup) */
+			appendStringInfo(why, "memory in use %.1f%% of %s (%s) >= %g%%, ",
 							 m->used_pct, bytes_text(m->limit_bytes), m->source,
-							 m->cgroup[0] ? " " : "", m->cgroup, p->min_mem_pct);
+							 p->min_mem_pct);
 		}
 		appendStringInfo(why, "private memory %s", bytes_text(mem));
 		if (p->has_private_mem)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Root-only fixtures of the memory and disk guard tests and bench
-# (sql_tests/t/303_memory_guard.pl, 304_disk_guard.pl, bench/88_guards.sh):
+# (sql_tests/t/310_memory_guard.pl, 311_disk_guard.pl, bench/88_guards.sh):
 #
 #   tools/guard-fixtures.sh setup DIR [USER]   prints NAME=value lines (no
 #       quoting: each line is one argument of env(1)):

@@ -220,8 +220,8 @@ sub preview
 is(preview(), 'hog-big:cancel:dry_run',
 	'mark 90 %, target 90 %: only the largest (95 % less it is below 90 %)');
 like(sql(q{SELECT detail FROM runbook.policy_preview()}),
-	qr{^memory in use 95\.0% of 2048 MB \(cgroup v2 /kubepods\.slice/pod1\) >= 90%, private memory \d+ MB >= 9766 kB$},
-	'the detail: memory figure, limiting cgroup, private memory and the floor');
+	qr{^memory in use 95\.0% of 2048 MB \(cgroup v2\) >= 90%, private memory \d+ MB >= 9766 kB$},
+	'the detail: memory figure, its source, private memory and the floor');
 sql(q{UPDATE runbook.policies SET target_memory_used_pct = 80 WHERE name = 'mem90'});
 is(preview(), 'hog-big:cancel:dry_run,hog-small:cancel:dry_run',
 	'target 80 %: the next largest too');
@@ -247,7 +247,7 @@ ok($node->poll_query_until('postgres',
 	'audited');
 like(sql(q{SELECT application_name || ' ' || action || ' ' || outcome || ' ' || detail
 	FROM runbook.recent_actions() WHERE actor = 'policy:mem90' ORDER BY acted_at LIMIT 1}),
-	qr{^hog-big cancel cancelled memory in use 95\.0% of 2048 MB \(cgroup v2 /kubepods\.slice/pod1\)},
+	qr{^hog-big cancel cancelled memory in use 95\.0% of 2048 MB \(cgroup v2\) >= 90%, private memory \d+ MB >= 9766 kB$},
 	'the audit has the v2 memory figure');
 sleep 1;
 is(sql(q{SELECT count(*) FROM runbook.recent_actions() WHERE actor = 'policy:mem90'
