@@ -167,16 +167,32 @@ awk -v on="$on" -v off="$off" -v s="$SECS" -v w=$((won - woff)) 'BEGIN {
 		'"$SESSIONS"', (on - off) / 100 * s * 1e6 / w, w, s }'
 
 # a guard whose mark is always reached and whose floor nobody reaches: every
-# guard cycle reads /proc/<pid>/status of all sessions (idle ones included)
-rb_psql -q -c "UPDATE runbook.policies SET enabled = false" \
-	-c "INSERT INTO runbook.policies (name, states, min_memory_used_pct, min_private_memory_bytes, action)
-	    VALUES ('bench_at_mark', '{idle,active}', 0.01, 1000000000000, 'cancel')"
-sleep 2
-read -r c0 t0 < <(rb_psql -AtF' ' -c 'SELECT cycles, avg_cycle_ms * cycles FROM runbook.worker_status()')
-a=$(cpu_ns); sleep 20; b=$(cpu_ns)
-read -r c1 t1 < <(rb_psql -AtF' ' -c 'SELECT cycles, avg_cycle_ms * cycles FROM runbook.worker_status()')
-awk -v c0="$c0" -v c1="$c1" -v t0="$t0" -v t1="$t1" -v d=$((b - a)) -v n="$n" 'BEGIN {
-	printf "a guard cycle at the mark, private memory of all %d sessions read (/proc/<pid>/statm): %.2f ms per cycle (%d cycles in 20 s: one a second, the restraint); worker CPU %.2f %% of one core meanwhile\n",
-		n, (t1 - t0) / (c1 - c0), c1 - c0, 100 * d / 1e9 / 20 }'
-rb_psql -Atc "SELECT format('  for comparison: backend_resources() over the same sessions (3 files each): %s rows', count(*)) FROM runbook.backend_resources()"
+# guard cycle reads private memory of the sessions it may match; first all
+# of them (states idle and active), then the active ones only (as the
+# starter guards)
+at_mark() {
+	local states=$1 label=$2 c0 t0 c1 t1 a b
+	rb_psql -q -c "DELETE FROM runbook.policies WHERE name = 'bench_at_mark'" \
+		-c "INSERT INTO runbook.policies (name, states, min_memory_used_pct, min_private_memory_bytes, action)
+		    VALUES ('bench_at_mark', '$states', 0.01, 1000000000000, 'cancel')"
+	sleep 2
+	read -r c0 t0 < <(rb_psql -AtF' ' -c 'SELECT cycles, avg_cycle_ms * cycles FROM runbook.worker_status()')
+	a=$(cpu_ns); sleep 20; b=$(cpu_ns)
+	read -r c1 t1 < <(rb_psql -AtF' ' -c 'SELECT cycles, avg_cycle_ms * cycles FROM runbook.worker_status()')
+	awk -v c0="$c0" -v c1="$c1" -v t0="$t0" -v t1="$t1" -v d=$((b - a)) -v l="$label" 'BEGIN {
+		printf "a guard cycle at the mark, %s: %.2f ms per cycle (%d cycles in 20 s: one a second, the restraint); worker CPU %.2f %% of one core meanwhile\n",
+			l, (t1 - t0) / (c1 - c0), c1 - c0, 100 * d / 1e9 / 20 }'
+}
+rb_psql -q -c "UPDATE runbook.policies SET enabled = false"
+at_mark '{idle,active}' "private memory of all $n sessions read (/proc/<pid>/statm)"
+at_mark '{active}' "$n sessions of which the active ones are read (as the starter guards)"
 rb_psql -q -c "DELETE FROM runbook.policies WHERE name = 'bench_at_mark'"
+rb_psql -q <<'SQL' 2>&1 | sed -n 's/.*NOTICE:  //p'
+DO $$
+DECLARE t0 timestamptz := clock_timestamp(); n bigint;
+BEGIN
+  SELECT count(*) INTO n FROM runbook.backend_resources();
+  RAISE NOTICE 'for comparison: backend_resources() over % backends (status, io, stat of each): % ms', n,
+    round((extract(epoch FROM clock_timestamp() - t0) * 1000)::numeric, 1);
+END $$;
+SQL

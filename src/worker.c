@@ -505,6 +505,7 @@ run_cycle(CycleResult *res, MemoryContext cyclectx)
 	if (!OidIsValid(get_extension_oid("pg_runbook", true)))
 	{
 		res->no_extension = true;
+		rb_guard_off();
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 		pgstat_report_activity(STATE_IDLE, NULL);
