@@ -39,4 +39,7 @@ extern void rb_worker_fixed_environment(void);
 extern void rb_append_escaped(StringInfo s, const char *val);
 extern char *rb_escape_text(const char *val);
 
+/* ---- text for a person (emit.c) ---- */
+extern void rb_append_visible(StringInfo out, const char *v);
+
 #endif							/* PG_RUNBOOK_H */

@@ -10,6 +10,12 @@
 -- - new shipped rows (thresholds, starter policies) that need the new
 --   functions go into 1.1--1.2.post.sql.
 
+-- issue 22 (emitted text): migration_status() gains remedy_command (the
+-- tool's shell command) and remedy_sql; _migration_remedy() (shell text in
+-- an SQL comment) is gone: triage's remedy_sql holds only SQL.
+DROP FUNCTION @extschema@.migration_status(interval);
+DROP FUNCTION @extschema@._migration_remedy(text, text, text, text, text);
+
 -- runbook.policies: the memory and disk guards (sql/install/30_policies.sql)
 ALTER TABLE @extschema@.policies
     ADD COLUMN min_private_memory_bytes bigint,

@@ -203,7 +203,7 @@ ok($big > 100 * $MiB && $big < 320 * $MiB && $small > 30 * $MiB && $small < $big
 # names the session holding the most private memory
 my $tri = $node->safe_psql('postgres', qq{SET pg_runbook.test_os_root = '$guard';
 	SELECT severity, finding, remedy_sql FROM runbook.triage() WHERE check_name = 'memory'});
-like($tri, qr{^SEV1\|memory in use 95\.0% of the 2048 MB limit \(cgroup v2 /kubepods\.slice/pod1\): at 100 % the kernel ends a backend and the whole cluster restarts\|SELECT \* FROM runbook\.cancel\($hog{big}{pid}, 'memory: largest private memory'\);  -- \d+ MB of private memory$},
+like($tri, qr{^SEV1\|memory in use 95\.0% of the 2048 MB limit \(cgroup v2 /kubepods\.slice/pod1\): at 100 % the kernel ends a backend and the whole cluster restarts\|SELECT \* FROM runbook\.cancel\($hog{big}{pid}, 'memory: the largest private memory \(\d+ MB\)'\);$},
 	'triage(): a SEV1 memory finding whose remedy cancels the largest');
 is($node->safe_psql('postgres', qq{SET pg_runbook.test_os_root = '$guard';
 	SELECT labels->>'source', value FROM runbook.metric_samples(ARRAY['pg_runbook_memory_used_ratio'])}),

@@ -15,9 +15,9 @@ BEGIN
            jsonb_agg(jsonb_build_object('relation', x.rel, 'n_dead_tup', x.n_dead_tup, 'dead_pct', x.pct,
                                         'last_autovacuum', x.last_autovacuum) ORDER BY x.n_dead_tup DESC)
                FILTER (WHERE x.rn <= 5) AS top,
-           (array_agg(x.rel ORDER BY x.n_dead_tup DESC))[1] AS worst
+           (array_agg(x.relid ORDER BY x.n_dead_tup DESC))[1] AS worst
       INTO r
-      FROM (SELECT format('%I.%I', t.schemaname, t.relname) AS rel, t.n_dead_tup, t.last_autovacuum,
+      FROM (SELECT format('%I.%I', t.schemaname, t.relname) AS rel, t.relid, t.n_dead_tup, t.last_autovacuum,
                    round(100.0 * t.n_dead_tup / nullif(t.n_live_tup + t.n_dead_tup, 0), 1) AS pct,
                    row_number() OVER (ORDER BY t.n_dead_tup DESC) AS rn
               FROM pg_stat_user_tables t
@@ -29,7 +29,7 @@ BEGIN
                             @extschema@._threshold('dead_tuples_pct'));
         f.evidence := jsonb_build_object('datname', current_database(), 'count', r.cnt, 'tables', r.top);
         f.action := 'check that autovacuum keeps up and nothing holds the xmin horizon; vacuum the worst tables';
-        f.remedy_sql := format('VACUUM (VERBOSE, ANALYZE) %s;', r.worst);
+        f.remedy_sql := @extschema@._runnable('sql', 'VACUUM (VERBOSE, ANALYZE) %R;', r.worst);
         RETURN NEXT f;
     END IF;
 END

@@ -61,14 +61,14 @@ BEGIN
                                          'temp_file_bytes', r.temp_bytes, 'largest_temp_writers', top);
         IF big_pid IS NOT NULL THEN
             f.action := 'cancel the largest writer of temporary files (evidence); enable starter_disk_guard to do it before the filesystem is full; then free or grow the filesystem';
-            f.remedy_sql := format('SELECT * FROM %s.cancel(%s, %L);  -- %s of temporary files',
-                                   '@extschema@', big_pid, 'disk: largest temporary files', big_temp);
+            f.remedy_sql := @extschema@._runnable('sql', 'SELECT * FROM %I.cancel(%s, %L);', '@extschema@', big_pid,
+                                                  format('disk: the largest temporary files (%s)', big_temp));
         ELSIF r.wal THEN
             f.action := 'find what keeps WAL (an inactive replication slot, a failing archive_command: disk_usage()), free or grow the filesystem; a full pg_wal stops the server';
-            f.remedy_sql := 'SELECT * FROM ' || '@extschema@' || '.disk_usage();';
+            f.remedy_sql := @extschema@._runnable('sql', 'SELECT * FROM %I.disk_usage();', '@extschema@');
         ELSE
             f.action := 'find what grows (sizes, disk_usage()), free or grow the filesystem';
-            f.remedy_sql := 'SELECT * FROM ' || '@extschema@' || '.disk_usage();';
+            f.remedy_sql := @extschema@._runnable('sql', 'SELECT * FROM %I.disk_usage();', '@extschema@');
         END IF;
         RETURN NEXT f;
     END LOOP;

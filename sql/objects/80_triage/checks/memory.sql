@@ -41,11 +41,11 @@ BEGIN
                                      'largest', coalesce(top, '[]'));
     f.action := 'cancel the statement holding the most private memory (evidence: largest); enable starter_memory_guard to do it before the kernel does; then lower work_mem / hash_mem_multiplier or max_connections, or raise the limit';
     IF big.pid IS NOT NULL THEN
-        f.remedy_sql := format('SELECT * FROM %s.cancel(%s, %L);  -- %s of private memory',
-                               '@extschema@', big.pid, 'memory: largest private memory', big.private_memory);
+        f.remedy_sql := @extschema@._runnable('sql', 'SELECT * FROM %I.cancel(%s, %L);', '@extschema@', big.pid,
+                                              format('memory: the largest private memory (%s)', big.private_memory));
     ELSE
-        f.remedy_sql := 'SELECT pid, usename, state, private_memory, query FROM ' || '@extschema@'
-                        || '.backend_resources() ORDER BY private_memory_bytes DESC NULLS LAST LIMIT 10;';
+        f.remedy_sql := @extschema@._runnable('sql', 'SELECT pid, usename, state, private_memory, query FROM %I.backend_resources() ORDER BY private_memory_bytes DESC NULLS LAST LIMIT 10;',
+                                              '@extschema@');
     END IF;
     RETURN NEXT f;
 END
