@@ -26,6 +26,9 @@
 #include "settings.h"
 #include "shmem.h"
 
+/* the reason of a relation skipped because it is locked (maint.c, bloat.c) */
+#define RB_SKIP_LOCKED "skipped: locked by another session (DDL holds or awaits a conflicting lock); not waited for"
+
 /* ---- argument checking and output helpers (util.c) ---- */
 extern int64 rb_interval_usecs(Interval *iv);
 extern int64 rb_check_interval_arg(FunctionCallInfo fcinfo, int argno,

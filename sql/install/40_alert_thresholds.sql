@@ -42,6 +42,12 @@ INSERT INTO @extschema@.alert_thresholds (name, value, unit, description, user_s
  ('dead_tuples_min',             10000,      'count',   'ignore tables with fewer dead tuples than this', false),
  ('slow_query_mean_ms',          1000,       'ms',      'pg_stat_statements mean time per call: DatabaseSlowQueries and SEV3 at or above', false),
  ('slow_query_min_calls',        10,         'count',   'ignore statements called fewer times than this', false),
+ ('memory_sev1_pct',             95,         'percent', 'memory in use of the server''s limit (runbook.host(): its cgroup, else the machine; page cache not counted): SEV1 at or above', false),
+ ('memory_sev2_pct',             90,         'percent', 'the same, SEV2 at or above', false),
+ ('memory_sev3_pct',             80,         'percent', 'the same, SEV3 at or above', false),
+ ('disk_sev1_pct',               95,         'percent', 'a filesystem holding the data directory, pg_wal or a tablespace used (space or inodes): SEV1 at or above', false),
+ ('disk_sev2_pct',               90,         'percent', 'the same, SEV2 at or above', false),
+ ('disk_sev3_pct',               80,         'percent', 'the same, SEV3 at or above', false),
  ('slow_query_share_pct',        20,         'percent', 'a statement taking this share of all statement time (pg_stat_statements), with a mean of at least slow_query_share_mean_ms: SEV3', false),
  ('slow_query_share_mean_ms',    20,         'ms',      'a statement faster than this per call is ordinary traffic whatever its share of the time', false);
 

@@ -149,6 +149,10 @@ WITH reset AS (
        AND a.pred IS NOT DISTINCT FROM b.pred
      WHERE NOT a.indisunique AND NOT a.backs_constraint AND NOT a.indisreplident
        AND a.incl IS NULL
+), unused AS (
+    SELECT x.* FROM idx x
+     WHERE pg_stat_get_numscans(x.indexrelid) = 0 AND x.indisvalid
+       AND NOT (x.indisunique OR x.indisprimary OR x.indisexclusion OR x.backs_constraint OR x.indisreplident)
 ), fk AS (
     SELECT con.oid, con.conname, con.conrelid, con.confrelid, con.conkey,
            ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(att, o)
@@ -168,17 +172,16 @@ WITH reset AS (
                   = ARRAY(SELECT k FROM unnest(con.conkey) k ORDER BY k))
 )
 SELECT 'unused', x.indexrelid::regclass, x.indrelid::regclass,
-       sz.b, pg_size_pretty(sz.b),
+       sz.bytes, pg_size_pretty(sz.bytes),
        NULL::regclass,
        format('no index scans since %s%s; not a primary key, unique or constraint index; scans on standbys are not counted here',
               (SELECT since FROM reset),
               CASE WHEN (SELECT never_reset FROM reset) THEN ' (the last server start: statistics were never reset, so at least since then)' ELSE ' (the last statistics reset)' END),
        @extschema@._runnable('sql', 'DROP INDEX CONCURRENTLY %R;', x.indexrelid),
        (SELECT since FROM reset)
-  FROM idx x
-  CROSS JOIN LATERAL (SELECT @extschema@.relation_size_nowait(x.indexrelid) AS b) sz
- WHERE pg_stat_get_numscans(x.indexrelid) = 0 AND x.indisvalid
-   AND NOT (x.indisunique OR x.indisprimary OR x.indisexclusion OR x.backs_constraint OR x.indisreplident)
+  FROM unused x
+  -- sizes in one call, not one relation_size_nowait() a row
+  LEFT JOIN @extschema@._sizes_nowait(ARRAY(SELECT u.indexrelid FROM unused u)) sz ON sz.relid = x.indexrelid
 UNION ALL
 SELECT d.verdict, d.drop_idx::regclass, d.indrelid::regclass,
        sz.b, pg_size_pretty(sz.b),

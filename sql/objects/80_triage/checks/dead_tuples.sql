@@ -13,6 +13,9 @@ DECLARE
     f       @extschema@.triage_finding;
     r       record;
     av_off  boolean := NOT current_setting('autovacuum')::boolean;
+    -- once, not per table
+    t_min   numeric := @extschema@._threshold('dead_tuples_min');
+    t_pct   numeric := @extschema@._threshold('dead_tuples_pct');
 BEGIN
     f.check_name := 'dead_tuples';
     SELECT count(*) AS cnt,
@@ -32,12 +35,12 @@ BEGIN
                    row_number() OVER (ORDER BY t.n_dead_tup DESC) AS rn
               FROM pg_stat_user_tables t
               JOIN pg_class c ON c.oid = t.relid
-             WHERE t.n_dead_tup >= @extschema@._threshold('dead_tuples_min')
-               AND 100.0 * t.n_dead_tup / nullif(t.n_live_tup + t.n_dead_tup, 0) >= @extschema@._threshold('dead_tuples_pct')) x;
+             WHERE t.n_dead_tup >= t_min
+               AND 100.0 * t.n_dead_tup / nullif(t.n_live_tup + t.n_dead_tup, 0) >= t_pct) x;
     IF r.cnt > 0 THEN
         f.severity := 'SEV3';
         f.finding := format('%s table(s) in %s with at least %s%% dead tuples, the most in %s%s',
-                            r.cnt, current_database(), @extschema@._threshold('dead_tuples_pct'), r.worst_name,
+                            r.cnt, current_database(), t_pct, r.worst_name,
                             CASE WHEN r.worst_off THEN ', whose autovacuum_enabled = off: autovacuum never visits it'
                                  WHEN av_off THEN '; autovacuum = off for the whole server'
                                  ELSE format(' (last vacuumed %s)', coalesce(date_trunc('second', r.worst_last)::text, 'never')) END);
