@@ -23,7 +23,7 @@ $node->safe_psql('postgres', q{
 # ---------------------------------------------------------------------
 # Drill 0: pgbench, as a healthy server runs it.
 # ---------------------------------------------------------------------
-$node->command_ok([ 'pgbench', '-i', '-s', '2', '-q', '-p', $node->port, '-h', $node->host, 'postgres' ],
+$node->command_ok([ 'pgbench', '-i', '-s', '5', '-q', '-p', $node->port, '-h', $node->host, 'postgres' ],
 	'drill 0: pgbench -i');
 $node->safe_psql('postgres', 'SELECT pg_stat_statements_reset()');
 my $bench = IPC::Run::start([ 'pgbench', '-n', '-c', '4', '-j', '2', '-T', '8', '-p', $node->port, '-h', $node->host, 'postgres' ],

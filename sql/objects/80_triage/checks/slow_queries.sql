@@ -3,8 +3,9 @@
 -- is at least slow_query_mean_ms, or when it takes at least
 -- slow_query_share_pct of all statement time with a mean of at least
 -- slow_query_share_mean_ms (a 192 ms query called thousands of times), over
--- at least slow_query_min_calls calls; utility and sleep statements are
--- left out (slow_queries()).  One finding per statement, the three costliest.
+-- at least slow_query_min_calls calls, counting the time it did not spend
+-- waiting on locks (where the flight recorder tells it); utility and sleep
+-- statements are left out (slow_queries()).  One finding per statement, the three costliest.
 -- When the statement reads one table by equality on its columns and that
 -- table is read by sequential scans of many rows, the remedy is the missing
 -- index on those columns (CREATE INDEX CONCURRENTLY: writes go on); when
@@ -26,11 +27,15 @@ DECLARE
     t_smean numeric := @extschema@._threshold('slow_query_share_mean_ms');
 BEGIN
     f.check_name := 'slow_queries';
+    -- the time a statement spends waiting on locks (where the flight
+    -- recorder tells it) is not its own slowness: the thresholds apply to
+    -- the rest (a row updated by every client at once is lock_waits' finding)
     FOR r IN
         SELECT q.*
-          FROM @extschema@.slow_queries(20, 'total', @extschema@._threshold('slow_query_min_calls')::bigint) q
-         WHERE q.mean_ms >= t_mean OR (q.pct_of_total >= t_share AND q.mean_ms >= t_smean)
-         ORDER BY q.total_ms DESC
+          FROM (SELECT q.*, 1 - coalesce(q.lock_wait_pct, 0) / 100 AS busy
+                  FROM @extschema@.slow_queries(20, 'total', @extschema@._threshold('slow_query_min_calls')::bigint) q) q
+         WHERE q.mean_ms * q.busy >= t_mean OR (q.pct_of_total * q.busy >= t_share AND q.mean_ms * q.busy >= t_smean)
+         ORDER BY q.total_ms * q.busy DESC
          LIMIT 3
     LOOP
         f.severity := 'SEV3';
