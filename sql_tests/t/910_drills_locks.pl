@@ -68,7 +68,7 @@ poll($node, q{SELECT min(now() - state_change) >= interval '2.5 s' FROM pg_stat_
               WHERE wait_event_type = 'Lock'}) or die 'waits never aged';
 
 my $rows = triage($node);
-my $top = top_live($rows);
+my $top = record_top('910 #1', top_live($rows));
 my @iitb = grep { $_->{check_name} eq 'idle_in_transaction_blocking' } @$rows;
 is(scalar(@iitb), 2, 'drill 1: one idle_in_transaction_blocking finding per root');
 my ($f_mig) = grep { $_->{evidence}{pid} == $mig->{pid} } @iitb;
@@ -135,7 +135,7 @@ send_async($s4, 'UPDATE acc SET v = v + 100 WHERE id = 2;');
 wait_lock_waiters($node, 3, 2.5);
 
 $rows = triage($node);
-$top = top_live($rows);
+$top = record_top('910 #2', top_live($rows));
 is($top->{check_name} . ' ' . $top->{severity}, 'idle_in_transaction_blocking SEV2',
 	'drill 2: highest live finding: the idle transaction at the head of the chain');
 is($top->{evidence}{pid}, $s1->{pid}, 'drill 2: it names the root of the chain');
@@ -185,7 +185,7 @@ like($cl, qr/^$victim2->{pid}:skipped:waiting_on_lock:.*root blocker pid $run->{
 	'drill 3: cancel_long() skips the read queued behind it');
 
 $rows = triage($node);
-$top = top_live($rows);
+$top = record_top('910 #3', top_live($rows));
 is($top->{check_name} . ' ' . $top->{severity}, 'lock_waits SEV2', 'drill 3: highest live finding: the lock queue');
 is(join(',', @{ $top->{evidence}{root_blockers} }), $run->{pid}, 'drill 3: its root is the runaway query');
 my $lr = finding_of($rows, 'long_running');

@@ -69,7 +69,7 @@ is($refused, 5, "drill 1: clients of orders-api were refused");
 sleep 2;    # the leaked sessions have been idle a while
 
 $rows = triage($node);
-my $top = top_live($rows);
+my $top = record_top('911 #1', top_live($rows));
 is($top->{check_name}, 'connections', 'drill 1: the highest live finding is the connections finding');
 like($top->{severity}, qr/^SEV[12]$/, 'drill 1: SEV1 or SEV2');
 like($top->{finding}, qr/orders-api/, 'drill 1: the finding names the source, orders-api');

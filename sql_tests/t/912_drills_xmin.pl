@@ -55,7 +55,7 @@ sub check_culprit
 {
 	my ($name, $check, $culprit_re, $innocent) = @_;
 	my $rows = triage($node);
-	my $top = top_live($rows);
+	my $top = record_top("912 $name", top_live($rows));
 	is($top->{check_name}, $check, "$name: the highest live finding is $check");
 	like($top->{finding} . ' ' . $top->{remedy_sql}, $culprit_re, "$name: it names the culprit");
 	my @xh = grep { $_->{check_name} eq 'xmin_horizon' } @$rows;

@@ -32,7 +32,7 @@ $node->safe_psql('postgres', q{
 	ANALYZE job_queue;
 });
 my $rows = triage($node);
-my $top = top_live($rows);
+my $top = record_top('913 #1', top_live($rows));
 is($top->{check_name}, 'dead_tuples', 'drill 1: the highest live finding is dead tuples');
 like($top->{finding} . ' ' . $top->{action}, qr/job_queue/, 'drill 1: it names the table');
 like($top->{finding} . ' ' . $top->{action}, qr/autovacuum_enabled = off/, 'drill 1: it names the cause: autovacuum is off on the table');
@@ -48,7 +48,7 @@ $rows = triage($node);
 my $bloat = finding_of($rows, 'bloat');
 ok($bloat, 'drill 1: after the VACUUM, triage still reports the bloat');
 like($bloat->{finding} // '', qr/job_queue/, 'drill 1: the bloat finding names the table');
-$top = top_live($rows);
+$top = record_top('913 #2', top_live($rows));
 is($top->{check_name}, 'bloat', 'drill 1: it is the highest live finding now');
 ($ret, $out, $err) = run_printed($node, $bloat->{remedy_sql} // 'SELECT 1/0');
 is($ret, 0, 'drill 1: the bloat remedy runs as printed') or diag $err;
@@ -76,7 +76,7 @@ $rows = triage($node);
 my ($slot) = grep { $_->{check_name} eq 'replication' && ($_->{evidence}{name} // '') eq 'cdc_legacy' } @$rows;
 ok($slot, 'drill 2: an inactive slot retaining far less than 1 GB is a finding');
 like($slot->{finding} // '', qr/max_slot_wal_keep_size/, 'drill 2: measured against max_slot_wal_keep_size (-1: nothing limits it)');
-$top = top_live($rows);
+$top = record_top('913 #3', top_live($rows));
 is($top->{check_name} . ' ' . ($top->{evidence}{name} // ''), 'replication cdc_legacy', 'drill 2: the highest live finding is the slot')
   or diag explain $top;
 ($ret, $out, $err) = run_printed($node, $top->{remedy_sql});
@@ -101,7 +101,7 @@ is($node->safe_psql('postgres', q{SELECT indisready::text || ',' || indisvalid::
 ($ret, $out, $err) = $node->psql('postgres', q{INSERT INTO users VALUES (1004, 'u9@example.com'), (1005, 'u9@example.com')});
 is($ret, 0, 'drill 3: it refuses no duplicate (indisready = false)');
 $rows = triage($node);
-$top = top_live($rows);
+$top = record_top('913 #4', top_live($rows));
 is($top->{check_name}, 'invalid_indexes', 'drill 3: the highest live finding is the invalid index');
 like($top->{finding}, qr/users_email_key/, 'drill 3: it names the index');
 unlike($top->{finding}, qr/still refuses duplicates/, 'drill 3: it does not claim the index refuses duplicates');
@@ -164,7 +164,7 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM runbook.index_advice() WH
 	'0', 'drill 4: index_advice() proposes nothing on pg_runbook\'s own tables');
 
 $rows = triage($node);
-$top = top_live($rows);
+$top = record_top('913 #5', top_live($rows));
 is($top->{check_name}, 'slow_queries', 'drill 4: the highest live finding is the slow query')
   or diag explain $rows;
 like($top->{finding}, qr/FROM orders WHERE customer_id/, 'drill 4: it names the statement');

@@ -24,7 +24,7 @@ sub drill
 	my (%d) = @_;
 	$node->safe_psql('postgres', $d{setup});
 	my $rows = triage($node);
-	my $top = top_live($rows);
+	my $top = record_top("914 $d{tool}", top_live($rows));
 	is($top->{check_name}, 'migrations', "$d{tool}: the highest live finding is the migration");
 	like($top->{finding}, $d{finding}, "$d{tool}: it names the tool and the migration");
 	unlike($top->{action} // '', qr/\n/, "$d{tool}: the action is one line");
@@ -149,7 +149,7 @@ for my $tool (sort keys %tables)
 	my $ms = $node->safe_psql('postgres', q{SELECT status || ':' || migration FROM runbook.migration_status() WHERE tool = } . "'$tool'");
 	is($ms, "last_applied:$last", "$tool: migration_status() shows the last applied one, not the failed one");
 	my $rows = triage($node);
-	my $top = top_live($rows);
+	my $top = record_top("914 $tool", top_live($rows));
 	is($top->{check_name}, 'invalid_indexes', "$tool: the highest live finding is what the failure left behind");
 	like($top->{finding}, qr/customers_ref_key/, "$tool: the leftover index is named");
 	($ret, $out, $err) = run_printed($node, $top->{remedy_sql});

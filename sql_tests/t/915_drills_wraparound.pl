@@ -34,7 +34,7 @@ $node->start;
 my $rows = triage($node);
 my @wrap = grep { $_->{check_name} eq 'wraparound' } @$rows;
 is(join(',', sort map { $_->{evidence}{datname} } @wrap), 'postgres,template0,template1', 'every database is reported');
-my $top = top_live($rows);
+my $top = record_top('915 #1', top_live($rows));
 is($top->{check_name} . ' ' . $top->{severity}, 'wraparound SEV2', 'the highest live finding: wraparound, SEV2');
 
 # the view and triage agree, database by database

@@ -16,7 +16,7 @@ use Exporter 'import';
 
 our @EXPORT = qw(drill_node session sq send_async triage live_rows top_live
   offered_pids run_printed poll threshold burn_xids finding_of nothing_innocent
-  no_sev2_for wait_lock_waiters end_sessions);
+  no_sev2_for wait_lock_waiters end_sessions record_top);
 
 # A server for drills: $extra is appended to postgresql.conf.
 sub drill_node
@@ -198,6 +198,15 @@ sub end_sessions
 		next unless defined $x;
 		eval { $x->{psql}->quit };
 	}
+}
+
+# The highest live finding, into the test's log (what each drill shows).
+sub record_top
+{
+	my ($name, $top) = @_;
+	note(sprintf("%s: highest live finding: %s %s: %s\n  remedy: %s", $name, $top->{severity} // '-',
+		$top->{check_name} // '-', $top->{finding} // '-', $top->{remedy_sql} // '-'));
+	return $top;
 }
 
 1;
