@@ -9,3 +9,13 @@
 --   post-update.sql gives them back);
 -- - new shipped rows (thresholds, starter policies) that need the new
 --   functions go into 1.1--1.2.post.sql.
+
+-- runbook.actions: pg_stat_activity's visibility rule for its readers
+-- (issue 22; as sql/install/20_actions.sql).
+ALTER TABLE @extschema@.actions ENABLE ROW LEVEL SECURITY;
+CREATE POLICY actions_visible ON @extschema@.actions FOR SELECT
+    USING ((SELECT pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE'))
+           OR usename IS NULL
+           OR usename OPERATOR(pg_catalog.=) ANY (ARRAY(
+                  SELECT r.rolname FROM pg_catalog.pg_roles r
+                   WHERE pg_catalog.pg_has_role(r.oid, 'USAGE'))));
