@@ -19,3 +19,9 @@ CREATE POLICY actions_visible ON @extschema@.actions FOR SELECT
            OR usename OPERATOR(pg_catalog.=) ANY (ARRAY(
                   SELECT r.rolname FROM pg_catalog.pg_roles r
                    WHERE pg_catalog.pg_has_role(r.oid, 'USAGE'))));
+
+-- runbook.events_archive: rows with a query text only for members of
+-- pg_read_all_stats (issue 22; as sql/install/50_archives.sql).
+ALTER TABLE @extschema@.events_archive ENABLE ROW LEVEL SECURITY;
+CREATE POLICY events_archive_visible ON @extschema@.events_archive FOR SELECT
+    USING ((SELECT pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE')) OR query IS NULL);

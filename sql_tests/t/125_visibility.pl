@@ -12,7 +12,8 @@
 #    EXECUTE on all of them and SELECT on every table and view, returns no
 #    secret;
 #  - events(), recent_actions(), wait_profile(), history(),
-#    policy_preview(), SELECT on runbook.actions, each granted alone, show
+#    policy_preview(), SELECT on runbook.actions or runbook.events_archive,
+#    each granted alone, show
 #    the secret session as <insufficient privilege> (and a superuser does
 #    see the secrets there: the test can fail);
 #  - the audit records what the actor could see: a refused terminate() of a
@@ -128,6 +129,9 @@ ok($node->poll_query_until('postgres',
 ok($node->poll_query_until('postgres',
 		qq{SELECT count(*) > 0 FROM runbook.wait_profile('$t0') WHERE query ~ '4111-1111'}),
 	'the wait profile has the secret statement');
+sql('SELECT runbook.archive_history()');
+is(sql(q{SELECT count(*) > 0 FROM runbook.events_archive WHERE query ~ '4111-1111'}), 't',
+	'archive_history() copied the secret event into runbook.events_archive');
 my $port3 = sql(qq{SELECT client_port FROM pg_stat_activity WHERE pid = $p3});
 ok($port3 > 0, "the secret session comes over TCP (port $port3)");
 
@@ -155,6 +159,9 @@ my %one = (
 	'policy_preview' => [ 'runbook.policy_preview()',
 	                      q{SELECT string_agg(p::text, E'\n') FROM runbook.policy_preview() p},
 	                      qq{SELECT query || ' ' || coalesce(host(client_addr), '-') FROM runbook.policy_preview() WHERE pid = $p3} ],
+	'events_archive' => [ 'TABLE runbook.events_archive',
+	                      q{SELECT string_agg(a::text, E'\n') FROM runbook.events_archive a},
+	                      q{SELECT count(*) FROM runbook.events_archive WHERE query IS NOT NULL} ],
 	'actions'        => [ 'TABLE runbook.actions',
 	                      q{SELECT string_agg(a::text, E'\n') FROM runbook.actions a},
 	                      q{SELECT count(*) FROM runbook.actions WHERE usename = 'rb_secret'} ],
@@ -166,11 +173,12 @@ my %expect = (
 	'history'        => 't',
 	'policy_preview' => '<insufficient privilege> -',
 	'actions'        => '0',
+	'events_archive' => '0',
 );
 for my $f (sort keys %one)
 {
 	my ($obj, $all, $probe) = @{ $one{$f} };
-	my $grant = $f eq 'actions' ? 'SELECT ON runbook.actions' : "EXECUTE ON FUNCTION $obj";
+	my $grant = $obj =~ /^TABLE (.*)/ ? "SELECT ON $1" : "EXECUTE ON FUNCTION $obj";
 	sql("GRANT $grant TO rb_one");
 	sql('GRANT SELECT ON runbook.policies TO rb_one') if $f eq 'policy_preview';
 	my ($su_out) = as_role($su, $all);
