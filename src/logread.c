@@ -25,8 +25,12 @@
  *
  *		Formats: stderr lines are matched against the current
  *		log_line_prefix (timestamp from %m, %t or %n; SQLSTATE from %e);
- *		continuation lines (a tab first) and lines that do not match are
- *		skipped.  csvlog and jsonlog always carry time and SQLSTATE.
+ *		continuation lines (a tab first) are skipped.  A stderr line is
+ *		believed only if it reads as the server writes it (one reading only,
+ *		not near a record a role or database name split with a line break,
+ *		not dated in the future: scan_stderr_chunk); the others are counted
+ *		in the note.  csvlog and jsonlog always carry time and SQLSTATE, in
+ *		quoted fields a name cannot break out of.
  *		Messages are read in English (lc_messages = C): the categories of
  *		entries without a SQLSTATE come from their text.
  *
