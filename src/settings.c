@@ -23,6 +23,7 @@ int			rb_max_actions_per_cycle = 100;
 int			rb_audit_ring_size = 1024;
 #ifdef RB_TEST_HOOKS
 int			rb_test_delay_before_signal = 0;
+int			rb_test_bloat_delay_after_scan = 0;
 #endif
 
 char	   *rb_database = NULL;
@@ -116,6 +117,14 @@ rb_settings_define(void)
 							"Test only: wait this long between choosing targets and re-checking them.",
 							"Used by the test suite to change a session between selection and signal. Leave at 0.",
 							&rb_test_delay_before_signal,
+							0, 0, 60000,
+							PGC_SUSET,
+							GUC_UNIT_MS | GUC_NOT_IN_SAMPLE,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_runbook.test_bloat_delay_after_scan",
+							"Test only: wait this long between the catalog scans of the bloat estimate and its first lock.",
+							"Used by the test suite to rewrite or drop a relation in that window. Leave at 0.",
+							&rb_test_bloat_delay_after_scan,
 							0, 0, 60000,
 							PGC_SUSET,
 							GUC_UNIT_MS | GUC_NOT_IN_SAMPLE,

@@ -10,6 +10,18 @@
 -- - new shipped rows (thresholds, starter policies) that need the new
 --   functions go into 1.1--1.2.post.sql.
 
+-- issue 22 (emitted text): migration_status() gains remedy_command (the
+-- tool's shell command) and remedy_sql; _migration_remedy() (shell text in
+-- an SQL comment) is gone: triage's remedy_sql holds only SQL.
+DROP FUNCTION @extschema@.migration_status(interval);
+DROP FUNCTION @extschema@._migration_remedy(text, text, text, text, text);
+
+-- issue 25: bloat_report()'s estimate returns finished rows (_bloat_rows)
+-- and its remedy text is built inline from an advice; _bloat_estimate's C
+-- symbol stays for 1.0 / 1.1 installations.
+DROP FUNCTION @extschema@._bloat_estimate(regclass);
+DROP FUNCTION @extschema@._bloat_remedy(text, regclass, regclass, bigint, numeric, numeric, text);
+
 -- runbook.actions: pg_stat_activity's visibility rule for its readers
 -- (issue 22; as sql/install/20_actions.sql).
 ALTER TABLE @extschema@.actions ENABLE ROW LEVEL SECURITY;

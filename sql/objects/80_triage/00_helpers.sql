@@ -62,17 +62,20 @@ GRANT EXECUTE ON FUNCTION @extschema@._secs(interval) TO pg_monitor;
 -- (_shell_quote(text), a string as one single-quoted POSIX shell word, is
 -- created by 10_security.sql.)
 
--- Text that goes after "--" in remedy SQL: control characters (a newline
--- would end the comment and turn the rest into SQL) become spaces.
+-- A value in a line of prose (incident messages): runs of line breaks and
+-- tabs become one space, other control characters (and C1 controls,
+-- zero-width and direction marks) are shown as \xHH / \uXXXX by
+-- _runnable('text').  Never used to put a value into SQL: values go into
+-- SQL only through _runnable('sql').
 
 CREATE OR REPLACE FUNCTION @extschema@._one_line(s text)
 RETURNS text
-LANGUAGE sql IMMUTABLE
+LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT pg_catalog.regexp_replace(coalesce(s, ''), '[[:cntrl:]]', ' ', 'g') $$;
+AS $$ SELECT @extschema@._runnable('text', '%s', pg_catalog.regexp_replace(coalesce(s, ''), '[\n\r\t]+', ' ', 'g')) $$;
 
 COMMENT ON FUNCTION @extschema@._one_line(text) IS
-'internal: text made safe inside a one-line SQL comment (control characters replaced by spaces)';
+'internal: a value on one line of prose, its control characters shown (_runnable text)';
 
 REVOKE ALL ON FUNCTION @extschema@._one_line(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@._one_line(text) TO pg_monitor;

@@ -59,12 +59,13 @@ BEGIN
             -- information, like any other check that could not run
             GET STACKED DIAGNOSTICS errmsg = MESSAGE_TEXT, errhint = PG_EXCEPTION_HINT, errcode = RETURNED_SQLSTATE;
             severity := 'SEV4'; check_name := chk;
-            finding := CASE chk WHEN 'server_log' THEN 'server log not read: ' ELSE 'check not run: ' END || errmsg;
+            finding := CASE chk WHEN 'server_log' THEN 'server log not read: ' ELSE 'check not run: ' END
+                       || @extschema@._one_line(errmsg);
             evidence := jsonb_build_object('sqlstate', errcode, 'hint', nullif(errhint, ''));
-            action := coalesce(nullif(errhint, ''),
-                               CASE chk WHEN 'server_log' THEN 'see log_summary()'
-                                        WHEN 'slow_queries' THEN 'install pg_stat_statements'
-                                        ELSE 'grant pg_monitor to the caller' END);
+            action := CASE WHEN nullif(errhint, '') IS NOT NULL THEN @extschema@._one_line(errhint)
+                           WHEN chk = 'server_log' THEN 'see log_summary()'
+                           WHEN chk = 'slow_queries' THEN 'install pg_stat_statements'
+                           ELSE 'grant pg_monitor to the caller' END;
             remedy_sql := NULL;
             n := n + 1; ord := n; RETURN NEXT;
         END;
