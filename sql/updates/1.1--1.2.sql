@@ -32,6 +32,38 @@ CREATE POLICY actions_visible ON @extschema@.actions FOR SELECT
                   SELECT r.rolname FROM pg_catalog.pg_roles r
                    WHERE pg_catalog.pg_has_role(r.oid, 'USAGE'))));
 
+-- runbook.policies: the memory and disk guards (sql/install/30_policies.sql)
+ALTER TABLE @extschema@.policies
+    ADD COLUMN min_private_memory_bytes bigint,
+    ADD COLUMN min_temp_file_bytes bigint,
+    ADD COLUMN min_memory_used_pct numeric,
+    ADD COLUMN target_memory_used_pct numeric,
+    ADD COLUMN min_disk_used_pct numeric,
+    ADD COLUMN target_disk_used_pct numeric,
+    ADD CONSTRAINT policies_guard_bytes_check
+        CHECK (coalesce(min_private_memory_bytes, 0) >= 0 AND coalesce(min_temp_file_bytes, 0) >= 0),
+    ADD CONSTRAINT policies_memory_check
+        CHECK (min_memory_used_pct > 0 AND min_memory_used_pct <= 100
+               AND target_memory_used_pct >= 0 AND target_memory_used_pct <= min_memory_used_pct
+               AND (target_memory_used_pct IS NULL OR min_memory_used_pct IS NOT NULL)),
+    ADD CONSTRAINT policies_disk_check
+        CHECK (min_disk_used_pct > 0 AND min_disk_used_pct <= 100
+               AND target_disk_used_pct >= 0 AND target_disk_used_pct <= min_disk_used_pct
+               AND (target_disk_used_pct IS NULL OR min_disk_used_pct IS NOT NULL)
+               AND (min_disk_used_pct IS NULL OR min_memory_used_pct IS NULL));
+COMMENT ON COLUMN @extschema@.policies.min_private_memory_bytes IS
+'match only sessions holding at least this much private memory (RssAnon of the session and its parallel workers)';
+COMMENT ON COLUMN @extschema@.policies.min_temp_file_bytes IS
+'match only sessions with at least this many bytes of temporary files (with a disk guard: on the full filesystem)';
+COMMENT ON COLUMN @extschema@.policies.min_memory_used_pct IS
+'memory guard: act only while memory in use is at or above this percent of the limit (runbook.host()), largest private memory first';
+COMMENT ON COLUMN @extschema@.policies.target_memory_used_pct IS
+'memory guard: end only as many sessions as bring memory in use down to this percent (default: min_memory_used_pct)';
+COMMENT ON COLUMN @extschema@.policies.min_disk_used_pct IS
+'disk guard: act on sessions with temporary files on a filesystem at or above this percent used, most temporary bytes there first';
+COMMENT ON COLUMN @extschema@.policies.target_disk_used_pct IS
+'disk guard: end only as many sessions as bring that filesystem down to this percent (default: min_disk_used_pct)';
+
 -- runbook.events_archive: rows with a query text only for members of
 -- pg_read_all_stats (issue 22; as sql/install/50_archives.sql).
 ALTER TABLE @extschema@.events_archive ENABLE ROW LEVEL SECURITY;

@@ -373,6 +373,11 @@ my %data_in = map { $_ => 1 } (
 	'policy_preview().detail', 'policy_preview().reason', 'policy_preview().action', 'actions.detail',
 	'actions.reason', 'actions.action', 'events_archive.detail', 'enable_starter_policies().action',
 	'disk_usage().detail', 'policies.action', 'audit_status().last_error',
+	# what the operating system says: paths, sources, pretty sizes
+	'host().tablespace', 'host().path', 'host().mount_point', 'host().source', 'host().size', 'host().used',
+	'host().free',
+	'backend_resources().private_memory', 'backend_resources().temp', 'backend_resources().read',
+	'backend_resources().written',
 	# the Prometheus exposition format: label values escaped by its own rule
 	# (\\, \", \n; tested in 620_prometheus.pl), read by a scraper
 	'metrics().<ret>');

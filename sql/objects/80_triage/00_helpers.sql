@@ -21,6 +21,9 @@ AS $$
             WHEN 'replication_lag_sev2_bytes' THEN 1073741824 WHEN 'slot_retained_bytes' THEN 1073741824
             WHEN 'dead_tuples_pct' THEN 20 WHEN 'dead_tuples_min' THEN 10000
             WHEN 'slow_query_mean_ms' THEN 1000 WHEN 'slow_query_min_calls' THEN 10
+            WHEN 'memory_sev1_pct' THEN 95 WHEN 'memory_sev2_pct' THEN 90
+            WHEN 'memory_sev3_pct' THEN 80 WHEN 'disk_sev1_pct' THEN 95
+            WHEN 'disk_sev2_pct' THEN 90 WHEN 'disk_sev3_pct' THEN 80
         END)
 $$;
 

@@ -20,7 +20,7 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     checks  CONSTANT text[] := ARRAY[
-        'connections', 'idle_in_transaction_blocking', 'lock_waits', 'long_running',
+        'connections', 'memory', 'disk', 'idle_in_transaction_blocking', 'lock_waits', 'long_running',
         'idle_in_transaction', 'xmin_horizon', 'prepared_transactions', 'replication_slots_xmin',
         'wraparound', 'replication', 'worker', 'config', 'migrations',
         'checksum_failures', 'invalid_indexes', 'not_valid_constraints', 'server_log',
