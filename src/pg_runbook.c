@@ -23,6 +23,7 @@
 #include "audit.h"
 #include "remedy.h"
 #include "history.h"
+#include "wall.h"
 #include "worker.h"
 
 PG_MODULE_MAGIC;
@@ -72,6 +73,6 @@ _PG_init(void)
 	shmem_startup_hook = rb_shmem_startup_hook;
 
 	rb_worker_register();
-	rb_worker_install_hooks();
+	rb_wall_install_hook();	/* wall.c: the connection hook */
 	rb_history_register_worker();
 }

@@ -22,6 +22,16 @@ DROP FUNCTION @extschema@._migration_remedy(text, text, text, text, text);
 DROP FUNCTION @extschema@._bloat_estimate(regclass);
 DROP FUNCTION @extschema@._bloat_remedy(text, regclass, regclass, bigint, numeric, numeric, text);
 
+-- runbook.actions: pg_stat_activity's visibility rule for its readers
+-- (issue 22; as sql/install/20_actions.sql).
+ALTER TABLE @extschema@.actions ENABLE ROW LEVEL SECURITY;
+CREATE POLICY actions_visible ON @extschema@.actions FOR SELECT
+    USING ((SELECT pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE'))
+           OR usename IS NULL
+           OR usename OPERATOR(pg_catalog.=) ANY (ARRAY(
+                  SELECT r.rolname FROM pg_catalog.pg_roles r
+                   WHERE pg_catalog.pg_has_role(r.oid, 'USAGE'))));
+
 -- runbook.policies: the memory and disk guards (sql/install/30_policies.sql)
 ALTER TABLE @extschema@.policies
     ADD COLUMN min_private_memory_bytes bigint,
@@ -53,3 +63,9 @@ COMMENT ON COLUMN @extschema@.policies.min_disk_used_pct IS
 'disk guard: act on sessions with temporary files on a filesystem at or above this percent used, most temporary bytes there first';
 COMMENT ON COLUMN @extschema@.policies.target_disk_used_pct IS
 'disk guard: end only as many sessions as bring that filesystem down to this percent (default: min_disk_used_pct)';
+
+-- runbook.events_archive: rows with a query text only for members of
+-- pg_read_all_stats (issue 22; as sql/install/50_archives.sql).
+ALTER TABLE @extschema@.events_archive ENABLE ROW LEVEL SECURITY;
+CREATE POLICY events_archive_visible ON @extschema@.events_archive FOR SELECT
+    USING ((SELECT pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE')) OR query IS NULL);
