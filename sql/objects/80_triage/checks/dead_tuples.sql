@@ -1,7 +1,8 @@
--- A check of triage() (80_triage/triage.sql runs them): dead tuples (this
--- database).
+-- A per-database check of triage() (80_triage/triage_database.sql runs it
+-- in every database): dead tuples.  The thresholds come from the database
+-- triage() runs in (alert_thresholds there), passed in thresholds.
 
-CREATE OR REPLACE FUNCTION @extschema@._triage_dead_tuples(sess @extschema@.sessions[], waits jsonb, roots integer[])
+CREATE OR REPLACE FUNCTION @extschema@._triage_db_dead_tuples(thresholds jsonb)
 RETURNS SETOF @extschema@.triage_finding
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -9,6 +10,8 @@ AS $fn$
 DECLARE
     f       @extschema@.triage_finding;
     r       record;
+    t_min   numeric := coalesce((thresholds->>'dead_tuples_min')::numeric, @extschema@._threshold('dead_tuples_min'));
+    t_pct   numeric := coalesce((thresholds->>'dead_tuples_pct')::numeric, @extschema@._threshold('dead_tuples_pct'));
 BEGIN
     f.check_name := 'dead_tuples';
     SELECT count(*) AS cnt,
@@ -21,22 +24,22 @@ BEGIN
                    round(100.0 * t.n_dead_tup / nullif(t.n_live_tup + t.n_dead_tup, 0), 1) AS pct,
                    row_number() OVER (ORDER BY t.n_dead_tup DESC) AS rn
               FROM pg_stat_user_tables t
-             WHERE t.n_dead_tup >= @extschema@._threshold('dead_tuples_min')
-               AND 100.0 * t.n_dead_tup / nullif(t.n_live_tup + t.n_dead_tup, 0) >= @extschema@._threshold('dead_tuples_pct')) x;
+             WHERE t.n_dead_tup >= t_min
+               AND 100.0 * t.n_dead_tup / nullif(t.n_live_tup + t.n_dead_tup, 0) >= t_pct) x;
     IF r.cnt > 0 THEN
         f.severity := 'SEV3';
-        f.finding := format('%s table(s) in %s with at least %s%% dead tuples', r.cnt, current_database(),
-                            @extschema@._threshold('dead_tuples_pct'));
+        f.finding := format('%s table(s) in %s with at least %s%% dead tuples', r.cnt, current_database(), t_pct);
         f.evidence := jsonb_build_object('datname', current_database(), 'count', r.cnt, 'tables', r.top);
         f.action := 'check that autovacuum keeps up and nothing holds the xmin horizon; vacuum the worst tables';
         f.remedy_sql := format('VACUUM (VERBOSE, ANALYZE) %s;', r.worst);
+        f.datname := current_database();
         RETURN NEXT f;
     END IF;
 END
 $fn$;
 
-COMMENT ON FUNCTION @extschema@._triage_dead_tuples(@extschema@.sessions[], jsonb, integer[]) IS
-'internal: a check of triage(), run by _triage_rows()';
+COMMENT ON FUNCTION @extschema@._triage_db_dead_tuples(jsonb) IS
+'internal: a per-database check of triage(), run in every database by _triage_database()';
 
-REVOKE ALL ON FUNCTION @extschema@._triage_dead_tuples(@extschema@.sessions[], jsonb, integer[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@._triage_dead_tuples(@extschema@.sessions[], jsonb, integer[]) TO pg_monitor;
+REVOKE ALL ON FUNCTION @extschema@._triage_db_dead_tuples(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._triage_db_dead_tuples(jsonb) TO pg_monitor;
