@@ -899,6 +899,7 @@ rb_task_drain_rows(RbFanout *fo, RbDbTask *t)
 		ItemPointerSetInvalid(&htup.t_self);
 		heap_deform_tuple(&htup, fo->wiredesc, fo->wvalues, fo->wnulls);
 		rb_task_keep_row(fo, t, fo->wvalues, fo->wnulls);
+		CHECK_FOR_INTERRUPTS();
 	}
 }
 
@@ -1014,14 +1015,16 @@ rb_fanout_run(RbFanout *fo)
 				continue;
 			if (rb_task_start(fo, t))
 				active++;
-			else
+			else if (active == 0)
 			{
-				if (active == 0)
-					rb_task_refuse(t, "no_worker_slot",
-								   "no background worker slot is free (max_worker_processes = %d)",
-								   max_worker_processes);
-				break;
+				/* none of ours will free one: say so, and try the next */
+				rb_task_refuse(t, "no_worker_slot",
+							   "no background worker slot is free (max_worker_processes = %d)",
+							   max_worker_processes);
+				progress = true;
 			}
+			else
+				break;			/* one of ours will end and free a slot */
 		}
 
 		/* the current database, here, while the first workers start */

@@ -289,6 +289,8 @@ rb_dbworker_run(RbDbwFixed *fixed, shm_mq_handle *tuph, Datum *values,
 			res = shm_mq_send(tuph, tup->t_len, tup->t_data, false, false);
 			if (res == SHM_MQ_DETACHED)
 				rb_dbworker_caller_gone();
+			if (tup != SPI_tuptable->vals[i])
+				heap_freetuple(tup);
 			fixed->nrows++;
 			CHECK_FOR_INTERRUPTS();
 		}
