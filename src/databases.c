@@ -24,9 +24,10 @@
  *	  a dynamic shared memory segment of its own, its errors over a second
  *	  queue.
  *
- * Bounds: at most pg_runbook.per_database_workers workers at once (and only
- * as many as free background-worker slots allow: a database waits for a
- * slot while one of ours runs, and is reported when none can be had); each
+ * Bounds: at most pg_runbook.per_database_workers checks at once (a worker
+ * that has sent its last row and only exits does not count), and only as
+ * many as free background-worker slots allow (a database waits for a slot
+ * while one of ours holds one, and is reported when none can be had); each
  * database gets pg_runbook.per_database_timeout from its worker's start,
  * then it is reported as timed out and its worker is stopped.  The caller
  * is never blocked on a lock: it only waits on its latch, interruptibly.
@@ -366,36 +367,17 @@ rb_fanout_role(RbFanout *fo)
 	ReleaseSysCache(tup);
 }
 
-/* pg_runbook's schema and version here: the schema of this function */
+/* pg_runbook's schema and version here */
 static void
-rb_fanout_extension(RbFanout *fo, FunctionCallInfo fcinfo)
+rb_fanout_extension(RbFanout *fo)
 {
-	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
-	Oid			ext = get_extension_oid("pg_runbook", false);
-	Relation	rel;
-	TableScanDesc scan;
-	HeapTuple	tup;
+	Oid			extoid;
+	Oid			nspoid;
 
-	fo->schema = get_namespace_name(nsp);
-	fo->extversion = NULL;
-	rel = table_open(ExtensionRelationId, AccessShareLock);
-	scan = table_beginscan_catalog(rel, 0, NULL);
-	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
-	{
-		Form_pg_extension e = (Form_pg_extension) GETSTRUCT(tup);
-		bool		isnull;
-		Datum		v;
-
-		if (e->oid != ext)
-			continue;
-		v = heap_getattr(tup, Anum_pg_extension_extversion, RelationGetDescr(rel), &isnull);
-		if (!isnull)
-			fo->extversion = TextDatumGetCString(v);
-	}
-	table_endscan(scan);
-	table_close(rel, AccessShareLock);
-	if (fo->extversion == NULL || strlen(fo->extversion) >= RB_DBW_VERSION_LEN)
+	if (!rb_db_extension(&extoid, &nspoid, &fo->extversion) ||
+		fo->extversion == NULL || strlen(fo->extversion) >= RB_DBW_VERSION_LEN)
 		elog(ERROR, "pg_runbook: no usable extension version found");
+	fo->schema = get_namespace_name(nspoid);
 }
 
 /* client backends now in a database / of a role (as InitPostgres counts) */
@@ -997,16 +979,25 @@ rb_fanout_run(RbFanout *fo)
 
 	for (;;)
 	{
-		int			active = 0;
+		int			active = 0;	/* checks in progress */
+		int			busy = 0;	/* our workers that hold a slot */
 		bool		more = false;
 		bool		progress = false;
 		long		timeout = -1;
 		TimestampTz now;
 
-		/* start workers up to the limit */
+		/*
+		 * Start workers up to the limit: checks in progress.  A worker that
+		 * has sent its last row is only exiting (its exit is awaited below,
+		 * but holds up no other database).
+		 */
 		for (i = 0; i < fo->ntasks; i++)
-			if (fo->tasks[i].state == RB_TASK_RUNNING || fo->tasks[i].state == RB_TASK_EXITING)
+		{
+			if (fo->tasks[i].state == RB_TASK_RUNNING)
 				active++;
+			if (fo->tasks[i].state == RB_TASK_RUNNING || fo->tasks[i].state == RB_TASK_EXITING)
+				busy++;
+		}
 		for (i = 0; i < fo->ntasks && active < maxw; i++)
 		{
 			RbDbTask   *t = &fo->tasks[i];
@@ -1014,8 +1005,11 @@ rb_fanout_run(RbFanout *fo)
 			if (t->state != RB_TASK_PENDING || t->is_current)
 				continue;
 			if (rb_task_start(fo, t))
+			{
 				active++;
-			else if (active == 0)
+				busy++;
+			}
+			else if (busy == 0)
 			{
 				/* none of ours will free one: say so, and try the next */
 				rb_task_refuse(t, "no_worker_slot",
@@ -1115,7 +1109,7 @@ rb_fanout_begin(FunctionCallInfo fcinfo, int check, int dbarg, bool templates_to
 	fo->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_runbook per-database row",
 									   ALLOCSET_DEFAULT_SIZES);
 	rb_fanout_role(fo);
-	rb_fanout_extension(fo, fcinfo);
+	rb_fanout_extension(fo);
 	rb_fanout_databases(fo, PG_ARGISNULL(dbarg) ? NULL : PG_GETARG_ARRAYTYPE_P(dbarg), templates_too);
 	return fo;
 }

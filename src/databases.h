@@ -99,6 +99,7 @@ typedef struct RbDbCheck
 extern int	rb_db_check_lookup(const char *name);
 extern const RbDbCheck *rb_db_check(int index);
 extern char *rb_db_check_query(int index, const char *schema, int nargs);
+extern bool rb_db_extension(Oid *extoid, Oid *nspoid, char **version);
 
 /* the worker's entry point (dbworker.c) */
 extern PGDLLEXPORT void rb_dbworker_main(Datum main_arg);

@@ -30,9 +30,16 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/heaptoast.h"
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/dependency.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "libpq/pqmq.h"
@@ -48,9 +55,11 @@
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
@@ -137,48 +146,70 @@ rb_dbworker_report(RbDbwFixed *fixed, RbDbwState state, const char *detail)
 }
 
 /*
+ * pg_runbook in this database: its OID, schema and version.  False when it
+ * is not installed.  Read from the catalog directly (no SPI, no planning:
+ * a worker starts with cold caches).  Also used by the caller.
+ */
+bool
+rb_db_extension(Oid *extoid, Oid *nspoid, char **version)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	bool		found = false;
+
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum("pg_runbook"));
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		Form_pg_extension e = (Form_pg_extension) GETSTRUCT(tup);
+		bool		isnull;
+		Datum		v;
+
+		*extoid = e->oid;
+		*nspoid = e->extnamespace;
+		v = heap_getattr(tup, Anum_pg_extension_extversion, RelationGetDescr(rel), &isnull);
+		*version = isnull ? NULL : TextDatumGetCString(v);
+		found = true;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
  * Is the check's object a member of the extension in this database, with
- * exactly these argument types?  (SPI connected.)
+ * exactly these argument types (a function) or as a view?
  */
 static bool
 rb_dbworker_object_ok(const RbDbCheck *c, Oid extoid, Oid nspoid,
 					  int nargs, const Oid *argtypes)
 {
-	Oid			types[4] = {OIDOID, OIDOID, NAMEOID, OIDVECTOROID};
-	Datum		values[4];
-	int			ret;
-
-	values[0] = ObjectIdGetDatum(extoid);
-	values[1] = ObjectIdGetDatum(nspoid);
-	values[2] = DirectFunctionCall1(namein, CStringGetDatum(c->object));
 	if (c->kind == RB_DBCHECK_FUNCTION)
 	{
-		values[3] = PointerGetDatum(buildoidvector(argtypes, nargs));
-		ret = SPI_execute_with_args(
-									"SELECT 1 FROM pg_catalog.pg_proc p"
-									"  JOIN pg_catalog.pg_depend d"
-									"    ON d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass"
-									"   AND d.objid = p.oid"
-									"   AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass"
-									"   AND d.refobjid = $1 AND d.deptype = 'e'"
-									" WHERE p.pronamespace = $2 AND p.proname = $3"
-									"   AND p.proargtypes = $4",
-									4, types, values, NULL, true, 1);
+		HeapTuple	tup;
+		Oid			fn;
+
+		tup = SearchSysCache3(PROCNAMEARGSNSP, CStringGetDatum(c->object),
+							  PointerGetDatum(buildoidvector(argtypes, nargs)),
+							  ObjectIdGetDatum(nspoid));
+		if (!HeapTupleIsValid(tup))
+			return false;
+		fn = ((Form_pg_proc) GETSTRUCT(tup))->oid;
+		ReleaseSysCache(tup);
+		return getExtensionOfObject(ProcedureRelationId, fn) == extoid;
 	}
 	else
-		ret = SPI_execute_with_args(
-									"SELECT 1 FROM pg_catalog.pg_class c"
-									"  JOIN pg_catalog.pg_depend d"
-									"    ON d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
-									"   AND d.objid = c.oid AND d.objsubid = 0"
-									"   AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass"
-									"   AND d.refobjid = $1 AND d.deptype = 'e'"
-									" WHERE c.relnamespace = $2 AND c.relname = $3"
-									"   AND c.relkind = 'v'",
-									3, types, values, NULL, true, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "pg_runbook per-database check: catalog query failed: %d", ret);
-	return SPI_processed == 1;
+	{
+		Oid			rel = get_relname_relid(c->object, nspoid);
+
+		return OidIsValid(rel) && get_rel_relkind(rel) == RELKIND_VIEW &&
+			getExtensionOfObject(RelationRelationId, rel) == extoid;
+	}
 }
 
 /*
@@ -213,30 +244,16 @@ rb_dbworker_run(RbDbwFixed *fixed, shm_mq_handle *tuph, Datum *values,
 				char *nulls, char *detail)
 {
 	const RbDbCheck *c = rb_db_check(fixed->check);
-	Oid			types[1] = {TEXTOID};
-	Datum		name[1];
 	Oid			extoid;
 	Oid			nspoid;
 	char	   *nspname;
 	char	   *version;
-	bool		isnull;
 	Portal		portal;
 	bool		first = true;
-	int			ret;
 
 	/* pg_runbook in this database: its schema and version */
-	name[0] = CStringGetTextDatum("pg_runbook");
-	ret = SPI_execute_with_args(
-								"SELECT e.oid, e.extnamespace, e.extversion"
-								"  FROM pg_catalog.pg_extension e WHERE e.extname = $1",
-								1, types, name, NULL, true, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "pg_runbook per-database check: catalog query failed: %d", ret);
-	if (SPI_processed == 0)
+	if (!rb_db_extension(&extoid, &nspoid, &version))
 		return RB_DBW_NOT_INSTALLED;
-	extoid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	nspoid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	version = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 	strlcpy(detail, version ? version : "", RB_DBW_DETAIL_LEN);
 	if (version == NULL || strcmp(version, fixed->extversion) != 0)
 		return RB_DBW_OTHER_VERSION;

@@ -23,7 +23,17 @@ BEGIN
       FROM (SELECT format('%I.%I', t.schemaname, t.relname) AS rel, t.n_dead_tup, t.last_autovacuum,
                    round(100.0 * t.n_dead_tup / nullif(t.n_live_tup + t.n_dead_tup, 0), 1) AS pct,
                    row_number() OVER (ORDER BY t.n_dead_tup DESC) AS rn
-              FROM pg_stat_user_tables t
+              -- pg_stat_user_tables' rows and figures, read with its own
+              -- functions: this runs in a fresh worker in every database,
+              -- where planning the whole view is most of the cost
+              FROM (SELECT n.nspname AS schemaname, c.relname,
+                           pg_stat_get_live_tuples(c.oid) AS n_live_tup,
+                           pg_stat_get_dead_tuples(c.oid) AS n_dead_tup,
+                           pg_stat_get_last_autovacuum_time(c.oid) AS last_autovacuum
+                      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE c.relkind IN ('r', 'm', 'p')
+                       AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                       AND n.nspname !~ '^pg_toast') t
              WHERE t.n_dead_tup >= t_min
                AND 100.0 * t.n_dead_tup / nullif(t.n_live_tup + t.n_dead_tup, 0) >= t_pct) x;
     IF r.cnt > 0 THEN
