@@ -2,8 +2,9 @@
  *
  * security.c
  *		Privilege safety shared by the modules (docs/security.md): the fixed
- *		environment of both background workers, and the escaping of
- *		client-controlled text in LOG lines.
+ *		environment of the background workers (the policy worker and audit
+ *		writer; the per-database workers of whole-server calls), and the
+ *		escaping of client-controlled text in LOG lines.
  *
  *-------------------------------------------------------------------------
  */

@@ -26,8 +26,11 @@ BEGIN
         IF NOT r.summary THEN
             f := r.r;
             f.datname := r.datname;
-            IF r.datname <> current_database() AND f.remedy_sql IS NOT NULL THEN
-                f.remedy_sql := format(E'\\connect %I\n', r.datname) || f.remedy_sql;
+            IF r.datname <> current_database() THEN
+                -- psql reads \connect up to the end of the line: a name with
+                -- a line break in it cannot be given there (no remedy then)
+                f.remedy_sql := CASE WHEN r.datname !~ '[[:cntrl:]]'
+                                     THEN format(E'\\connect %I\n', r.datname) || f.remedy_sql END;
             END IF;
             RETURN NEXT f;
         ELSIF NOT r.checked THEN
@@ -52,7 +55,8 @@ BEGIN
                 ELSE 'see the reason; runbook.databases() checks every database again' END;
             f.remedy_sql := CASE WHEN fix IS NULL THEN NULL
                                  WHEN r.code IN ('not_installed', 'other_version')
-                                     THEN format(E'\\connect %I\n', r.datname) || fix
+                                     THEN CASE WHEN r.datname !~ '[[:cntrl:]]'
+                                               THEN format(E'\\connect %I\n', r.datname) || fix END
                                  ELSE fix END;
             RETURN NEXT f;
         END IF;
