@@ -23,9 +23,11 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 N=${N:-11}
 TABLES=${TABLES:-1000}
 DBS=${DBS:-10}
+WORKERS=${WORKERS:-}	# pg_runbook.per_database_workers (default: the setting's)
 DIR=$BUILD/bench_fanout
 trap server_stop EXIT
-server_start "$DIR" "autovacuum = off" "max_worker_processes = 16" "pg_runbook.database = 'app1'" || exit 1
+server_start "$DIR" "autovacuum = off" "max_worker_processes = 16" "pg_runbook.database = 'app1'" \
+	${WORKERS:+"pg_runbook.per_database_workers = $WORKERS"} || exit 1
 
 dead_tuples_sql() {
 	cat <<'SQL'
