@@ -23,11 +23,16 @@ SELECT p.oid::regprocedure AS public_executable
  WHERE p.pronamespace = 'runbook'::regnamespace
    AND has_function_privilege('public', p.oid, 'EXECUTE');
 -- every function pins its search path in its own definition (sql/objects/):
--- none lacks SET search_path = pg_catalog, pg_temp
+-- none lacks SET search_path = pg_catalog, pg_temp, but for these LANGUAGE C
+-- functions called once per row, which resolve no name and run no SQL
+-- (a SET clause saves and restores the setting on every call):
+--   _runnable   builds emitted text (src/emit.c)
 SELECT p.oid::regprocedure AS search_path_not_pinned
   FROM pg_proc p
  WHERE p.pronamespace = 'runbook'::regnamespace
-   AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false);
+   AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)
+   AND NOT (p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'c')
+            AND p.proname IN ('_runnable'));
 -- GUC prefix reserved: a typo is an error, not a silent placeholder
 SET pg_runbook.no_such_setting = 1;
 SHOW pg_runbook.max_actions_per_cycle;

@@ -16,7 +16,7 @@ SELECT p.oid::regprocedure AS function, pg_get_function_arguments(p.oid) AS argu
   FROM pg_proc p
  WHERE p.pronamespace = 'runbook'::regnamespace
    AND p.proname IN ('kill_idle', 'cancel_long', 'recent_actions', 'cancel', 'terminate', 'terminate_blockers')
- ORDER BY 1;
+ ORDER BY p.oid::regprocedure::text COLLATE "C";
 SELECT * FROM runbook.kill_idle('1 day', true) LIMIT 0;
 SELECT * FROM runbook.cancel_long('1 day', true) LIMIT 0;
 SELECT * FROM runbook.recent_actions() LIMIT 0;

@@ -82,17 +82,18 @@ is($tri, 'databases|SEV4|closed databases|SEV4|noext databases|SEV4|oldver dead_
 	'triage(): dead tuples in shop, and closed, noext and oldver reported as not checked');
 is(psq('postgres', q{SELECT (evidence->'tables'->0->>'n_dead_tup') || '|' || (evidence->'tables'->0->>'relation') || '|' || remedy_sql
                      FROM runbook.triage() WHERE check_name = 'dead_tuples'}),
-	"$shop_dead|public.orders|\\connect shop\nVACUUM (VERBOSE, ANALYZE) public.orders;",
-	'the dead tuples are those pg_stat_user_tables shows in shop; the remedy connects there first');
+	"$shop_dead|public.orders|VACUUM (VERBOSE, ANALYZE) public.orders;",
+	'the dead tuples are those pg_stat_user_tables shows in shop; the remedy to run there');
 is(psq('postgres', q{SELECT finding || '|' || remedy_sql FROM runbook.triage() WHERE check_name = 'databases' AND datname = 'noext'}),
-	"database noext not checked: pg_runbook is not installed in this database|\\connect noext\nCREATE EXTENSION pg_runbook;",
-	'noext: not checked, why, and the fix in that database');
+	'database noext not checked: pg_runbook is not installed in this database|CREATE EXTENSION pg_runbook;',
+	'noext: not checked, why, and the fix to run in that database');
 like(psq('postgres', q{SELECT finding FROM runbook.triage() WHERE check_name = 'databases' AND datname = 'closed'}),
 	qr/not checked: the database does not allow connections/, 'closed: not checked, it allows no connections');
 
-# the same from shop: the dead tuples are local there (no \connect)
-is(psq('shop', q{SELECT datname || '|' || remedy_sql FROM runbook.triage() WHERE check_name = 'dead_tuples'}),
-	'shop|VACUUM (VERBOSE, ANALYZE) public.orders;', 'from shop itself: the same finding, no \connect');
+# the same from shop: the dead tuples are local there, the finding the same
+is(psq('shop', q{SELECT datname || '|' || finding || '|' || remedy_sql FROM runbook.triage() WHERE check_name = 'dead_tuples'}),
+	psq('postgres', q{SELECT datname || '|' || finding || '|' || remedy_sql FROM runbook.triage() WHERE check_name = 'dead_tuples'}),
+	'from shop itself: the same finding as from postgres');
 
 # ---- vacuum_status(), sizes(), metrics() over the server ------------------
 is(psq('postgres', q{SELECT coalesce(relation::text, 'NULL') || '|' || schemaname || '.' || relname || '|' || n_dead_tup

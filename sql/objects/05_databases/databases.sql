@@ -73,19 +73,19 @@ REVOKE ALL ON FUNCTION @extschema@._databases_probe(name[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@._databases_probe(name[]) TO pg_monitor;
 
 -- What to do about a database a whole-server call cannot check (NULL when
--- there is nothing to do: a template that allows no connections, say).
--- The statement runs in the database named by datname unless it says
--- otherwise.
+-- there is nothing to do: a template, a database that allows no
+-- connections, say).  The statement runs in the database named by datname
+-- (GRANT CONNECT anywhere).
 CREATE OR REPLACE FUNCTION @extschema@._database_fix(code text, datname name)
 RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE code
-             WHEN 'not_installed' THEN 'CREATE EXTENSION pg_runbook;'
-             WHEN 'other_version' THEN 'ALTER EXTENSION pg_runbook UPDATE;'
-             WHEN 'no_privilege' THEN format('GRANT CONNECT ON DATABASE %I TO %I;', datname, current_user)
-             WHEN 'timeout' THEN 'SET pg_runbook.per_database_timeout = ''30s'';'
+             WHEN 'not_installed' THEN @extschema@._runnable('sql', 'CREATE EXTENSION pg_runbook;')
+             WHEN 'other_version' THEN @extschema@._runnable('sql', 'ALTER EXTENSION pg_runbook UPDATE;')
+             WHEN 'no_privilege' THEN @extschema@._runnable('sql', 'GRANT CONNECT ON DATABASE %I TO %I;', datname, current_user)
+             WHEN 'timeout' THEN @extschema@._runnable('sql', 'SET pg_runbook.per_database_timeout = ''30s'';')
            END
 $$;
 

@@ -2,10 +2,10 @@
 -- the server.  It runs the per-database checks (_triage_database(), see
 -- 80_triage/triage_database.sql) in each database but the templates, in
 -- one call: here for this database, in a worker connected to each other
--- one as the caller (_on_databases()).  It returns their findings (each
--- with its database; a remedy for another database starts with \connect)
--- and one finding per database it could not check, with the reason and the
--- fix: triage() never stays silent about a database it did not look at.
+-- one as the caller (_on_databases()).  It returns their findings, each
+-- with its database in datname (where its remedy_sql is to be run), and one
+-- finding per database it could not check, with the reason and the fix:
+-- triage() never stays silent about a database it did not look at.
 
 CREATE OR REPLACE FUNCTION @extschema@._triage_databases(sess @extschema@.sessions[], waits jsonb, roots integer[])
 RETURNS SETOF @extschema@.triage_finding
@@ -26,12 +26,6 @@ BEGIN
         IF NOT r.summary THEN
             f := r.r;
             f.datname := r.datname;
-            IF r.datname <> current_database() THEN
-                -- psql reads \connect up to the end of the line: a name with
-                -- a line break in it cannot be given there (no remedy then)
-                f.remedy_sql := CASE WHEN r.datname !~ '[[:cntrl:]]'
-                                     THEN format(E'\\connect %I\n', r.datname) || f.remedy_sql END;
-            END IF;
             RETURN NEXT f;
         ELSIF NOT r.checked THEN
             fix := @extschema@._database_fix(r.code, r.datname);
@@ -53,11 +47,7 @@ BEGIN
                 WHEN 'no_slot' THEN 'only reserved connection slots are left: run triage() as a superuser, or when connections are free'
                 WHEN 'no_worker_slot' THEN 'raise max_worker_processes (restart) or wait for background workers to end'
                 ELSE 'see the reason; runbook.databases() checks every database again' END;
-            f.remedy_sql := CASE WHEN fix IS NULL THEN NULL
-                                 WHEN r.code IN ('not_installed', 'other_version')
-                                     THEN CASE WHEN r.datname !~ '[[:cntrl:]]'
-                                               THEN format(E'\\connect %I\n', r.datname) || fix END
-                                 ELSE fix END;
+            f.remedy_sql := fix;
             RETURN NEXT f;
         END IF;
     END LOOP;

@@ -1,6 +1,7 @@
 -- A per-database check of triage() (80_triage/triage_database.sql runs it
 -- in every database): dead tuples.  The thresholds come from the database
--- triage() runs in (alert_thresholds there), passed in thresholds.
+-- triage() runs in (alert_thresholds there), passed in thresholds; the
+-- remedy is to be run in this database (the finding's datname).
 
 CREATE OR REPLACE FUNCTION @extschema@._triage_db_dead_tuples(thresholds jsonb)
 RETURNS SETOF @extschema@.triage_finding
@@ -18,9 +19,11 @@ BEGIN
            jsonb_agg(jsonb_build_object('relation', x.rel, 'n_dead_tup', x.n_dead_tup, 'dead_pct', x.pct,
                                         'last_autovacuum', x.last_autovacuum) ORDER BY x.n_dead_tup DESC)
                FILTER (WHERE x.rn <= 5) AS top,
-           (array_agg(x.rel ORDER BY x.n_dead_tup DESC))[1] AS worst
+           (array_agg(x.schemaname ORDER BY x.n_dead_tup DESC))[1] AS worst_schema,
+           (array_agg(x.relname ORDER BY x.n_dead_tup DESC))[1] AS worst_rel
       INTO r
-      FROM (SELECT format('%I.%I', t.schemaname, t.relname) AS rel, t.n_dead_tup, t.last_autovacuum,
+      FROM (SELECT format('%I.%I', t.schemaname, t.relname) AS rel, t.schemaname, t.relname,
+                   t.n_dead_tup, t.last_autovacuum,
                    round(100.0 * t.n_dead_tup / nullif(t.n_live_tup + t.n_dead_tup, 0), 1) AS pct,
                    row_number() OVER (ORDER BY t.n_dead_tup DESC) AS rn
               -- pg_stat_user_tables' rows and figures, read with its own
@@ -41,7 +44,7 @@ BEGIN
         f.finding := format('%s table(s) in %s with at least %s%% dead tuples', r.cnt, current_database(), t_pct);
         f.evidence := jsonb_build_object('datname', current_database(), 'count', r.cnt, 'tables', r.top);
         f.action := 'check that autovacuum keeps up and nothing holds the xmin horizon; vacuum the worst tables';
-        f.remedy_sql := format('VACUUM (VERBOSE, ANALYZE) %s;', r.worst);
+        f.remedy_sql := @extschema@._runnable('sql', 'VACUUM (VERBOSE, ANALYZE) %I.%I;', r.worst_schema, r.worst_rel);
         f.datname := current_database();
         RETURN NEXT f;
     END IF;
