@@ -901,6 +901,11 @@ rb_task_finish(RbFanout *fo, RbDbTask *t)
 		t->version = pstrdup(fo->extversion);
 
 	t->checked = false;
+	/* the worker's own timer (the same budget, for a caller gone) says so too */
+	if (st == RB_DBW_STARTING && t->error != NULL &&
+		t->error->sqlerrcode == ERRCODE_QUERY_CANCELED &&
+		t->error->message != NULL && strstr(t->error->message, "statement timeout") != NULL)
+		t->timed_out = true;
 	if (t->timed_out)
 	{
 		t->code = "timeout";

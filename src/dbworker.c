@@ -383,8 +383,12 @@ rb_dbworker_main(Datum main_arg)
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+	/*
+	 * The caller stops this worker when its budget is over; this timer, a
+	 * second later, is for a caller that cannot (gone, or not scheduled).
+	 */
 	if (fixed->budget_ms > 0)
-		enable_timeout_after(STATEMENT_TIMEOUT, fixed->budget_ms);
+		enable_timeout_after(STATEMENT_TIMEOUT, fixed->budget_ms + 1000);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "pg_runbook per-database check: SPI_connect failed");
 	PushActiveSnapshot(GetTransactionSnapshot());
