@@ -134,9 +134,9 @@ rb_escape_text(const char *val)
  *	lock_timeout			  100ms: the diagnostics' rule, no lock waits
  *							  (the checks lock conditionally; this is the
  *							  backstop for a catalog held by DDL)
- *	statement_timeout		  0: the worker arms its own timer with the time
- *							  budget (a background worker has no statement
- *							  timer of its own)
+ *	statement_timeout		  0: the worker arms its own timer, the time
+ *							  budget plus a second (a background worker has
+ *							  no statement timer of its own)
  *	idle_in_transaction_session_timeout, idle_session_timeout,
  *	transaction_timeout (17+)  0
  *	max_parallel_workers_per_gather  0: no worker starts more workers
