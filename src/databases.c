@@ -220,6 +220,9 @@ typedef struct RbFanout
 	/* the output of _on_databases(): datname, summary, ..., r */
 	TupleDesc	outdesc;
 	MemoryContext querycxt;		/* where the tuplestores live */
+	ResourceOwner owner;		/* ... and whose temporary files they use:
+								 * the caller's, so that they outlive the
+								 * subtransaction of the local check */
 	MemoryContext rowcxt;		/* reset after each row */
 	int			ntasks;
 	RbDbTask   *tasks;
@@ -569,7 +572,10 @@ rb_task_keep_row(RbFanout *fo, RbDbTask *t, Datum *wvalues, bool *wnulls)
 	Datum		out[RB_OUT_NATTS];
 	bool		onulls[RB_OUT_NATTS];
 	int			i;
+	ResourceOwner oldowner = CurrentResourceOwner;
 
+	/* as PL/pgSQL does for its result, under the caller's resource owner */
+	CurrentResourceOwner = fo->owner;
 	if (t->rows == NULL)
 	{
 		old = MemoryContextSwitchTo(fo->querycxt);
@@ -599,6 +605,7 @@ rb_task_keep_row(RbFanout *fo, RbDbTask *t, Datum *wvalues, bool *wnulls)
 	tuplestore_putvalues(t->rows, fo->outdesc, out, onulls);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(fo->rowcxt);
+	CurrentResourceOwner = oldowner;
 }
 
 /* ---------- the current database: here, in a subtransaction ---------- */
@@ -1111,6 +1118,7 @@ rb_fanout_begin(FunctionCallInfo fcinfo, int check, int dbarg, bool templates_to
 
 	fo->check = check;
 	fo->querycxt = rsinfo->econtext->ecxt_per_query_memory;
+	fo->owner = CurrentResourceOwner;
 	fo->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_runbook per-database row",
 									   ALLOCSET_DEFAULT_SIZES);
 	rb_fanout_role(fo);

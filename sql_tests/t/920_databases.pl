@@ -106,6 +106,15 @@ is(psq('postgres', q{SELECT string_agg(datname || ':' || status, ' ' ORDER BY da
 	'vacuum_status(): one row per database it could not check, saying why');
 is(psq('postgres', q{SELECT count(*) FROM runbook.vacuum_status(ARRAY['postgres']) WHERE relation IS NULL}),
 	'0', 'the current database\'s rows keep relation');
+# more rows than work_mem holds: the rows of a database spill to a
+# temporary file, also when the check runs here in a subtransaction
+psq('shop', q{DO $$ BEGIN FOR g IN 1..300 LOOP EXECUTE format('CREATE TABLE filler%s (id int)', g); END LOOP; END $$});
+my $view_rows = psq('shop', 'SELECT count(*) FROM runbook.vacuum_status');
+cmp_ok($view_rows, '>', 300, "shop's vacuum_status view has $view_rows rows");
+is(psq('shop', q{SET work_mem = '64kB'; SELECT count(*) FROM runbook.vacuum_status(ARRAY['shop'])}),
+	$view_rows, 'vacuum_status(shop) in shop with work_mem 64kB: every row (spilled in the local subtransaction)');
+is(psq('postgres', q{SET work_mem = '64kB'; SELECT count(*) FROM runbook.vacuum_status(ARRAY['shop'])}),
+	$view_rows, '... and from postgres');
 my $orders_size = psq('shop', q{SELECT pg_total_relation_size('orders')});
 is(psq('postgres', q{SELECT total_bytes || '|' || coalesce(relation::text, 'NULL') FROM runbook.sizes() WHERE datname = 'shop' AND relname = 'orders'}),
 	"$orders_size|NULL", 'sizes(): total bytes of shop.orders as pg_total_relation_size says in shop');
