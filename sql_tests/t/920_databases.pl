@@ -25,6 +25,8 @@ $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'pg_runbook'
 pg_runbook.naptime = '60s'
 max_worker_processes = 12
+# the statistics compared between two reads must not move in between
+autovacuum = off
 });
 $node->start;
 
