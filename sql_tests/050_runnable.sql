@@ -13,27 +13,65 @@ INSERT INTO hostile VALUES
   ('dollar tag', '$$x$$'),
   ('semicolon', 'x; ALTER ROLE attacker SUPERUSER; --'),
   ('escape', E'x\x1b[2Jy'),
+  ('direction mark', E'abc\u202Edef'),
   ('plain', 'orders');
 -- identifiers and literals: the text parses back to the very value
 SELECT label,
        runbook._runnable('sql', 'SELECT %I, %L;', v, v) AS sql_text
   FROM hostile WHERE label IN ('quote', 'single quote', 'backslash', 'plain') ORDER BY label;
--- every value round-trips through quoting: the identifier and the literal
--- name exactly what was given, whatever it holds
+-- control characters (and direction marks) of a value are written as
+-- escapes: a Unicode-escaped identifier, an escape string
+SELECT label, runbook._runnable('sql', 'SELECT %L AS %I;', v, v) AS sql_text
+  FROM hostile WHERE label IN ('newline + psql shell', 'escape', 'direction mark') ORDER BY label;
+-- every value round-trips through quoting, whatever standard_conforming_strings
+-- is: the server reads back the very identifier (a column of that name) and
+-- the very literal
 DO $$
-DECLARE r record; got_ident text; got_lit text;
+DECLARE r record; got_ident text; got_lit text; scs text;
 BEGIN
-  FOR r IN SELECT * FROM hostile LOOP
-    EXECUTE 'SELECT ' || quote_literal(runbook._runnable('sql', '%I', r.v)) INTO got_ident;
-    EXECUTE 'SELECT ' || runbook._runnable('sql', '%L', r.v) INTO got_lit;
-    IF got_lit IS DISTINCT FROM r.v THEN RAISE EXCEPTION 'literal of % did not round-trip', r.label; END IF;
-    IF NOT (got_ident = quote_ident(r.v)) THEN RAISE EXCEPTION 'identifier of % differs', r.label; END IF;
+  FOREACH scs IN ARRAY ARRAY['on', 'off'] LOOP
+    PERFORM set_config('standard_conforming_strings', scs, true);
+    FOR r IN SELECT * FROM hostile LOOP
+      EXECUTE 'CREATE TEMP TABLE rt (' || runbook._runnable('sql', '%I', r.v) || ' int)';
+      SELECT attname INTO got_ident FROM pg_attribute WHERE attrelid = 'rt'::regclass AND attnum = 1;
+      DROP TABLE rt;
+      EXECUTE 'SELECT ' || runbook._runnable('sql', '%L', r.v) INTO got_lit;
+      IF got_lit IS DISTINCT FROM r.v THEN RAISE EXCEPTION 'literal of % did not round-trip', r.label; END IF;
+      IF got_ident IS DISTINCT FROM r.v THEN RAISE EXCEPTION 'identifier of % did not round-trip', r.label; END IF;
+    END LOOP;
   END LOOP;
   RAISE NOTICE 'all % values round-trip', (SELECT count(*) FROM hostile);
 END $$;
--- outside quoted tokens the result is plain ASCII without a backslash
-SELECT label, runbook._runnable('sql', 'VACUUM %I;', v) ~ E'^VACUUM (\\w+|"([^"]|"")*");$' AS one_quoted_token
+-- the result is one quoted token, plain ASCII, no control character
+SELECT label, runbook._runnable('sql', 'VACUUM %I;', v) ~ E'^VACUUM (\\w+|(U&)?"([^"]|"")*");$'
+       AND runbook._runnable('sql', 'VACUUM %I;', v) !~ '[^\x20-\x7e]' AS one_quoted_token
   FROM hostile ORDER BY label;
+-- %I of an array: a list of identifiers
+SELECT runbook._runnable('sql', 'CREATE INDEX ON t (%I);', ARRAY['a', 'B c', E'd\ne']::name[]);
+SELECT runbook._runnable('sql', 'SELECT %I', '{}'::text[]);
+-- %D: SQL already built (by _runnable, or the server's deparser), its quoted
+-- tokens written again without control characters, the whole still checked
+CREATE TABLE "t
+x" ("c;
+\! id" int CHECK ("c;
+\! id" <> 7 OR 'a
+\b' <> ''));
+CREATE INDEX "i
+\! id" ON "t
+x" ("c;
+\! id");
+SELECT runbook._runnable('sql', 'DROP INDEX %R; %D;', c.oid, pg_get_indexdef(c.oid))
+  FROM pg_class c WHERE c.relname = E'i\n\\! id';
+SELECT runbook._runnable('sql', 'SELECT count(*) FROM %R WHERE NOT (%D);', t.oid,
+                         regexp_replace(pg_get_constraintdef(k.oid), '^CHECK \((.*)\)$', '\1'))
+  FROM pg_class t JOIN pg_constraint k ON k.conrelid = t.oid WHERE t.relname = E't\nx';
+SELECT runbook._runnable('sql', 'SELECT %I.as_owner(%L, %L);', 'runbook', 'public.t'::text,
+                         runbook._runnable('sql', 'ALTER TABLE %I VALIDATE CONSTRAINT %I', 't', E'c\nk'));
+SELECT runbook._runnable('sql', 'SELECT 1; %D', E'\\! id') AS refused;
+SELECT runbook._runnable('sql', 'SELECT %D', NULL::text) IS NULL AS gone_is_null;
+SELECT runbook._runnable('sql', 'SELECT %D', 1);
+DROP TABLE "t
+x";
 -- %L of NULL, numbers through %s, positions
 SELECT runbook._runnable('sql', 'SELECT %L, %s, %s;', NULL::text, 42, 1.5::numeric);
 SELECT runbook._runnable('sql', 'SELECT %2$s, %1$I;', 'a b', 7);

@@ -56,6 +56,28 @@ RETURNING name, min_connections_pct, target_connections_pct, min_backend_age, ex
 -- a saturation policy alone is a threshold (it ends at most the excess)
 INSERT INTO runbook.policies (name, states, action, min_connections_pct) VALUES ('full', '{idle}', 'terminate', 95)
 RETURNING name, min_connections_pct, target_connections_pct;
+-- the columns added in 1.2: memory and disk guards
+INSERT INTO runbook.policies (name, states, action, min_private_memory_bytes) VALUES ('x', '{active}', 'cancel', -1);
+INSERT INTO runbook.policies (name, states, action, min_temp_file_bytes) VALUES ('x', '{active}', 'cancel', -1);
+INSERT INTO runbook.policies (name, states, action, min_memory_used_pct) VALUES ('x', '{active}', 'cancel', 0);
+INSERT INTO runbook.policies (name, states, action, min_disk_used_pct) VALUES ('x', '{active}', 'cancel', 100.5);
+INSERT INTO runbook.policies (name, states, action, min_query_age, target_memory_used_pct) VALUES ('x', '{active}', 'cancel', '1 min', 50);
+INSERT INTO runbook.policies (name, states, action, min_disk_used_pct, target_disk_used_pct) VALUES ('x', '{active}', 'cancel', 90, 95);
+INSERT INTO runbook.policies (name, states, action, min_memory_used_pct, min_disk_used_pct) VALUES ('x', '{active}', 'cancel', 90, 90);
+-- a guard alone is a threshold (a mark, or a per-session floor)
+INSERT INTO runbook.policies (name, states, action, min_memory_used_pct, target_memory_used_pct, min_private_memory_bytes)
+VALUES ('memguard', '{active}', 'cancel_then_terminate', 90, 80, pg_size_bytes('256 MB'))
+RETURNING name, min_memory_used_pct, target_memory_used_pct, min_private_memory_bytes;
+INSERT INTO runbook.policies (name, states, action, min_temp_file_bytes) VALUES ('tempcap', '{active}', 'cancel', pg_size_bytes('10 GB'))
+RETURNING name, min_temp_file_bytes, min_disk_used_pct;
+-- the CHECK constraints hold without the trigger too (ALTER TABLE ... DISABLE TRIGGER)
+ALTER TABLE runbook.policies DISABLE TRIGGER policies_validate;
+\set VERBOSITY terse
+INSERT INTO runbook.policies (name, states, action, min_memory_used_pct, min_disk_used_pct) VALUES ('x', '{active}', 'cancel', 90, 90);
+INSERT INTO runbook.policies (name, states, action, min_temp_file_bytes) VALUES ('x', '{active}', 'cancel', -5);
+\set VERBOSITY default
+ALTER TABLE runbook.policies ENABLE TRIGGER policies_validate;
+DELETE FROM runbook.policies WHERE name IN ('memguard', 'tempcap');
 -- kept by pg_dump: the DBA's rows and the starter policies the DBA changed;
 -- a starter as shipped is left out (CREATE EXTENSION installs it again)
 SELECT c.relname, e.extcondition[array_position(e.extconfig, c.oid)] AS dump_filter

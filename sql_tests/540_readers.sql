@@ -48,10 +48,11 @@ SELECT k, array_agg(h ORDER BY o) AS headings
        LATERAL regexp_matches(runbook.incident_message(k), '^([A-Z][A-Za-z ]+):', 'gm') WITH ORDINALITY m(h, o)
  GROUP BY k ORDER BY k;
 -- quoting helpers
-SELECT runbook._shell_quote('it''s $(id)') AS shell_word, runbook._one_line(E'a\nb\rc') AS one_line;
-SELECT runbook._migration_remedy('prisma', 'failed', E'x\ny', NULL, 'npx prisma migrate resolve --rolled-back x') AS ctl_name;
-SELECT runbook._migration_remedy('prisma', 'locked', NULL, 'prisma migrate lock (advisory 72707369) held by pid 4242 (app, idle)',
-                                 'a migration is running; if that session is stuck: SELECT pg_terminate_backend(4242)') AS locked;
+SELECT runbook._shell_quote('it''s $(id)') AS shell_word, runbook._one_line(E'a\nb\rc\x1bd') AS one_line;
+-- a migration name as one shell word; one with a control character
+-- cannot be one line: the command is withheld (docs/security.md)
+SELECT runbook._runnable('shell', 'npx prisma migrate resolve --rolled-back %Q', 'it''s $(id)') AS shell_cmd,
+       runbook._runnable('shell', 'npx prisma migrate resolve --rolled-back %Q', E'x\ny') AS ctl_name;
 -- triage: the new checks' remedies never print the bare built-ins
 SELECT count(*) AS bare FROM runbook.triage() WHERE remedy_sql ~ 'pg_(terminate|cancel)_backend';
 -- privileges: pg_monitor reads everything but the log without file rights

@@ -304,4 +304,14 @@ rb_lock_next_waiter(LOCK *lock, PGPROC *prev)
 #define RB_DBSTAT(e, field)		((e)->field)
 #endif
 
+/*
+ * The temporary-file directory and prefix ("pgsql_tmp"): storage/fd.h up to
+ * 16, common/file_utils.h from 17.
+ */
+#if PG_VERSION_NUM >= 170000
+#include "common/file_utils.h"
+#else
+#include "storage/fd.h"
+#endif
+
 #endif							/* PG_RUNBOOK_COMPAT_H */

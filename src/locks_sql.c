@@ -17,6 +17,7 @@
 #include "nodes/execnodes.h"
 #include "utils/tuplestore.h"
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -186,6 +187,15 @@ lock_target_text(const LOCKTAG *tag)
 		rel = (tag->locktag_field1 == MyDatabaseId) ? get_rel_name(relid) : NULL;
 		if (rel == NULL)
 			rel = psprintf("%u", relid);
+		else
+		{
+			/* a name for people: its control characters shown (emit.c) */
+			StringInfoData vis;
+
+			initStringInfo(&vis);
+			rb_append_visible(&vis, rel);
+			rel = vis.data;
+		}
 	}
 	switch ((LockTagType) tag->locktag_type)
 	{
@@ -596,13 +606,20 @@ append_age(StringInfo buf, int64 us)
 					 (int) ((secs / 60) % 60), (int) (secs % 60));
 }
 
-/* one line of query text, clipped */
+/*
+ * One line of query text, clipped: runs of white space become one space,
+ * other control characters are shown as \xHH (rb_append_visible), so that
+ * a query text can neither break the tree's lines nor reach the reader's
+ * terminal as an escape sequence.
+ */
 static void
 append_query(StringInfo buf, const char *q)
 {
+	StringInfoData line;
 	int			n = 0;
 	bool		space = false;
 
+	initStringInfo(&line);
 	for (; *q && n < 100; q++)
 	{
 		if (*q == ' ' || *q == '\n' || *q == '\r' || *q == '\t')
@@ -612,13 +629,18 @@ append_query(StringInfo buf, const char *q)
 		}
 		if (space && n > 0)
 		{
-			appendStringInfoChar(buf, ' ');
+			appendStringInfoChar(&line, ' ');
 			n++;
 		}
 		space = false;
-		appendStringInfoChar(buf, *q);
+		appendStringInfoChar(&line, *q);
 		n++;
 	}
+	/* never cut a multibyte character in two */
+	line.len = pg_mbcliplen(line.data, line.len, line.len);
+	line.data[line.len] = '\0';
+	rb_append_visible(buf, line.data);
+	pfree(line.data);
 	if (*q)
 		appendStringInfoString(buf, "...");
 }
@@ -651,7 +673,9 @@ append_session(TreeCtx *t, StringInfo buf, RbLockNode *n)
 		appendStringInfoString(buf, " (no longer running)");
 		return;
 	}
-	appendStringInfo(buf, " [%s]", be->appname);
+	appendStringInfoString(buf, " [");
+	rb_append_visible(buf, be->appname);
+	appendStringInfoChar(buf, ']');
 	if (!rb_viewer_can_see(t->v, be->roleid))
 		return;
 	if (rb_state_name(be->state))

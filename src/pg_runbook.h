@@ -26,6 +26,9 @@
 #include "settings.h"
 #include "shmem.h"
 
+/* the reason of a relation skipped because it is locked (maint.c, bloat.c) */
+#define RB_SKIP_LOCKED "skipped: locked by another session (DDL holds or awaits a conflicting lock); not waited for"
+
 /* ---- argument checking and output helpers (util.c) ---- */
 extern int64 rb_interval_usecs(Interval *iv);
 extern int64 rb_check_interval_arg(FunctionCallInfo fcinfo, int argno,
@@ -39,5 +42,8 @@ extern void rb_worker_fixed_environment(void);
 extern void rb_dbworker_fixed_environment(const char *timezone);
 extern void rb_append_escaped(StringInfo s, const char *val);
 extern char *rb_escape_text(const char *val);
+
+/* ---- text for a person (emit.c) ---- */
+extern void rb_append_visible(StringInfo out, const char *v);
 
 #endif							/* PG_RUNBOOK_H */

@@ -14,6 +14,7 @@
 
 #include "utils/inet.h"
 
+#include "hostshot.h"
 #include "lockshot.h"
 #include "snapshot.h"
 
@@ -74,6 +75,22 @@ typedef struct RbPolicy
 									 * min_conn_pct */
 	bool		saturated;		/* evaluation: not a saturation policy, or
 								 * min_conn_pct reached */
+	/* added in 1.2, memory and disk guards; all-zero means "not set" */
+	bool		has_private_mem;
+	int64		min_private_mem;	/* bytes of private memory (RssAnon of
+									 * the session and its parallel workers) */
+	bool		has_temp;
+	int64		min_temp_bytes; /* bytes of temporary files of the session */
+	bool		mem_guard;		/* min_mem_pct is set */
+	double		min_mem_pct;	/* act only while memory in use is at or
+								 * above this % of the limit */
+	double		target_mem_pct; /* end only down to this %; < 0 = min */
+	bool		disk_guard;		/* min_disk_pct is set */
+	double		min_disk_pct;	/* act on sessions with temporary files on a
+								 * filesystem at or above this % used */
+	double		target_disk_pct;	/* < 0 = min_disk_pct */
+	bool		mem_reached;	/* evaluation: not a memory guard, or its
+								 * mark is reached */
 } RbPolicy;
 
 typedef struct RbPolicySet
@@ -88,6 +105,16 @@ typedef struct RbPolicySet
 								 * < 0 = none */
 	int			min_blocked;	/* smallest min_blocked_sessions of an acting
 								 * only_if_blocking policy; 0 = none */
+	/* the guards (1.2), for the worker's cheap check (guard.c) */
+	bool		need_host;		/* an acting policy reads the host */
+	uint32		host_states;	/* states of the sessions they may match */
+	int			host_flags;		/* RB_HOST_* the evaluation needs */
+	double		min_mem_pct;	/* smallest memory mark; < 0 = none */
+	double		min_disk_pct;	/* smallest disk mark; < 0 = none */
+	int64		min_private_mem;	/* smallest private-memory floor of a
+									 * guard without a memory mark; < 0 =
+									 * none */
+	int64		min_temp_bytes; /* the same for temporary files */
 } RbPolicySet;
 
 typedef struct RbDecision
@@ -95,6 +122,9 @@ typedef struct RbDecision
 	RbBackend  *backend;
 	RbPolicy   *policy;
 	char	   *why;			/* the thresholds that were crossed */
+	int64		figure;			/* a guard's: private memory, or temporary
+								 * bytes on the filesystem that is full */
+	int			loc;			/* a disk guard's location (host->locs) */
 } RbDecision;
 
 typedef struct RbEvaluation
@@ -134,5 +164,21 @@ extern RbEvaluation *rb_policies_evaluate_ext(RbPolicySet *set, RbSnapshot *snap
 											  RbLockShot *locks,
 											  int self_pid, int flags,
 											  RbEndingFn ending, void *arg);
+
+/*
+ * Memory and disk guards (1.2).  When rb_policies_need_host(set), the
+ * caller takes a host snapshot of its backend snapshot's pids (want[] from
+ * rb_policies_host_wanted: the sessions a guard may match and their
+ * parallel workers; flags set->host_flags) and passes it here; host->procs
+ * is parallel to snap->backends.  NULL: guards match nothing.
+ */
+extern bool rb_policies_need_host(const RbPolicySet *set);
+extern bool rb_policy_is_guard(const RbPolicy *p);
+extern void rb_policies_host_wanted(const RbPolicySet *set, const RbSnapshot *snap,
+									bool *want);
+extern RbEvaluation *rb_policies_evaluate_host(RbPolicySet *set, RbSnapshot *snap,
+											   RbLockShot *locks, RbHostShot *host,
+											   int self_pid, int flags,
+											   RbEndingFn ending, void *arg);
 
 #endif							/* PG_RUNBOOK_POLICY_H */

@@ -23,6 +23,8 @@ int			rb_max_actions_per_cycle = 100;
 int			rb_audit_ring_size = 1024;
 #ifdef RB_TEST_HOOKS
 int			rb_test_delay_before_signal = 0;
+int			rb_test_bloat_delay_after_scan = 0;
+char	   *rb_test_os_root = NULL;
 #endif
 
 char	   *rb_database = NULL;
@@ -120,6 +122,29 @@ rb_settings_define(void)
 							PGC_SUSET,
 							GUC_UNIT_MS | GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_runbook.test_bloat_delay_after_scan",
+							"Test only: wait this long between the catalog scans of the bloat estimate and its first lock.",
+							"Used by the test suite to rewrite or drop a relation in that window. Leave at 0.",
+							&rb_test_bloat_delay_after_scan,
+							0, 0, 60000,
+							PGC_SUSET,
+							GUC_UNIT_MS | GUC_NOT_IN_SAMPLE,
+							NULL, NULL, NULL);
+
+	/*
+	 * The memory readers of hostshot.c read /proc/self/cgroup,
+	 * /proc/self/mountinfo, /proc/meminfo and the cgroup files under this
+	 * directory instead of / (a directory laid out like a cgroup v2 host,
+	 * say): tests of layouts the test machine does not have.
+	 */
+	DefineCustomStringVariable("pg_runbook.test_os_root",
+							   "Test only: read the memory files (cgroup, meminfo) under this directory instead of /.",
+							   "Used by the test suite to read cgroup layouts laid out in files. Leave empty.",
+							   &rb_test_os_root,
+							   "",
+							   PGC_SUSET,
+							   GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
 #endif
 
 	/*

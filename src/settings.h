@@ -20,6 +20,8 @@ extern int	rb_max_actions_per_cycle;
 extern int	rb_audit_ring_size;
 #ifdef RB_TEST_HOOKS
 extern int	rb_test_delay_before_signal;
+extern int	rb_test_bloat_delay_after_scan;
+extern char *rb_test_os_root;
 #endif
 
 /* worker settings */

@@ -72,6 +72,7 @@
 #include "lockshot.h"
 #include "policy.h"
 #include "audit.h"
+#include "guard.h"
 #include "remedy.h"
 #include "snapshot.h"
 #include "worker.h"
@@ -247,6 +248,7 @@ typedef struct Memo
 } Memo;
 
 static HTAB *memo = NULL;
+static bool cycle_by_guard = false; /* the guard check asked for this cycle */
 static bool told_no_extension = false;
 static bool told_standby = false;
 static uint64 cycle_no = 0;
@@ -487,6 +489,8 @@ run_cycle(CycleResult *res, MemoryContext cyclectx)
 	RbEvaluation *ev;
 	ActionPlan	plan;
 	RbOutcome  *outcomes;
+	RbHostShot *host = NULL;
+	bool		guard_acted = false;
 	int			acted = 0;
 	int			i;
 
@@ -501,6 +505,7 @@ run_cycle(CycleResult *res, MemoryContext cyclectx)
 	if (!OidIsValid(get_extension_oid("pg_runbook", true)))
 	{
 		res->no_extension = true;
+		rb_guard_off();
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 		pgstat_report_activity(STATE_IDLE, NULL);
@@ -520,10 +525,13 @@ run_cycle(CycleResult *res, MemoryContext cyclectx)
 	{
 		snap = rb_snapshot_take(0);
 		cycle_no++;
-		ev = rb_policies_evaluate_ext(set, snap,
-									  rb_policies_need_locks(set) ?
-									  rb_lockshot_take_if_waiting(snap) : NULL,
-									  MyProcPid, 0, memo_ending, NULL);
+		/* memory and disk guards: /proc of the sessions they may match */
+		if (rb_policies_need_host(set))
+			host = rb_guard_take(set, snap);
+		ev = rb_policies_evaluate_host(set, snap,
+									   rb_policies_need_locks(set) ?
+									   rb_lockshot_take_if_waiting(snap) : NULL,
+									   host, MyProcPid, 0, memo_ending, NULL);
 		res->next_deadline = ev->next_deadline;
 		res->min_threshold_us = ev->min_threshold_us;
 
@@ -545,6 +553,10 @@ run_cycle(CycleResult *res, MemoryContext cyclectx)
 			{
 				const char *r = outcomes[i].reason;
 
+				if ((outcomes[i].outcome == RB_OUTCOME_CANCELLED ||
+					 outcomes[i].outcome == RB_OUTCOME_TERMINATED) &&
+					rb_policy_is_guard(plan.real_policy[i]))
+					guard_acted = true;
 				/* escalate only after a cancel that happened */
 				if (outcomes[i].outcome == RB_OUTCOME_CANCELLED &&
 					plan.real_policy[i]->action == RB_POLICY_CANCEL_THEN_TERMINATE)
@@ -591,6 +603,7 @@ run_cycle(CycleResult *res, MemoryContext cyclectx)
 		}
 		memo_prune();
 	}
+	rb_guard_after_cycle(set, host, cycle_by_guard, guard_acted);
 
 	/* copy the audit ring into runbook.actions, in this transaction */
 	if (!RecoveryInProgress())
@@ -780,6 +793,8 @@ rb_worker_main(Datum main_arg)
 	volatile int probe_min_blocked = 0;
 	volatile int cycle_waiters = 0;
 	TimestampTz last_cycle_end = 0;
+	long		guard_ms = RB_GUARD_TICK_MS;
+	MemoryContext guardctx;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -810,6 +825,8 @@ rb_worker_main(Datum main_arg)
 
 	cyclectx = AllocSetContextCreate(TopMemoryContext, "pg_runbook cycle",
 									 ALLOCSET_DEFAULT_SIZES);
+	guardctx = AllocSetContextCreate(TopMemoryContext, "pg_runbook guard check",
+									 ALLOCSET_SMALL_SIZES);
 
 	for (;;)
 	{
@@ -835,6 +852,7 @@ rb_worker_main(Datum main_arg)
 		probe_min_blocked = 0;
 		if (paused || rb_enforce == RB_ENFORCE_OFF)
 		{
+			rb_guard_off();
 			LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
 			rb_shared->worker.wake_at_clients = 0;
 			LWLockRelease(rb_shared->lock);
@@ -847,6 +865,7 @@ rb_worker_main(Datum main_arg)
 						(errmsg("pg_runbook worker is on a standby and does not act"),
 						 errhint("Set pg_runbook.act_on_standby = on to enforce policies on this standby.")));
 			told_standby = true;
+			rb_guard_off();
 			goto sleep;
 		}
 		told_standby = false;
@@ -879,6 +898,7 @@ rb_worker_main(Datum main_arg)
 				AbortCurrentTransaction();
 				sleep_ms = note_failure(edata->message);
 				failed = true;
+				rb_guard_off();
 				memset(&res, 0, sizeof(res));
 				res.min_threshold_us = -1;
 			}
@@ -887,6 +907,8 @@ rb_worker_main(Datum main_arg)
 		}
 		t1 = GetCurrentTimestamp();
 		last_cycle_end = t1;
+		cycle_by_guard = false;
+		guard_ms = RB_GUARD_MIN_TICK_MS;
 
 		if (res.no_extension)
 		{
@@ -952,7 +974,8 @@ sleep:
 			if (left <= 0)
 				break;
 			rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						   probe_min_blocked > 0 ? Min(left, WORKER_PROBE_MS) : left,
+						   Min(left, Min(probe_min_blocked > 0 ? WORKER_PROBE_MS : left,
+										 rb_guard_watching() ? guard_ms : left)),
 						   PG_WAIT_EXTENSION);
 			if (rc & WL_LATCH_SET)
 			{
@@ -965,6 +988,23 @@ sleep:
 			CHECK_FOR_INTERRUPTS();
 			if (ConfigReloadPending)
 				break;
+			if (rb_guard_watching())
+			{
+				/* the memory and disk guards' cheap check (guard.c) */
+				MemoryContext old = MemoryContextSwitchTo(guardctx);
+				bool		due = rb_guard_check(&guard_ms);
+
+				MemoryContextSwitchTo(old);
+				MemoryContextReset(guardctx);
+				if (due)
+				{
+					cycle_by_guard = true;
+					LWLockAcquire(rb_shared->lock, LW_EXCLUSIVE);
+					rb_shared->worker.event_wakeups++;
+					LWLockRelease(rb_shared->lock);
+					break;
+				}
+			}
 			if (probe_min_blocked > 0)
 			{
 				int			n = rb_lock_waiters_count();
@@ -1201,10 +1241,11 @@ rb_policy_preview(PG_FUNCTION_ARGS)
 	set = rb_policies_load();
 	MemoryContextSwitchTo(callerctx);
 	snap = rb_snapshot_take(RB_SNAP_QUERY);
-	ev = rb_policies_evaluate(set, snap,
-							  rb_policies_need_locks(set) ?
-							  rb_lockshot_take_if_waiting(snap) : NULL,
-							  rb_worker_pid(), 0);
+	ev = rb_policies_evaluate_host(set, snap,
+								   rb_policies_need_locks(set) ?
+								   rb_lockshot_take_if_waiting(snap) : NULL,
+								   rb_policies_need_host(set) ? rb_guard_take(set, snap) : NULL,
+								   rb_worker_pid(), 0, NULL, NULL);
 	plan_actions(ev, &plan, true, true, snap->taken_at, NULL);
 	if (plan.ndry > 0)
 	{

@@ -90,7 +90,9 @@ free_port() {
 # ---- throwaway servers for demo and benchmarks ----
 # server_start DIR [conf lines...]: initdb + start a private server (socket
 # directory DIR/sock, free port, pg_runbook preloaded) from the private
-# installation; exports PGHOST, PGPORT, PGDATABASE=postgres, PGUSER.
+# installation; exports PGHOST, PGPORT, PGDATABASE=postgres, PGUSER.  With
+# SERVER_CGROUP set (a cgroup directory whose cgroup.procs the server user
+# may write, tools/guard-fixtures.sh), the server starts inside that cgroup.
 server_start() {
 	local dir=$1; shift
 	user_dir "$dir"
@@ -107,7 +109,13 @@ server_start() {
 		echo "fsync = off"
 		local l; for l in "$@"; do echo "$l"; done
 	} >> "$dir/data/postgresql.conf"
-	as_user "$TIBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null || { tail -20 "$dir/server.log"; return 1; }
+	if [ -n "${SERVER_CGROUP:-}" ]; then
+		# pg_ctl moves itself into the cgroup first: the server inherits it
+		as_user sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$SERVER_CGROUP" \
+			"$TIBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null || { tail -20 "$dir/server.log"; return 1; }
+	else
+		as_user "$TIBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null || { tail -20 "$dir/server.log"; return 1; }
+	fi
 }
 
 server_stop() {

@@ -70,14 +70,32 @@ fi
 if [ -n "$PROVE_TESTS" ]; then
 	echo "== TAP"
 	mkdir -p "$T/tap"; [ "$(id -u)" = 0 ] && chown "$RUN_USER" "$T/tap"
+	# The root-only fixtures of the memory and disk guard tests (a memory
+	# cgroup under ours, a small tmpfs; tools/guard-fixtures.sh), made for
+	# a run that has those tests and undone after it, also on failure or
+	# interrupt.
+	FIXTURES=$BUILD/fixtures
+	tools_fx=$ROOT/tools/guard-fixtures.sh
+	FX_ENV=()
+	"$tools_fx" teardown "$FIXTURES"
+	case " $PROVE_TESTS " in
+	*_guard*)
+		trap '"$tools_fx" teardown "$FIXTURES"' EXIT
+		trap 'exit 130' INT; trap 'exit 143' TERM
+		while IFS= read -r l; do
+			[ -n "$l" ] && FX_ENV+=("$l")
+		done < <("$tools_fx" setup "$FIXTURES" "$RUN_USER")
+		;;
+	esac
 	# TESTDIR places tmp_check up to 16; TESTDATADIR/TESTLOGDIR from 17.
-	(cd "$ROOT" && as_user env TESTDIR="$T/tap" PATH="$TIBIN:$PATH" \
+	(cd "$ROOT" && as_user env ${FX_ENV[@]+"${FX_ENV[@]}"} TESTDIR="$T/tap" PATH="$TIBIN:$PATH" \
 		TESTDATADIR="$T/tap/tmp_check" TESTLOGDIR="$T/tap/tmp_check/log" \
 		PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
 		PG_RUNBOOK_ROOT="$ROOT" PGMAJOR="$PGMAJOR" \
 		prove -I "$PGXS_DIR/src/test/perl" -I "$ROOT/sql_tests/t" \
 		${PROVE_FLAGS:-} $PROVE_TESTS) 2>&1 | tee "$LOGS/tap.log"
 	r=${PIPESTATUS[0]}; [ $r -ne 0 ] && rc=1
+	"$tools_fx" teardown "$FIXTURES"
 	summary+=("TAP: exit $r")
 	if [ $r -ne 0 ]; then
 		for f in "$T"/tap/tmp_check/log/regress_log_*; do

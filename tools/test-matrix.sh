@@ -8,8 +8,11 @@
 # Every other version runs in a cached Debian root (chroot) made on first use
 # by tools/matrix-root.sh: a copy of this working tree (build output left
 # out) is put into the root and `make test` runs there, against that root's
-# PostgreSQL, with /proc, /dev, /dev/pts and /dev/shm mounted.  Mounts are
-# always undone, also on failure or interrupt.  Needs root.
+# PostgreSQL, with /proc, /dev, /dev/pts and /dev/shm mounted, and the
+# cgroup hierarchies (/sys/fs/cgroup, recursively, as a slave: nothing done
+# inside propagates out) for the memory guard's test, which makes its
+# cgroup under this process's own.  Mounts are always undone, also on
+# failure or interrupt.  Needs root.
 #
 # Settings (environment):
 #   PG_RUNBOOK_MATRIX_VERSIONS  versions to test (default "15 17 18")
@@ -86,6 +89,12 @@ mount_root() {
 		mkdir -p "$root$d"
 		mount --bind "$d" "$root$d" && mount --make-private "$root$d" || return 1
 	done
+	# the cgroup hierarchies (sql_tests/t/310_memory_guard.pl), where the host has them
+	if [ -d /sys/fs/cgroup ] && mountpoint -q /sys/fs/cgroup; then
+		mkdir -p "$root/sys/fs/cgroup"
+		mount --rbind /sys/fs/cgroup "$root/sys/fs/cgroup" &&
+			mount --make-rslave "$root/sys/fs/cgroup" || return 1
+	fi
 }
 
 # Copy of the working tree (tracked or not), without build output or git.
@@ -144,7 +153,7 @@ run_root() {
 			make -C "$INNER" test ${SUITE_ARGS[@]+"${SUITE_ARGS[@]}"} >>"$log" 2>&1
 		rc=$?
 	else
-		echo "mounting /proc and /dev into $root failed" >>"$log"
+		echo "mounting /proc, /dev and /sys/fs/cgroup into $root failed" >>"$log"
 		rc=1
 	fi
 	release_root "$root"

@@ -36,6 +36,13 @@ CREATE TABLE @extschema@.policies (
     target_connections_pct numeric,
     min_backend_age     interval,
     exclude_application_pattern text,
+    -- memory and disk guards (1.2)
+    min_private_memory_bytes bigint,
+    min_temp_file_bytes bigint,
+    min_memory_used_pct numeric,
+    target_memory_used_pct numeric,
+    min_disk_used_pct   numeric,
+    target_disk_used_pct numeric,
     CONSTRAINT policies_action_check
         CHECK (action IN ('ignore', 'log', 'cancel', 'terminate', 'cancel_then_terminate')),
     CONSTRAINT policies_states_check
@@ -56,7 +63,18 @@ CREATE TABLE @extschema@.policies (
     CONSTRAINT policies_target_check
         CHECK (target_connections_pct IS NULL OR min_connections_pct IS NOT NULL),
     CONSTRAINT policies_backend_age_check
-        CHECK (coalesce(min_backend_age, '0') >= '0')
+        CHECK (coalesce(min_backend_age, '0') >= '0'),
+    CONSTRAINT policies_guard_bytes_check
+        CHECK (coalesce(min_private_memory_bytes, 0) >= 0 AND coalesce(min_temp_file_bytes, 0) >= 0),
+    CONSTRAINT policies_memory_check
+        CHECK (min_memory_used_pct > 0 AND min_memory_used_pct <= 100
+               AND target_memory_used_pct >= 0 AND target_memory_used_pct <= min_memory_used_pct
+               AND (target_memory_used_pct IS NULL OR min_memory_used_pct IS NOT NULL)),
+    CONSTRAINT policies_disk_check
+        CHECK (min_disk_used_pct > 0 AND min_disk_used_pct <= 100
+               AND target_disk_used_pct >= 0 AND target_disk_used_pct <= min_disk_used_pct
+               AND (target_disk_used_pct IS NULL OR min_disk_used_pct IS NOT NULL)
+               AND (min_disk_used_pct IS NULL OR min_memory_used_pct IS NULL))
 );
 
 COMMENT ON TABLE @extschema@.policies IS
@@ -71,6 +89,18 @@ COMMENT ON COLUMN @extschema@.policies.min_backend_age IS
 'connection age (backend_start) threshold';
 COMMENT ON COLUMN @extschema@.policies.exclude_application_pattern IS
 'sessions whose application_name is LIKE this pattern are not matched';
+COMMENT ON COLUMN @extschema@.policies.min_private_memory_bytes IS
+'match only sessions holding at least this much private memory (RssAnon of the session and its parallel workers)';
+COMMENT ON COLUMN @extschema@.policies.min_temp_file_bytes IS
+'match only sessions with at least this many bytes of temporary files (with a disk guard: on the full filesystem)';
+COMMENT ON COLUMN @extschema@.policies.min_memory_used_pct IS
+'memory guard: act only while memory in use is at or above this percent of the limit (runbook.host()), largest private memory first';
+COMMENT ON COLUMN @extschema@.policies.target_memory_used_pct IS
+'memory guard: end only as many sessions as bring memory in use down to this percent (default: min_memory_used_pct)';
+COMMENT ON COLUMN @extschema@.policies.min_disk_used_pct IS
+'disk guard: act on sessions with temporary files on a filesystem at or above this percent used, most temporary bytes there first';
+COMMENT ON COLUMN @extschema@.policies.target_disk_used_pct IS
+'disk guard: end only as many sessions as bring that filesystem down to this percent (default: min_disk_used_pct)';
 
 -- pg_dump keeps the DBA's policies, and the starter policies the DBA changed
 -- (enabled, tuned); the ones still as shipped come back with CREATE EXTENSION

@@ -41,7 +41,13 @@ INSERT INTO @extschema@.alert_thresholds (name, value, unit, description, user_s
  ('dead_tuples_pct',             20,         'percent', 'n_dead_tup of n_live_tup + n_dead_tup: DatabaseHighDeadTuples and SEV3 at or above', false),
  ('dead_tuples_min',             10000,      'count',   'ignore tables with fewer dead tuples than this', false),
  ('slow_query_mean_ms',          1000,       'ms',      'pg_stat_statements mean time per call: DatabaseSlowQueries and SEV3 at or above', false),
- ('slow_query_min_calls',        10,         'count',   'ignore statements called fewer times than this', false);
+ ('slow_query_min_calls',        10,         'count',   'ignore statements called fewer times than this', false),
+ ('memory_sev1_pct',             95,         'percent', 'memory in use of the server''s limit (runbook.host(): its cgroup, else the machine; page cache not counted): SEV1 at or above', false),
+ ('memory_sev2_pct',             90,         'percent', 'the same, SEV2 at or above', false),
+ ('memory_sev3_pct',             80,         'percent', 'the same, SEV3 at or above', false),
+ ('disk_sev1_pct',               95,         'percent', 'a filesystem holding the data directory, pg_wal or a tablespace used (space or inodes): SEV1 at or above', false),
+ ('disk_sev2_pct',               90,         'percent', 'the same, SEV2 at or above', false),
+ ('disk_sev3_pct',               80,         'percent', 'the same, SEV3 at or above', false);
 
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.alert_thresholds', 'WHERE user_set');
 

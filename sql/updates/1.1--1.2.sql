@@ -10,6 +10,50 @@
 -- - new shipped rows (thresholds, starter policies) that need the new
 --   functions go into 1.1--1.2.post.sql.
 
+-- issue 22 (emitted text): migration_status() gains remedy_command (the
+-- tool's shell command) and remedy_sql; _migration_remedy() (shell text in
+-- an SQL comment) is gone: triage's remedy_sql holds only SQL.
+DROP FUNCTION @extschema@.migration_status(interval);
+DROP FUNCTION @extschema@._migration_remedy(text, text, text, text, text);
+
+-- issue 25: bloat_report()'s estimate returns finished rows (_bloat_rows)
+-- and its remedy text is built inline from an advice; _bloat_estimate's C
+-- symbol stays for 1.0 / 1.1 installations.
+DROP FUNCTION @extschema@._bloat_estimate(regclass);
+DROP FUNCTION @extschema@._bloat_remedy(text, regclass, regclass, bigint, numeric, numeric, text);
+
+-- runbook.policies: the memory and disk guards (sql/install/30_policies.sql)
+ALTER TABLE @extschema@.policies
+    ADD COLUMN min_private_memory_bytes bigint,
+    ADD COLUMN min_temp_file_bytes bigint,
+    ADD COLUMN min_memory_used_pct numeric,
+    ADD COLUMN target_memory_used_pct numeric,
+    ADD COLUMN min_disk_used_pct numeric,
+    ADD COLUMN target_disk_used_pct numeric,
+    ADD CONSTRAINT policies_guard_bytes_check
+        CHECK (coalesce(min_private_memory_bytes, 0) >= 0 AND coalesce(min_temp_file_bytes, 0) >= 0),
+    ADD CONSTRAINT policies_memory_check
+        CHECK (min_memory_used_pct > 0 AND min_memory_used_pct <= 100
+               AND target_memory_used_pct >= 0 AND target_memory_used_pct <= min_memory_used_pct
+               AND (target_memory_used_pct IS NULL OR min_memory_used_pct IS NOT NULL)),
+    ADD CONSTRAINT policies_disk_check
+        CHECK (min_disk_used_pct > 0 AND min_disk_used_pct <= 100
+               AND target_disk_used_pct >= 0 AND target_disk_used_pct <= min_disk_used_pct
+               AND (target_disk_used_pct IS NULL OR min_disk_used_pct IS NOT NULL)
+               AND (min_disk_used_pct IS NULL OR min_memory_used_pct IS NULL));
+COMMENT ON COLUMN @extschema@.policies.min_private_memory_bytes IS
+'match only sessions holding at least this much private memory (RssAnon of the session and its parallel workers)';
+COMMENT ON COLUMN @extschema@.policies.min_temp_file_bytes IS
+'match only sessions with at least this many bytes of temporary files (with a disk guard: on the full filesystem)';
+COMMENT ON COLUMN @extschema@.policies.min_memory_used_pct IS
+'memory guard: act only while memory in use is at or above this percent of the limit (runbook.host()), largest private memory first';
+COMMENT ON COLUMN @extschema@.policies.target_memory_used_pct IS
+'memory guard: end only as many sessions as bring memory in use down to this percent (default: min_memory_used_pct)';
+COMMENT ON COLUMN @extschema@.policies.min_disk_used_pct IS
+'disk guard: act on sessions with temporary files on a filesystem at or above this percent used, most temporary bytes there first';
+COMMENT ON COLUMN @extschema@.policies.target_disk_used_pct IS
+'disk guard: end only as many sessions as bring that filesystem down to this percent (default: min_disk_used_pct)';
+
 -- ---------------------------------------------------------------------
 -- Every database from one call (issue 24): a triage finding names its
 -- database; triage() and _triage_rows() gain the column datname; the

@@ -266,7 +266,7 @@ $jnode->poll_query_until('postgres', q{
 my $row = $jnode->safe_psql('postgres', q{
 	SELECT severity || '|' || (evidence->>'checksum_failures') || '|' || remedy_sql
 	  FROM runbook.triage() WHERE check_name = 'checksum_failures'});
-like($row, qr/^SEV2\|\d+\|SELECT \* FROM runbook\.integrity_check\(\);  -- the log: SELECT \* FROM runbook\.log_summary\('1 hours'\) WHERE category = 'checksum_failure';$/,
+like($row, qr/^SEV2\|\d+\|SELECT \* FROM runbook\.integrity_check\(\);  SELECT \* FROM runbook\.log_summary\('1 hours'\) WHERE category = 'checksum_failure';$/,
 	'triage: a recent checksum failure is SEV2, with the checks to run');
 is( $jnode->safe_psql('postgres', q{
 		SELECT string_agg(severity || ':' || (evidence->>'category'), ',' ORDER BY evidence->>'severity')
@@ -294,7 +294,7 @@ like($err, qr/could not create unique index "u_v"/, 'CREATE UNIQUE INDEX CONCURR
 $row = $jnode->safe_psql('postgres', q{
 	SELECT severity || '|' || (evidence->>'index') || '|' || (evidence->>'unique') || '|' || remedy_sql
 	  FROM runbook.triage() WHERE check_name = 'invalid_indexes'});
-is($row, 'SEV3|public.u_v|true|REINDEX INDEX CONCURRENTLY public.u_v;  -- or DROP INDEX CONCURRENTLY public.u_v;',
+is($row, 'SEV3|public.u_v|true|REINDEX INDEX CONCURRENTLY public.u_v;  -- or drop it: DROP INDEX CONCURRENTLY',
 	'triage: the invalid index left by the failed build, SEV3, with its remedy');
 like( $jnode->safe_psql('postgres', q{SELECT finding FROM runbook.triage() WHERE check_name = 'invalid_indexes'}),
 	qr/a failed CREATE INDEX CONCURRENTLY.*being unique, it still refuses duplicates/, 'the finding says why it matters');
@@ -302,9 +302,9 @@ like( $jnode->safe_psql('postgres', q{SELECT finding FROM runbook.triage() WHERE
 is( $jnode->safe_psql('postgres', q{
 		SELECT string_agg(severity || '|' || (evidence->>'type') || '|' || remedy_sql, E'\n' ORDER BY severity)
 		  FROM runbook.triage() WHERE check_name = 'not_valid_constraints'}),
-	"SEV3|foreign key|ALTER TABLE public.child VALIDATE CONSTRAINT child_parent_fk;\n"
-	  . qq{SEV4|check|ALTER TABLE public.child VALIDATE CONSTRAINT "n ""positive""";},
-	'triage: NOT VALID foreign key SEV3, check SEV4, the constraint name quoted');
+	"SEV3|foreign key|SELECT runbook.as_owner('public.child', 'ALTER TABLE public.child VALIDATE CONSTRAINT child_parent_fk');\n"
+	  . qq{SEV4|check|SELECT runbook.as_owner('public.child', 'ALTER TABLE public.child VALIDATE CONSTRAINT "n ""positive"""');},
+	'triage: NOT VALID foreign key SEV3, check SEV4, the constraint name quoted, validated as the table owner');
 # the printed remedy runs as is: the check holds for the existing row
 $jnode->safe_psql('postgres', $jnode->safe_psql('postgres', q{
 	SELECT remedy_sql FROM runbook.triage() WHERE check_name = 'not_valid_constraints' AND severity = 'SEV4'}));
@@ -312,10 +312,13 @@ is( $jnode->safe_psql('postgres', q{SELECT count(*) FROM runbook.triage() WHERE 
 	'1', 'the printed VALIDATE ran as printed and the check finding is gone');
 
 $row = $jnode->safe_psql('postgres', q{
-	SELECT severity || '|' || remedy_sql FROM runbook.triage() WHERE check_name = 'migrations'});
+	SELECT severity || '|' || action || '|' || remedy_sql FROM runbook.triage() WHERE check_name = 'migrations'});
 my $quoted = q{'20261130_it'\''s $(touch pwned)'};
-is($row, qq{SEV2|-- fix the database, then: npx prisma migrate resolve --rolled-back $quoted  (or --applied if you completed it by hand)},
-	'triage: the failed migration is SEV2; its shell command quotes the name, as a SQL comment');
+is($row, qq{SEV2|fix the database, then mark the migration rolled back (remedy_command; --applied instead if you completed it by hand); in a shell: npx prisma migrate resolve --rolled-back $quoted|}
+	  . q{SELECT tool, migration_table, status, migration, detail, remedy, remedy_command FROM runbook.migration_status() WHERE status <> 'last_applied';},
+	'triage: the failed migration is SEV2; its action has the shell command with the name quoted, remedy_sql only SQL');
+is($jnode->safe_psql('postgres', q{SELECT remedy_command FROM runbook.migration_status() WHERE status = 'failed'}),
+	"npx prisma migrate resolve --rolled-back $quoted", 'migration_status(): the command, the name one shell word');
 # the quoted word is one shell word that means the name, and runs nothing
 my $shdir = PostgreSQL::Test::Utils::tempdir;
 my $pwned = "$shdir/pwned";

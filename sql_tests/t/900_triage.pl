@@ -62,8 +62,8 @@ is(sq(q{SELECT evidence->'root_blockers' FROM runbook.triage() WHERE check_name 
 is(sq(q{SELECT firing FROM runbook.alerts WHERE alert = 'DatabaseLockWaits'}), 'f',
 	'DatabaseLockWaits does not fire below its threshold');
 like(sq(q{SELECT remedy_sql FROM runbook.triage() WHERE check_name = 'idle_in_transaction_blocking'}),
-	qr/^SELECT \* FROM runbook\.terminate\($bpid, 'idle in transaction, blocking 1 session\(s\)'\);  -- or every stuck root: SELECT \* FROM runbook\.terminate_blockers\('\d+ s'\);$/,
-	'remedy: the audited runbook.terminate of the blocker with its reason, terminate_blockers as the alternative');
+	qr/^SELECT \* FROM runbook\.terminate\($bpid, 'idle in transaction, blocking 1 session\(s\)'\);  SELECT \* FROM runbook\.terminate_blockers\('\d+ s', dry_run => true\);  -- [^\n]*$/,
+	'remedy: the audited runbook.terminate of the blocker with its reason, terminate_blockers (dry run) as the alternative');
 is(sq(q{SELECT count(*) FROM runbook.triage() WHERE check_name = 'idle_in_transaction'}), '0',
 	'the blocker is not counted again as a plain idle transaction');
 
@@ -129,7 +129,7 @@ is( $node->safe_psql('restored',
 		"SELECT string_agg(name || '=' || value, ',') FROM runbook.alert_thresholds WHERE user_set"),
 	'lock_wait_seconds=0', 'restored database keeps the changed threshold');
 is($node->safe_psql('restored', 'SELECT count(*) FROM runbook.alert_thresholds'),
-	'20', 'and the shipped defaults, once each');
+	'26', 'and the shipped defaults, once each');
 
 $mon->quit;
 $node->stop;

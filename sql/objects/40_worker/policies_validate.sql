@@ -59,6 +59,38 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'E.g. min_connections_pct = 90, target_connections_pct = 80.';
     END IF;
+    -- memory and disk guards (1.2)
+    IF NEW.min_private_memory_bytes < 0 OR NEW.min_temp_file_bytes < 0 THEN
+        RAISE EXCEPTION 'policy "%": min_private_memory_bytes and min_temp_file_bytes must not be negative', NEW.name
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'They are sizes in bytes, e.g. pg_size_bytes(''1 GB'').';
+    END IF;
+    FOR missing IN
+        SELECT * FROM (VALUES
+            ('memory', NEW.min_memory_used_pct, NEW.target_memory_used_pct, 'of the memory limit (runbook.host()), e.g. 90'),
+            ('disk', NEW.min_disk_used_pct, NEW.target_disk_used_pct, 'of a filesystem''s size, e.g. 95')) AS v(kind, mark, target, what)
+    LOOP
+        IF missing.mark IS NOT NULL AND (missing.mark <= 0 OR missing.mark > 100) THEN
+            RAISE EXCEPTION 'policy "%": min_%_used_pct must be above 0 and at most 100', NEW.name, missing.kind
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'It is a percent ' || missing.what || '.';
+        END IF;
+        IF missing.target IS NOT NULL AND missing.mark IS NULL THEN
+            RAISE EXCEPTION 'policy "%" sets target_%_used_pct without min_%_used_pct', NEW.name, missing.kind, missing.kind
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'The target is how far a guard goes once its mark is reached: set min_' || missing.kind || '_used_pct too.';
+        END IF;
+        IF missing.target < 0 OR missing.target > missing.mark THEN
+            RAISE EXCEPTION 'policy "%": target_%_used_pct must be between 0 and min_%_used_pct', NEW.name, missing.kind, missing.kind
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'E.g. min_' || missing.kind || '_used_pct = 90, target_' || missing.kind || '_used_pct = 80.';
+        END IF;
+    END LOOP;
+    IF NEW.min_memory_used_pct IS NOT NULL AND NEW.min_disk_used_pct IS NOT NULL THEN
+        RAISE EXCEPTION 'policy "%" guards memory and disk at once', NEW.name
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Write one policy for memory (min_memory_used_pct) and one for disk (min_disk_used_pct): each ends its own largest consumers.';
+    END IF;
     IF (NEW.active_from IS NULL) <> (NEW.active_until IS NULL) THEN
         RAISE EXCEPTION 'policy "%" sets only one end of its time window', NEW.name
             USING ERRCODE = 'invalid_parameter_value',
@@ -103,10 +135,12 @@ BEGIN
        AND NEW.min_state_age IS NULL AND NEW.min_xact_age IS NULL
        AND NEW.min_query_age IS NULL AND NOT NEW.only_if_blocking
        AND NEW.min_xmin_age IS NULL AND NEW.min_backend_age IS NULL
-       AND NEW.min_connections_pct IS NULL THEN
+       AND NEW.min_connections_pct IS NULL AND NEW.min_private_memory_bytes IS NULL
+       AND NEW.min_temp_file_bytes IS NULL AND NEW.min_memory_used_pct IS NULL
+       AND NEW.min_disk_used_pct IS NULL THEN
         RAISE EXCEPTION 'policy "%" has no threshold: it would act on every matching session at once', NEW.name
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Set min_state_age, min_xact_age, min_query_age, min_backend_age, min_xmin_age, min_connections_pct or only_if_blocking (use ''0'' if you really mean immediately).';
+                  HINT = 'Set min_state_age, min_xact_age, min_query_age, min_backend_age, min_xmin_age, min_connections_pct, a memory or disk guard (min_memory_used_pct, min_disk_used_pct, min_private_memory_bytes, min_temp_file_bytes) or only_if_blocking (use ''0'' if you really mean immediately).';
     END IF;
     IF NEW.action = 'cancel_then_terminate' AND 'active' <> ALL (NEW.states)
        AND 'idle in transaction' <> ALL (NEW.states)

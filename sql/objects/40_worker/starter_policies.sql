@@ -31,7 +31,19 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
        "only_if_blocking": false, "min_blocked_sessions": 1,
        "min_blocked_wait": "0", "action": "cancel_then_terminate", "grace": "30 s",
        "allow_superuser": false, "dry_run": false,
-       "comment": "starter: a statement of an application role (not a superuser, not pg_dump) active for more than 5 min is cancelled, then terminated 30 s later if still running"}
+       "comment": "starter: a statement of an application role (not a superuser, not pg_dump) active for more than 5 min is cancelled, then terminated 30 s later if still running"},
+      {"name": "starter_memory_guard", "priority": 900, "enabled": false,
+       "states": ["active"], "min_memory_used_pct": 90, "min_private_memory_bytes": 67108864,
+       "only_if_blocking": false, "min_blocked_sessions": 1,
+       "min_blocked_wait": "0", "action": "cancel_then_terminate", "grace": "5 s",
+       "allow_superuser": false, "dry_run": false,
+       "comment": "starter: while memory in use is at 90 % of the limit or more, the statement holding the most private memory (64 MB or more) is cancelled, largest first, only until memory in use is below 90 %; terminated 5 s later if it still holds it"},
+      {"name": "starter_disk_guard", "priority": 910, "enabled": false,
+       "states": ["active"], "min_disk_used_pct": 95, "min_temp_file_bytes": 16777216,
+       "only_if_blocking": false, "min_blocked_sessions": 1,
+       "min_blocked_wait": "0", "action": "cancel_then_terminate", "grace": "5 s",
+       "allow_superuser": false, "dry_run": false,
+       "comment": "starter: while a filesystem holding temporary files is 95 % used or more, the statement with the most temporary files there (16 MB or more) is cancelled, largest first, only until it is below 95 %; terminated 5 s later if still writing"}
       ]$j$::jsonb) AS p
 $fn$;
 
@@ -50,14 +62,18 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
                 s.min_xact_age, s.min_query_age, s.only_if_blocking, s.min_blocked_sessions,
                 s.min_blocked_wait, s.min_xmin_age, s.action, s.grace, s.allow_superuser,
                 s.dry_run, s.comment, s.min_connections_pct, s.target_connections_pct,
-                s.min_backend_age, s.exclude_application_pattern)
+                s.min_backend_age, s.exclude_application_pattern, s.min_private_memory_bytes,
+                s.min_temp_file_bytes, s.min_memory_used_pct, s.target_memory_used_pct,
+                s.min_disk_used_pct, s.target_disk_used_pct)
                IS NOT DISTINCT FROM
                (p.priority, p.enabled, p.role_name, p.database_name, p.application_pattern,
                 p.client_network, p.states, p.active_from, p.active_until, p.min_state_age,
                 p.min_xact_age, p.min_query_age, p.only_if_blocking, p.min_blocked_sessions,
                 p.min_blocked_wait, p.min_xmin_age, p.action, p.grace, p.allow_superuser,
                 p.dry_run, p.comment, p.min_connections_pct, p.target_connections_pct,
-                p.min_backend_age, p.exclude_application_pattern))
+                p.min_backend_age, p.exclude_application_pattern, p.min_private_memory_bytes,
+                p.min_temp_file_bytes, p.min_memory_used_pct, p.target_memory_used_pct,
+                p.min_disk_used_pct, p.target_disk_used_pct))
 $fn$;
 
 REVOKE ALL ON FUNCTION @extschema@._policy_is_starter_default(@extschema@.policies) FROM PUBLIC;

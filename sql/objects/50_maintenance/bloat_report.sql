@@ -1,55 +1,54 @@
 -- runbook.bloat_report(method, rel, max_bytes): tables and indexes, bytes
--- and percent, with the method, its confidence and the remedy; the
--- estimate (_bloat_estimate) and sizes come from C (src/maint.c) with
--- conditional locks.
+-- and percent, with the method, its confidence and the remedy.  The
+-- estimate is C (src/bloat.c, _bloat_rows: every figure, the confidence,
+-- the reason and the advice, with conditional locks); the remedy text is
+-- built here, only for the rows whose advice needs one.
 
-CREATE OR REPLACE FUNCTION @extschema@._bloat_estimate(
+CREATE OR REPLACE FUNCTION @extschema@._bloat_rows(
     rel regclass DEFAULT NULL,
-    OUT relid oid,
+    OUT relation regclass,
     OUT kind text,
-    OUT table_oid oid,
+    OUT table_name regclass,
     OUT size_bytes bigint,
-    OUT expected_bytes bigint,
+    OUT size_pretty text,
     OUT bloat_bytes bigint,
-    OUT live_tuples float8,
-    OUT dead_tuples float8,
+    OUT bloat_pretty text,
+    OUT bloat_pct numeric,
+    OUT dead_tuple_pct numeric,
+    OUT live_tuples bigint,
+    OUT dead_tuples bigint,
     OUT toast_bytes bigint,
     OUT fillfactor integer,
+    OUT method text,
     OUT confidence text,
     OUT reason text,
-    OUT skipped boolean)
+    OUT advice text)
 RETURNS SETOF record
 LANGUAGE C VOLATILE PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp
-AS 'MODULE_PATHNAME', 'rb_bloat_estimate';
+AS 'MODULE_PATHNAME', 'rb_bloat_rows';
 
-REVOKE ALL ON FUNCTION @extschema@._bloat_estimate(regclass) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@._bloat_estimate(regclass) TO pg_monitor;
+COMMENT ON FUNCTION @extschema@._bloat_rows(regclass) IS
+'internal: the rows of bloat_report(''estimate'') without the remedy text, with the advice it is built from';
 
--- _bloat_remedy(): the pg_repack command line quotes the table name for the shell
+REVOKE ALL ON FUNCTION @extschema@._bloat_rows(regclass) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._bloat_rows(regclass) TO pg_monitor;
 
-CREATE OR REPLACE FUNCTION @extschema@._bloat_remedy(kind text, relation regclass, table_name regclass,
-    bloat_bytes bigint, bloat_pct numeric, dead_tuple_pct numeric, reason text)
+-- _bloat_advice(): what to do about a measured row (approx / exact), by
+-- the estimate's thresholds
+
+CREATE OR REPLACE FUNCTION @extschema@._bloat_advice(kind text, size_bytes bigint, bloat_bytes bigint,
+    dead_tuple_pct numeric, confidence text)
 RETURNS text
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE C IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-AS $$
-SELECT CASE
-    WHEN reason ~ 'run ANALYZE' THEN format('ANALYZE %s', coalesce(table_name, relation))
-    WHEN reason LIKE 'skipped: locked%' THEN 'retry later; see runbook.blocking_locks()'
-    WHEN bloat_bytes IS NULL THEN NULL
-    WHEN kind = 'table' AND dead_tuple_pct >= 20 THEN format('VACUUM (VERBOSE, ANALYZE) %s', relation)
-    WHEN kind = 'table' AND bloat_pct >= 30 AND bloat_bytes >= 8 * 1024 * 1024 THEN
-        format('rebuild online: pg_repack --table=%s (or VACUUM FULL %s, which holds AccessExclusiveLock for the whole rewrite)',
-               @extschema@._shell_quote(relation::text), relation)
-    WHEN kind = 'index' AND bloat_pct >= 30 AND bloat_bytes >= 8 * 1024 * 1024 THEN
-        format('REINDEX INDEX CONCURRENTLY %s', relation)
-    ELSE 'none'
-END
-$$;
+AS 'MODULE_PATHNAME', 'rb_bloat_advice';
 
-REVOKE ALL ON FUNCTION @extschema@._bloat_remedy(text, regclass, regclass, bigint, numeric, numeric, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@._bloat_remedy(text, regclass, regclass, bigint, numeric, numeric, text) TO pg_monitor;
+COMMENT ON FUNCTION @extschema@._bloat_advice(text, bigint, bigint, numeric, text) IS
+'internal: the advice of bloat_report() for a measured row (none, vacuum, rebuild, reindex, measure)';
+
+REVOKE ALL ON FUNCTION @extschema@._bloat_advice(text, bigint, bigint, numeric, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._bloat_advice(text, bigint, bigint, numeric, text) TO pg_monitor;
 
 CREATE OR REPLACE FUNCTION @extschema@.bloat_report(
     method text DEFAULT 'estimate',
@@ -59,6 +58,9 @@ RETURNS SETOF @extschema@.bloat_row
 LANGUAGE plpgsql VOLATILE
 SET lock_timeout = '100ms'
 SET jit = off
+-- the rows of a database of 10,000 tables (about 8 MB) stay in memory: the
+-- default 4 MB would write them to a temporary file twice
+SET work_mem = '64MB'
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
@@ -67,6 +69,9 @@ DECLARE
     pgst name;
     e record;
     x record;
+    adv text;
+    am name;
+    measured @extschema@.bloat_row[] := '{}';
     scanned integer := 0;
 BEGIN
     IF m NOT IN ('estimate', 'approx', 'exact') THEN
@@ -86,122 +91,147 @@ BEGIN
         END IF;
     END IF;
 
-    IF m = 'estimate' THEN
-        -- one set-based query: no per-row PL/pgSQL
-        RETURN QUERY
-        SELECT b.*, @extschema@._bloat_remedy(b.kind, b.relation, b.table_name, b.bloat_bytes,
-                                               b.bloat_pct, b.dead_tuple_pct, b.reason)
-          FROM (SELECT be.relid::regclass AS relation, be.kind, be.table_oid::regclass AS table_name,
-                       be.size_bytes, pg_size_pretty(be.size_bytes),
-                       be.bloat_bytes, pg_size_pretty(be.bloat_bytes),
-                       CASE WHEN be.size_bytes > 0 AND be.bloat_bytes IS NOT NULL
-                            THEN round(100.0 * be.bloat_bytes / be.size_bytes, 1) END AS bloat_pct,
-                       CASE WHEN be.kind = 'table' AND be.live_tuples + be.dead_tuples > 0
-                            THEN round((100.0 * be.dead_tuples / (be.live_tuples + be.dead_tuples))::numeric, 1) END AS dead_tuple_pct,
-                       be.live_tuples::bigint, be.dead_tuples::bigint, be.toast_bytes, be.fillfactor,
-                       'estimate'::text, be.confidence,
-                       CASE WHEN be.skipped
-                            THEN 'skipped: locked by another session (DDL holds or awaits a conflicting lock); not waited for'
-                            ELSE be.reason END AS reason
-                  FROM @extschema@._bloat_estimate(rel) be) b;
-        RETURN;
+    -- approx / exact: measure, row by row (pgstattuple reads every page)
+    IF m <> 'estimate' THEN
+        FOR e IN SELECT * FROM @extschema@._bloat_rows(rel) LOOP
+            o.relation := e.relation;
+            o.kind := e.kind;
+            o.table_name := e.table_name;
+            o.size_bytes := e.size_bytes;
+            o.size_pretty := e.size_pretty;
+            o.bloat_bytes := e.bloat_bytes;
+            o.bloat_pretty := e.bloat_pretty;
+            o.bloat_pct := e.bloat_pct;
+            o.dead_tuple_pct := e.dead_tuple_pct;
+            o.live_tuples := e.live_tuples;
+            o.dead_tuples := e.dead_tuples;
+            o.toast_bytes := e.toast_bytes;
+            o.fillfactor := e.fillfactor;
+            o.method := 'estimate';
+            o.confidence := e.confidence;
+            o.reason := e.reason;
+            o.remedy := NULL;
+            adv := e.advice;
+
+            IF e.advice = 'retry' THEN
+                o.remedy := adv;
+                measured := measured || o;
+                CONTINUE;
+            END IF;
+
+            IF m = 'exact' OR e.kind = 'table' THEN
+                SELECT a.amname INTO am FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE c.oid = e.relation;
+                IF e.size_bytes > max_bytes THEN
+                    o.reason := concat_ws('; ', o.reason, format('larger than max_bytes (%s): not scanned, estimate shown', pg_size_pretty(max_bytes)));
+                ELSE
+                    BEGIN
+                        -- waste: free and dead space beyond what the fillfactor
+                        -- reserves (which a rewrite reserves again)
+                        IF e.kind = 'table' AND m = 'approx' THEN
+                            EXECUTE format('SELECT table_len, approx_free_space + dead_tuple_len AS waste, dead_tuple_count, approx_tuple_count AS live FROM %I.pgstattuple_approx($1)', pgst)
+                               INTO x USING e.relation;
+                        ELSIF am = 'btree' THEN
+                            -- leaf density against the fillfactor, plus empty and deleted pages
+                            EXECUTE format('SELECT index_size AS table_len,
+                                            CASE WHEN leaf_pages > 0 AND avg_leaf_density <> ''NaN''
+                                                 THEN greatest(0, (leaf_pages * current_setting(''block_size'')::bigint)
+                                                         * (1 - avg_leaf_density / $2))::bigint ELSE 0 END
+                                              + (empty_pages + deleted_pages) * current_setting(''block_size'')::bigint AS waste,
+                                            NULL::bigint AS dead_tuple_count, NULL::bigint AS live
+                                            FROM %I.pgstatindex($1)', pgst)
+                               INTO x USING e.relation, coalesce(e.fillfactor, 90)::float8;
+                        ELSE
+                            -- tables, hash and gist indexes (others raise feature_not_supported)
+                            EXECUTE format('SELECT table_len, free_space + dead_tuple_len AS waste,
+                                            dead_tuple_count, tuple_count AS live FROM %I.pgstattuple($1)', pgst)
+                               INTO x USING e.relation;
+                        END IF;
+                        IF am <> 'btree' THEN
+                            x.waste := x.waste - x.table_len * (100 - coalesce(e.fillfactor,
+                                           CASE am WHEN 'hash' THEN 75 WHEN 'gist' THEN 90 ELSE 100 END)) / 100;
+                        END IF;
+                        scanned := scanned + 1;
+                        o.method := m;
+                        o.size_bytes := x.table_len;
+                        o.bloat_bytes := greatest(x.waste, 0);
+                        o.bloat_pct := CASE WHEN x.table_len > 0 THEN round(100.0 * o.bloat_bytes / x.table_len, 1) ELSE 0 END;
+                        IF e.kind = 'table' THEN
+                            o.live_tuples := x.live;
+                            o.dead_tuples := x.dead_tuple_count;
+                            o.dead_tuple_pct := CASE WHEN x.live + x.dead_tuple_count > 0
+                                                   THEN round(100.0 * x.dead_tuple_count / (x.live + x.dead_tuple_count), 1) END;
+                        END IF;
+                        o.confidence := CASE WHEN m = 'exact' THEN 'high' ELSE 'medium' END;
+                        o.reason := CASE WHEN m = 'approx'
+                                       THEN 'pgstattuple_approx: trusts the visibility map for all-visible pages'
+                                  END;
+                        adv := @extschema@._bloat_advice(o.kind, o.size_bytes, o.bloat_bytes, o.dead_tuple_pct, o.confidence);
+                    EXCEPTION WHEN lock_not_available THEN
+                        o.reason := 'skipped: locked by another session (DDL holds or awaits a conflicting lock); not waited for';
+                        o.remedy := 'retry';
+                        o.confidence := 'low';
+                        o.bloat_pretty := NULL;
+                        o.bloat_bytes := NULL; o.bloat_pct := NULL;
+                        measured := measured || o;
+                        CONTINUE;
+                    WHEN feature_not_supported OR wrong_object_type THEN
+                        o.reason := concat_ws('; ', o.reason, 'pgstattuple cannot measure it (' || SQLERRM || '): estimate shown');
+                        IF adv = 'measure' THEN
+                            adv := 'none';
+                        END IF;
+                    END;
+                END IF;
+            ELSIF m = 'approx' AND e.kind = 'index' THEN
+                o.reason := concat_ws('; ', o.reason, 'pgstattuple_approx covers tables only: index figure is the estimate');
+            END IF;
+
+            o.size_pretty := pg_size_pretty(o.size_bytes);
+            o.bloat_pretty := pg_size_pretty(o.bloat_bytes);
+            o.remedy := adv;
+            measured := measured || o;
+        END LOOP;
     END IF;
 
-    FOR e IN SELECT * FROM @extschema@._bloat_estimate(rel) LOOP
-        o.relation := e.relid::regclass;
-        o.kind := e.kind;
-        o.table_name := e.table_oid::regclass;
-        o.size_bytes := e.size_bytes;
-        o.bloat_bytes := e.bloat_bytes;
-        o.live_tuples := e.live_tuples::bigint;
-        o.dead_tuples := e.dead_tuples::bigint;
-        o.toast_bytes := e.toast_bytes;
-        o.fillfactor := e.fillfactor;
-        o.method := 'estimate';
-        o.confidence := e.confidence;
-        o.reason := e.reason;
-        o.bloat_pct := CASE WHEN e.size_bytes > 0 AND e.bloat_bytes IS NOT NULL
-                          THEN round(100.0 * e.bloat_bytes / e.size_bytes, 1) END;
-        o.dead_tuple_pct := CASE WHEN e.kind = 'table' AND e.live_tuples + e.dead_tuples > 0
-                               THEN round((100.0 * e.dead_tuples / (e.live_tuples + e.dead_tuples))::numeric, 1) END;
-
-        IF e.skipped THEN
-            o.reason := 'skipped: locked by another session (DDL holds or awaits a conflicting lock); not waited for';
-            o.remedy := 'retry later; see runbook.blocking_locks()';
-            o.size_pretty := NULL; o.bloat_pretty := NULL;
-            RETURN NEXT o;
-            CONTINUE;
-        END IF;
-
-        IF m <> 'estimate' AND (m = 'exact' OR e.kind = 'table') THEN
-            IF e.size_bytes > max_bytes THEN
-                o.reason := concat_ws('; ', o.reason, format('larger than max_bytes (%s): not scanned, estimate shown', pg_size_pretty(max_bytes)));
-            ELSE
-                BEGIN
-                    IF e.kind = 'table' AND m = 'approx' THEN
-                        EXECUTE format('SELECT table_len, approx_free_space + dead_tuple_len AS waste, dead_tuple_count, approx_tuple_count AS live FROM %I.pgstattuple_approx($1)', pgst)
-                           INTO x USING e.relid;
-                    ELSIF e.kind = 'table' THEN
-                        EXECUTE format('SELECT table_len, free_space + dead_tuple_len AS waste, dead_tuple_count, tuple_count AS live FROM %I.pgstattuple($1)', pgst)
-                           INTO x USING e.relid;
-                    ELSIF e.reason IS NULL OR e.reason NOT LIKE 'non-btree%' THEN
-                        -- btree: leaf density against the fillfactor, plus empty and deleted pages
-                        EXECUTE format('SELECT index_size AS table_len,
-                                        CASE WHEN leaf_pages > 0 AND avg_leaf_density <> ''NaN''
-                                             THEN greatest(0, (leaf_pages * current_setting(''block_size'')::bigint)
-                                                     * (1 - avg_leaf_density / $2))::bigint ELSE 0 END
-                                          + (empty_pages + deleted_pages) * current_setting(''block_size'')::bigint AS waste,
-                                        NULL::bigint AS dead_tuple_count, NULL::bigint AS live
-                                        FROM %I.pgstatindex($1)', pgst)
-                           INTO x USING e.relid, coalesce(e.fillfactor, 90)::float8;
-                    ELSE
-                        EXECUTE format('SELECT pg_relation_size($1) AS table_len,
-                                        (free_space + dead_tuple_len) AS waste,
-                                        dead_tuple_count, tuple_count AS live
-                                        FROM %I.pgstattuple($1)', pgst)
-                           INTO x USING e.relid;
-                    END IF;
-                    scanned := scanned + 1;
-                    o.method := m;
-                    o.size_bytes := x.table_len;
-                    o.bloat_bytes := greatest(x.waste, 0);
-                    o.bloat_pct := CASE WHEN x.table_len > 0 THEN round(100.0 * o.bloat_bytes / x.table_len, 1) ELSE 0 END;
-                    IF e.kind = 'table' THEN
-                        o.live_tuples := x.live;
-                        o.dead_tuples := x.dead_tuple_count;
-                        o.dead_tuple_pct := CASE WHEN x.live + x.dead_tuple_count > 0
-                                               THEN round(100.0 * x.dead_tuple_count / (x.live + x.dead_tuple_count), 1) END;
-                    END IF;
-                    o.confidence := CASE WHEN m = 'exact' THEN 'high' ELSE 'medium' END;
-                    o.reason := CASE WHEN m = 'approx'
-                                   THEN 'pgstattuple_approx: trusts the visibility map for all-visible pages'
-                              END;
-                EXCEPTION WHEN lock_not_available THEN
-                    o.reason := 'skipped: locked by another session (DDL holds or awaits a conflicting lock); not waited for';
-                    o.remedy := 'retry later; see runbook.blocking_locks()';
-                    o.confidence := 'low';
-                    o.size_pretty := pg_size_pretty(o.size_bytes); o.bloat_pretty := NULL;
-                    o.bloat_bytes := NULL; o.bloat_pct := NULL;
-                    RETURN NEXT o;
-                    CONTINUE;
-                WHEN feature_not_supported OR wrong_object_type THEN
-                    o.reason := concat_ws('; ', o.reason, 'pgstattuple cannot measure it (' || SQLERRM || '): estimate shown');
-                END;
-            END IF;
-        ELSIF m = 'approx' AND e.kind = 'index' THEN
-            o.reason := concat_ws('; ', o.reason, 'pgstattuple_approx covers tables only: index figure is the estimate');
-        END IF;
-
-        o.size_pretty := pg_size_pretty(o.size_bytes);
-        o.bloat_pretty := pg_size_pretty(o.bloat_bytes);
-        o.remedy := @extschema@._bloat_remedy(o.kind, o.relation, o.table_name, o.bloat_bytes, o.bloat_pct, o.dead_tuple_pct, e.reason);
-        RETURN NEXT o;
-    END LOOP;
+    -- One set-based query for every method: the estimate's rows straight
+    -- from C, the measured ones from above (their remedy field holds the
+    -- advice).  The remedy text is built by _runnable() only where there is
+    -- one to show: the rows of 'none' cost no call.
+    RETURN QUERY
+    SELECT b.relation, b.kind, b.table_name, b.size_bytes, b.size_pretty,
+           b.bloat_bytes, b.bloat_pretty, b.bloat_pct, b.dead_tuple_pct,
+           b.live_tuples, b.dead_tuples, b.toast_bytes, b.fillfactor,
+           b.method, b.confidence,
+           CASE WHEN b.advice = 'rebuild' THEN concat_ws('; ', b.reason,
+                    'pg_repack rebuilds it online; VACUUM FULL returns the space too but holds an ACCESS EXCLUSIVE lock for the whole rewrite')
+                ELSE b.reason END,
+           CASE b.advice
+               WHEN 'none' THEN 'none'
+               WHEN 'retry' THEN @extschema@._runnable('text', 'retry later; see runbook.blocking_locks()')
+               WHEN 'analyze' THEN @extschema@._runnable('sql', 'ANALYZE %R;', coalesce(b.table_name, b.relation))
+               WHEN 'measure' THEN @extschema@._runnable('sql', 'SELECT * FROM %I.bloat_report(''exact'', %L);',
+                                                         '@extschema@', coalesce(b.table_name, b.relation)::text)
+               WHEN 'vacuum' THEN @extschema@._runnable('sql', 'VACUUM (VERBOSE, ANALYZE) %R;',
+                                                        coalesce(b.table_name, b.relation))
+               WHEN 'rebuild' THEN @extschema@._runnable('shell', 'pg_repack --dbname=%Q --table=%Q',
+                                                         current_database()::text, b.relation::text)
+               WHEN 'reindex' THEN @extschema@._runnable('sql', 'REINDEX INDEX CONCURRENTLY %R;', b.relation)
+           END
+      FROM (SELECT r.relation, r.kind, r.table_name, r.size_bytes, r.size_pretty, r.bloat_bytes,
+                   r.bloat_pretty, r.bloat_pct, r.dead_tuple_pct, r.live_tuples, r.dead_tuples,
+                   r.toast_bytes, r.fillfactor, r.method, r.confidence, r.reason, r.advice
+              FROM @extschema@._bloat_rows(rel) r
+             WHERE m = 'estimate'
+            UNION ALL
+            SELECT u.relation, u.kind, u.table_name, u.size_bytes, u.size_pretty, u.bloat_bytes,
+                   u.bloat_pretty, u.bloat_pct, u.dead_tuple_pct, u.live_tuples, u.dead_tuples,
+                   u.toast_bytes, u.fillfactor, u.method, u.confidence, u.reason, u.remedy
+              FROM unnest(measured) u
+             WHERE m <> 'estimate') b;
 END
 $fn$;
 
 COMMENT ON FUNCTION @extschema@.bloat_report(text, regclass, bigint) IS
-'bloat of tables and btree indexes with method, confidence, the reason a figure is weak and the remedy; method estimate (default, catalog statistics, no scan), approx or exact (pgstattuple, opt-in, relations up to max_bytes, one relation with rel)';
+'bloat of tables and indexes (btree and hash estimated) with method, confidence, the reason a figure is weak and the remedy; method estimate (default, catalog statistics, no scan), approx or exact (pgstattuple, opt-in, reads every page: relations up to max_bytes, one table with rel)';
 
 REVOKE ALL ON FUNCTION @extschema@.bloat_report(text, regclass, bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.bloat_report(text, regclass, bigint) TO pg_monitor;

@@ -1,6 +1,7 @@
 -- runbook.index_advice(): unused, duplicate, redundant and invalid indexes,
 -- foreign keys without an index, sequential-scan-heavy tables; each with
--- the reason and the DDL to run.
+-- the reason (_runnable('text')) and the DDL to run (_runnable('sql'): names
+-- only as quoted identifiers, never in a comment).
 
 CREATE OR REPLACE FUNCTION @extschema@.index_advice(
     min_table_bytes bigint DEFAULT 10485760,
@@ -82,21 +83,22 @@ WITH reset AS (
     SELECT g.indexrelid AS drop_idx, g.keep_idx,
            CASE WHEN g.indisunique = g.keep_unique THEN 'duplicate' ELSE 'redundant' END AS verdict,
            CASE WHEN g.indisunique = g.keep_unique
-                THEN format('same columns, operator classes, collations, order%s as %s',
-                            CASE WHEN g.pred IS NOT NULL THEN ' and predicate' ELSE '' END, g.keep_idx::regclass)
-                ELSE format('same key as unique index %s, which serves the same lookups', g.keep_idx::regclass)
+                THEN CASE WHEN g.pred IS NOT NULL
+                          THEN @extschema@._runnable('text', 'same columns, operator classes, collations, order and predicate as %R', g.keep_idx)
+                          ELSE @extschema@._runnable('text', 'same columns, operator classes, collations, order as %R', g.keep_idx) END
+                ELSE @extschema@._runnable('text', 'same key as unique index %R, which serves the same lookups', g.keep_idx)
            END AS why,
            g.backs_constraint OR g.fk_target AS a_constraint, g.conname, g.indrelid
       FROM grp g
      WHERE g.pos > 1 AND NOT g.indisreplident
 ), red AS (
     SELECT a.indexrelid AS drop_idx, b.indexrelid AS keep_idx, 'redundant'::text AS verdict,
-           format('its key (%s) is a leading prefix of %s (same operator classes, collations, order and predicate)',
+           @extschema@._runnable('text', 'its key (%s) is a leading prefix of %R (same operator classes, collations, order and predicate)',
                   (SELECT string_agg(coalesce(quote_ident(att.attname), 'expression'), ', ' ORDER BY k.ord)
                      FROM pg_index pi, unnest(pi.indkey::int2[]) WITH ORDINALITY AS k(att, ord)
                      LEFT JOIN pg_attribute att ON att.attrelid = a.indrelid AND att.attnum = k.att AND k.att > 0
                     WHERE pi.indexrelid = a.indexrelid AND k.ord <= pi.indnkeyatts),
-                  b.indexrelid::regclass) AS why,
+                  b.indexrelid) AS why,
            false AS a_constraint, NULL::name AS conname, a.indrelid
       FROM ranked a JOIN ranked b
         ON a.indrelid = b.indrelid AND a.sig[1] = b.sig[1] AND a.indexrelid <> b.indexrelid
@@ -110,9 +112,13 @@ WITH reset AS (
        AND a.pred IS NOT DISTINCT FROM b.pred
      WHERE NOT a.indisunique AND NOT a.backs_constraint AND NOT a.indisreplident
        AND a.incl IS NULL
+), unused AS (
+    SELECT x.* FROM idx x
+     WHERE pg_stat_get_numscans(x.indexrelid) = 0 AND x.indisvalid
+       AND NOT (x.indisunique OR x.indisprimary OR x.indisexclusion OR x.backs_constraint OR x.indisreplident)
 ), fk AS (
     SELECT con.oid, con.conname, con.conrelid, con.confrelid, con.conkey,
-           ARRAY(SELECT quote_ident(a.attname) FROM unnest(con.conkey) WITH ORDINALITY k(att, o)
+           ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(att, o)
                    JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.att ORDER BY k.o) AS cols
       FROM pg_constraint con
       JOIN pg_class c ON c.oid = con.conrelid
@@ -127,27 +133,26 @@ WITH reset AS (
                   = ARRAY(SELECT k FROM unnest(con.conkey) k ORDER BY k))
 )
 SELECT 'unused', x.indexrelid::regclass, x.indrelid::regclass,
-       sz.b, pg_size_pretty(sz.b),
+       sz.bytes, pg_size_pretty(sz.bytes),
        NULL::regclass,
        format('no index scans since %s%s; not a primary key, unique or constraint index; scans on standbys are not counted here',
               (SELECT since FROM reset),
               CASE WHEN (SELECT never_reset FROM reset) THEN ' (the last server start: statistics were never reset, so at least since then)' ELSE ' (the last statistics reset)' END),
-       format('DROP INDEX CONCURRENTLY %s;', x.indexrelid::regclass),
+       @extschema@._runnable('sql', 'DROP INDEX CONCURRENTLY %R;', x.indexrelid),
        (SELECT since FROM reset)
-  FROM idx x
-  CROSS JOIN LATERAL (SELECT @extschema@.relation_size_nowait(x.indexrelid) AS b) sz
- WHERE pg_stat_get_numscans(x.indexrelid) = 0 AND x.indisvalid
-   AND NOT (x.indisunique OR x.indisprimary OR x.indisexclusion OR x.backs_constraint OR x.indisreplident)
+  FROM unused x
+  -- sizes in one call, not one relation_size_nowait() a row
+  LEFT JOIN @extschema@._sizes_nowait(ARRAY(SELECT u.indexrelid FROM unused u)) sz ON sz.relid = x.indexrelid
 UNION ALL
 SELECT d.verdict, d.drop_idx::regclass, d.indrelid::regclass,
        sz.b, pg_size_pretty(sz.b),
        d.keep_idx::regclass,
-       d.why || format('; keep %s', d.keep_idx::regclass),
+       @extschema@._runnable('text', '%s; keep %R', d.why, d.keep_idx),
        CASE WHEN d.a_constraint AND d.conname IS NOT NULL
-            THEN format('ALTER TABLE %s DROP CONSTRAINT %I; -- the index backs this constraint; %s enforces the same', d.indrelid::regclass, d.conname, d.keep_idx::regclass)
+            THEN @extschema@._runnable('sql', 'ALTER TABLE %R DROP CONSTRAINT %I;  -- the index backs this constraint; the index kept (column keep) enforces the same', d.indrelid, d.conname)
             WHEN d.a_constraint
-            THEN format('-- %s is referenced by a foreign key: repoint the foreign key before DROP INDEX CONCURRENTLY %s;', d.drop_idx::regclass, d.drop_idx::regclass)
-            ELSE format('DROP INDEX CONCURRENTLY %s;', d.drop_idx::regclass) END,
+            THEN @extschema@._runnable('sql', 'DROP INDEX CONCURRENTLY %R;  -- fails while a foreign key references the index: repoint the foreign key first', d.drop_idx)
+            ELSE @extschema@._runnable('sql', 'DROP INDEX CONCURRENTLY %R;', d.drop_idx) END,
        NULL::timestamptz
   FROM (SELECT * FROM dup UNION ALL SELECT * FROM red) d
   CROSS JOIN LATERAL (SELECT @extschema@.relation_size_nowait(d.drop_idx) AS b) sz
@@ -159,14 +164,13 @@ SELECT 'invalid', x.indexrelid::regclass, x.indrelid::regclass,
             THEN 'leftover of a failed REINDEX CONCURRENTLY: not used by queries, still maintained on every write'
             ELSE 'invalid (a failed CREATE INDEX CONCURRENTLY?): not used by queries, still maintained on every write' END,
        CASE WHEN x.relname ~ '_cc(new|old)[0-9]*$'
-            THEN format('DROP INDEX CONCURRENTLY %s;', x.indexrelid::regclass)
+            THEN @extschema@._runnable('sql', 'DROP INDEX CONCURRENTLY %R;', x.indexrelid)
             -- pg_get_indexdef() locks the table: only when that lock is free now
             WHEN @extschema@.relation_size_nowait(x.indrelid) IS NOT NULL
-            THEN format('DROP INDEX CONCURRENTLY %s; %s;  -- or REINDEX INDEX CONCURRENTLY %s;',
-                        x.indexrelid::regclass,
-                        regexp_replace(pg_get_indexdef(x.indexrelid), '^CREATE (UNIQUE )?INDEX ', 'CREATE \1INDEX CONCURRENTLY '),
-                        x.indexrelid::regclass)
-            ELSE format('REINDEX INDEX CONCURRENTLY %s;', x.indexrelid::regclass) END,
+            THEN @extschema@._runnable('sql', 'DROP INDEX CONCURRENTLY %R; %D;  -- or rebuild it in place: REINDEX INDEX CONCURRENTLY',
+                        x.indexrelid,
+                        regexp_replace(pg_get_indexdef(x.indexrelid), '^CREATE (UNIQUE )?INDEX ', 'CREATE \1INDEX CONCURRENTLY '))
+            ELSE @extschema@._runnable('sql', 'REINDEX INDEX CONCURRENTLY %R;', x.indexrelid) END,
        NULL
   FROM idx x
  WHERE NOT x.indisvalid
@@ -175,11 +179,11 @@ SELECT 'invalid', x.indexrelid::regclass, x.indrelid::regclass,
 UNION ALL
 SELECT 'fk_without_index', NULL, f.conrelid::regclass,
        NULL, NULL, NULL,
-       format('foreign key %I references %s: every DELETE or key UPDATE there scans %s (about %s rows) for (%s)',
-              f.conname, f.confrelid::regclass, f.conrelid::regclass,
+       @extschema@._runnable('text', 'foreign key %I references %R: every DELETE or key UPDATE there scans %R (about %s rows) for (%I)',
+              f.conname, f.confrelid, f.conrelid,
               (SELECT greatest(c.reltuples, 0)::bigint FROM pg_class c WHERE c.oid = f.conrelid),
-              array_to_string(f.cols, ', ')),
-       format('CREATE INDEX CONCURRENTLY ON %s (%s);', f.conrelid::regclass, array_to_string(f.cols, ', ')),
+              f.cols),
+       @extschema@._runnable('sql', 'CREATE INDEX CONCURRENTLY ON %R (%I);', f.conrelid, f.cols),
        NULL
   FROM fk f
 UNION ALL
@@ -189,8 +193,8 @@ SELECT 'seq_scan_heavy', NULL, s.relid::regclass,
        NULL,
        format('%s sequential scans reading %s rows each on average, against %s index scans, on a table of about %s rows',
               s.seq_scan, s.seq_tup_read / greatest(s.seq_scan, 1), coalesce(s.idx_scan, 0), greatest(c.reltuples, 0)::bigint),
-       format('-- find the statements: SELECT query, calls, mean_exec_time FROM pg_stat_statements WHERE query ILIKE %L ORDER BY total_exec_time DESC; then CREATE INDEX CONCURRENTLY ON %s (<columns they filter on>);',
-              '%' || c.relname || '%', s.relid::regclass),
+       @extschema@._runnable('sql', 'SELECT query, calls, mean_exec_time FROM pg_stat_statements WHERE query ILIKE %L ORDER BY total_exec_time DESC LIMIT 20;  -- the statements; then CREATE INDEX CONCURRENTLY ON the table (the columns they filter on)',
+              '%' || c.relname || '%'),
        (SELECT since FROM reset)
   FROM pg_stat_all_tables s
   JOIN pg_class c ON c.oid = s.relid

@@ -15,6 +15,18 @@ COMMENT ON FUNCTION @extschema@.relation_size_nowait(regclass, text) IS
 REVOKE ALL ON FUNCTION @extschema@.relation_size_nowait(regclass, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.relation_size_nowait(regclass, text) TO pg_monitor;
 
+CREATE OR REPLACE FUNCTION @extschema@._sizes_nowait(rels oid[], OUT relid oid, OUT bytes bigint)
+RETURNS SETOF record
+LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'rb_sizes_nowait';
+
+COMMENT ON FUNCTION @extschema@._sizes_nowait(oid[]) IS
+'internal: relation_size_nowait() of every relation of the array in one call (bytes NULL when locked, no row when gone)';
+
+REVOKE ALL ON FUNCTION @extschema@._sizes_nowait(oid[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._sizes_nowait(oid[]) TO pg_monitor;
+
 CREATE OR REPLACE FUNCTION @extschema@._relation_sizes(
     OUT relid oid,
     OUT kind text,

@@ -92,14 +92,21 @@ BEGIN
            CASE WHEN p.skipped IS NOT NULL THEN p.skipped
                 WHEN p.used >= 100 THEN 'exhausted'
                 ELSE 'near overflow' END,
-           CASE WHEN p.skipped IS NOT NULL THEN 'retry later'
-                WHEN p.seqcycle THEN format('sequence cycles: values restart at %s and may collide with existing keys', CASE WHEN p.seqincrement > 0 THEN p.seqmin ELSE p.seqmax END)
+           -- SQL built by _runnable(); the column's new type through
+           -- as_owner(): the rewrite re-checks the owner's constraints and
+           -- recomputes generated columns (the owner's code)
+           CASE WHEN p.skipped IS NOT NULL THEN @extschema@._runnable('sql', '-- retry later: the sequence could not be read now (see status)')
+                WHEN p.seqcycle AND p.seqincrement > 0 THEN @extschema@._runnable('sql', '-- the sequence cycles: values restart at its minimum and may collide with existing keys')
+                WHEN p.seqcycle THEN @extschema@._runnable('sql', '-- the sequence cycles: values restart at its maximum and may collide with existing keys')
+                WHEN p.by = 'column type' AND p.seqtypid <> 'int8'::regtype THEN
+                    @extschema@._runnable('sql', '%D  ALTER SEQUENCE %R AS bigint;  -- rewrites the table under an ACCESS EXCLUSIVE lock: schedule it, or migrate through a new bigint column',
+                        @extschema@._as_owner_sql(p.tab::regclass, @extschema@._runnable('sql', 'ALTER TABLE %R ALTER COLUMN %I TYPE bigint', p.tab, p.attname)),
+                        p.seqrelid)
                 WHEN p.by = 'column type' THEN
-                    format('ALTER TABLE %s ALTER COLUMN %I TYPE bigint; -- rewrites the table under AccessExclusiveLock: schedule it, or migrate through a new bigint column%s',
-                           p.tab::regclass, p.attname,
-                           CASE WHEN p.seqtypid <> 'int8'::regtype THEN format('; then ALTER SEQUENCE %s AS bigint;', p.seqrelid::regclass) ELSE '' END)
-                WHEN p.seqincrement > 0 THEN format('ALTER SEQUENCE %s AS bigint MAXVALUE 9223372036854775807;', p.seqrelid::regclass)
-                ELSE format('ALTER SEQUENCE %s AS bigint MINVALUE -9223372036854775808;', p.seqrelid::regclass)
+                    @extschema@._runnable('sql', '%D  -- rewrites the table under an ACCESS EXCLUSIVE lock: schedule it, or migrate through a new bigint column',
+                        @extschema@._as_owner_sql(p.tab::regclass, @extschema@._runnable('sql', 'ALTER TABLE %R ALTER COLUMN %I TYPE bigint', p.tab, p.attname)))
+                WHEN p.seqincrement > 0 THEN @extschema@._runnable('sql', 'ALTER SEQUENCE %R AS bigint MAXVALUE 9223372036854775807;', p.seqrelid)
+                ELSE @extschema@._runnable('sql', 'ALTER SEQUENCE %R AS bigint MINVALUE -9223372036854775808;', p.seqrelid)
            END
       FROM pct p
      WHERE p.skipped IS NOT NULL OR p.used >= threshold * 100

@@ -8,22 +8,29 @@ WITH s AS (
            st.n_mod_since_analyze, st.n_ins_since_vacuum,
            st.last_vacuum, st.last_autovacuum, st.last_analyze, st.last_autoanalyze,
            st.vacuum_count, st.autovacuum_count, st.analyze_count, st.autoanalyze_count,
-           coalesce(@extschema@._reloption(c.reloptions, 'autovacuum_enabled')::boolean, true) AS table_autovacuum,
-           coalesce(@extschema@._reloption(c.reloptions, 'autovacuum_vacuum_threshold')::float8,
-                    current_setting('autovacuum_vacuum_threshold')::float8) AS v_base,
-           coalesce(@extschema@._reloption(c.reloptions, 'autovacuum_vacuum_scale_factor')::float8,
-                    current_setting('autovacuum_vacuum_scale_factor')::float8) AS v_scale,
-           coalesce(@extschema@._reloption(c.reloptions, 'autovacuum_vacuum_insert_threshold')::float8,
-                    current_setting('autovacuum_vacuum_insert_threshold')::float8) AS i_base,
-           coalesce(@extschema@._reloption(c.reloptions, 'autovacuum_vacuum_insert_scale_factor')::float8,
-                    current_setting('autovacuum_vacuum_insert_scale_factor')::float8) AS i_scale,
-           coalesce(@extschema@._reloption(c.reloptions, 'autovacuum_analyze_threshold')::float8,
-                    current_setting('autovacuum_analyze_threshold')::float8) AS a_base,
-           coalesce(@extschema@._reloption(c.reloptions, 'autovacuum_analyze_scale_factor')::float8,
-                    current_setting('autovacuum_analyze_scale_factor')::float8) AS a_scale,
+           coalesce(ro.enabled::boolean, true) AS table_autovacuum,
+           coalesce(ro.v_base::float8, current_setting('autovacuum_vacuum_threshold')::float8) AS v_base,
+           coalesce(ro.v_scale::float8, current_setting('autovacuum_vacuum_scale_factor')::float8) AS v_scale,
+           coalesce(ro.i_base::float8, current_setting('autovacuum_vacuum_insert_threshold')::float8) AS i_base,
+           coalesce(ro.i_scale::float8, current_setting('autovacuum_vacuum_insert_scale_factor')::float8) AS i_scale,
+           coalesce(ro.a_base::float8, current_setting('autovacuum_analyze_threshold')::float8) AS a_base,
+           coalesce(ro.a_scale::float8, current_setting('autovacuum_analyze_scale_factor')::float8) AS a_scale,
            c.relnamespace
       FROM pg_stat_all_tables st
       JOIN pg_class c ON c.oid = st.relid
+      -- the table's autovacuum reloptions, read once per row (inline: a
+      -- helper function pins search_path, so it is never inlined and the
+      -- view called it 27 times a row)
+      CROSS JOIN LATERAL (
+          SELECT max(kv.v) FILTER (WHERE kv.k = 'autovacuum_enabled') AS enabled,
+                 max(kv.v) FILTER (WHERE kv.k = 'autovacuum_vacuum_threshold') AS v_base,
+                 max(kv.v) FILTER (WHERE kv.k = 'autovacuum_vacuum_scale_factor') AS v_scale,
+                 max(kv.v) FILTER (WHERE kv.k = 'autovacuum_vacuum_insert_threshold') AS i_base,
+                 max(kv.v) FILTER (WHERE kv.k = 'autovacuum_vacuum_insert_scale_factor') AS i_scale,
+                 max(kv.v) FILTER (WHERE kv.k = 'autovacuum_analyze_threshold') AS a_base,
+                 max(kv.v) FILTER (WHERE kv.k = 'autovacuum_analyze_scale_factor') AS a_scale
+            FROM (SELECT split_part(o, '=', 1) AS k, substr(o, strpos(o, '=') + 1) AS v
+                    FROM unnest(c.reloptions) o) kv) ro
      WHERE c.relkind IN ('r', 'm')
        AND c.relnamespace <> 'pg_toast'::regnamespace
        AND c.relnamespace <> 'information_schema'::regnamespace

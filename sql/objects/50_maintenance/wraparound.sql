@@ -1,5 +1,8 @@
 -- The view runbook.wraparound: xid and multixact ages of databases and
--- tables against the wraparound limit.
+-- tables against the wraparound limit.  Names and details are prose built
+-- by _runnable('text'); the action is SQL built by _runnable('sql') from the
+-- catalog's own values (the gid of pg_prepared_xacts, the slot name of
+-- pg_replication_slots), never from the text of name.
 
 CREATE OR REPLACE VIEW @extschema@.wraparound AS
 WITH lim AS (
@@ -9,40 +12,47 @@ WITH lim AS (
 ), db AS (
     SELECT 'database'::text AS kind, d.datname::text AS name, NULL::regclass AS relation,
            age(d.datfrozenxid)::bigint AS xid_age, mxid_age(d.datminmxid)::bigint AS mxid_age,
-           NULL::text AS detail
+           NULL::text AS detail, NULL::text AS gid, NULL::name AS slot_name
       FROM pg_database d
 ), tb AS (
     SELECT * FROM (
         SELECT 'table'::text AS kind, c.oid::regclass::text AS name, c.oid::regclass AS relation,
                age(c.relfrozenxid)::bigint AS xid_age, mxid_age(c.relminmxid)::bigint AS mxid_age,
-               CASE WHEN c.relkind = 't' THEN 'TOAST table' END AS detail
+               CASE WHEN c.relkind = 't' THEN 'TOAST table' END AS detail,
+               NULL::text AS gid, NULL::name AS slot_name
           FROM pg_class c
          WHERE c.relkind IN ('r', 'm', 't') AND c.relfrozenxid <> '0'::xid
          ORDER BY greatest(age(c.relfrozenxid)::float8 / (SELECT fmax FROM lim),
                            mxid_age(c.relminmxid)::float8 / (SELECT mfmax FROM lim)) DESC
          LIMIT 20) x
 ), hold AS (
-    SELECT 'horizon: session'::text AS kind, format('pid %s (%s)', a.pid, coalesce(nullif(a.usename::text, ''), a.backend_type)) AS name,
+    SELECT 'horizon: session'::text AS kind,
+           CASE WHEN nullif(a.usename::text, '') IS NOT NULL THEN @extschema@._runnable('text', 'pid %s (%I)', a.pid, a.usename)
+                ELSE @extschema@._runnable('text', 'pid %s (%s)', a.pid, a.backend_type) END AS name,
            NULL::regclass AS relation,
            greatest(age(a.backend_xmin), age(a.backend_xid))::bigint AS xid_age, NULL::bigint AS mxid_age,
-           format('%s, xact started %s ago: %s', a.state, date_trunc('second', now() - a.xact_start),
-                  left(a.query, 100)) AS detail
+           @extschema@._runnable('text', '%s, xact started %s ago: %s', a.state, date_trunc('second', now() - a.xact_start),
+                  left(a.query, 100)) AS detail,
+           NULL::text AS gid, NULL::name AS slot_name
       FROM @extschema@.sessions a
      WHERE (a.backend_xmin IS NOT NULL OR a.backend_xid IS NOT NULL) AND a.pid <> pg_backend_pid()
     UNION ALL
-    SELECT 'horizon: prepared transaction', format('%s (gid %s)', p.transaction, p.gid), NULL,
+    SELECT 'horizon: prepared transaction', @extschema@._runnable('text', '%s (gid %L)', p.transaction, p.gid), NULL,
            age(p.transaction)::bigint, NULL,
-           format('prepared %s ago by %s in %s', date_trunc('second', now() - p.prepared), p.owner, p.database)
+           @extschema@._runnable('text', 'prepared %s ago by %I in database %I', date_trunc('second', now() - p.prepared), p.owner, p.database),
+           p.gid, NULL
       FROM pg_prepared_xacts p
     UNION ALL
     SELECT 'horizon: replication slot', s.slot_name::text, NULL,
            greatest(age(s.xmin), age(s.catalog_xmin))::bigint, NULL,
-           format('%s slot, %s', s.slot_type, CASE WHEN s.active THEN 'active' ELSE 'inactive' END)
+           format('%s slot, %s', s.slot_type, CASE WHEN s.active THEN 'active' ELSE 'inactive' END),
+           NULL, s.slot_name
       FROM pg_replication_slots s
      WHERE s.xmin IS NOT NULL OR s.catalog_xmin IS NOT NULL
     UNION ALL
-    SELECT 'horizon: standby feedback', format('%s (pid %s)', r.application_name, r.pid), NULL,
-           age(r.backend_xmin)::bigint, NULL, 'hot_standby_feedback from a standby'
+    SELECT 'horizon: standby feedback', @extschema@._runnable('text', '%L (pid %s)', r.application_name, r.pid), NULL,
+           age(r.backend_xmin)::bigint, NULL, 'hot_standby_feedback from a standby',
+           NULL, NULL
       FROM pg_stat_replication r
      WHERE r.backend_xmin IS NOT NULL
 )
@@ -56,15 +66,16 @@ SELECT u.kind, u.name, u.relation, u.xid_age, u.mxid_age,
        CASE
          WHEN u.kind LIKE 'horizon%' THEN
            CASE u.kind
-             WHEN 'horizon: session' THEN 'end the transaction (runbook.cancel_long / runbook.kill_idle), then VACUUM'
-             WHEN 'horizon: prepared transaction' THEN format('COMMIT PREPARED %L or ROLLBACK PREPARED %L', split_part(split_part(u.name, '(gid ', 2), ')', 1), split_part(split_part(u.name, '(gid ', 2), ')', 1))
-             WHEN 'horizon: replication slot' THEN format('advance or drop the slot: SELECT pg_drop_replication_slot(%L)', u.name)
-             ELSE 'check the standby''s long queries or turn hot_standby_feedback off'
+             WHEN 'horizon: session' THEN @extschema@._runnable('sql', '-- end the transaction (runbook.cancel_long, runbook.kill_idle, or runbook.terminate of this pid), then VACUUM')
+             WHEN 'horizon: prepared transaction' THEN @extschema@._runnable('sql', 'ROLLBACK PREPARED %L;  -- or COMMIT PREPARED; in the database of the transaction (see detail)', u.gid)
+             WHEN 'horizon: replication slot' THEN @extschema@._runnable('sql', 'SELECT pg_drop_replication_slot(%L);  -- or advance it: pg_replication_slot_advance()', u.slot_name)
+             ELSE @extschema@._runnable('sql', '-- check the long queries of the standby, or turn hot_standby_feedback off')
            END
          WHEN greatest(u.xid_age::numeric / lim.fmax, coalesce(u.mxid_age, 0)::numeric / lim.mfmax) >= 1 THEN
-           CASE WHEN u.kind = 'database' THEN format('anti-wraparound autovacuum is due: check that it runs (runbook.vacuum_status); VACUUM (FREEZE, VERBOSE) the oldest tables of %s', u.name)
-                ELSE format('VACUUM (FREEZE, VERBOSE) %s', u.relation) END
-         ELSE 'none'
+           CASE WHEN u.kind = 'database' THEN @extschema@._runnable('sql', '-- anti-wraparound autovacuum is due: check that it runs (runbook.vacuum_status); VACUUM (FREEZE, VERBOSE) the oldest tables of this database')
+                ELSE @extschema@._runnable('sql', 'VACUUM (FREEZE, VERBOSE) %R;', u.relation) END
+         -- nothing to do: no text (a bare word would join the next statement pasted)
+         ELSE NULL
        END AS action
   FROM (SELECT * FROM db UNION ALL SELECT * FROM tb UNION ALL SELECT * FROM hold) u, lim
  ORDER BY CASE WHEN u.kind = 'database' THEN 0 WHEN u.kind = 'table' THEN 1 ELSE 2 END,

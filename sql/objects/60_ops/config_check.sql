@@ -64,7 +64,7 @@ f(setting, suggested, severity, reason, remedy) AS (
     UNION ALL
     SELECT 'archive_command', '<a command that copies %p to the archive>', 'high',
            'archive_mode is on but nothing archives: every WAL segment stays in pg_wal until the disk fills',
-           NULL
+           '-- set archive_command to a command that copies %%p to the archive (ALTER SYSTEM SET archive_command = ...), then SELECT pg_reload_conf();'
      WHERE current_setting('archive_mode') <> 'off'
        AND current_setting('archive_command') = ''
        AND current_setting('archive_library') = ''
@@ -92,7 +92,7 @@ f(setting, suggested, severity, reason, remedy) AS (
       FROM v WHERE NOT v.pgss_loaded
     UNION ALL
     SELECT 'pg_stat_statements', 'CREATE EXTENSION pg_stat_statements', 'low',
-           'the library is loaded but the extension is not created in database ' || quote_ident(current_database()) || ': its view cannot be queried here',
+           @extschema@._runnable('text', 'the library is loaded but the extension is not created in database %I: its view cannot be queried here', current_database()),
            'CREATE EXTENSION pg_stat_statements;'
       FROM v WHERE v.pgss_loaded AND NOT v.pgss_created
     UNION ALL
@@ -106,7 +106,8 @@ f(setting, suggested, severity, reason, remedy) AS (
      WHERE v.mem IS NOT NULL AND v.max_conn * p.bytes + v.shared_buffers > v.mem
     UNION ALL
     SELECT 'max_connections', '<= 500', 'medium',
-           'more than 500 server processes contend on locks and snapshots even when idle: use a connection pooler (PgBouncer)', NULL
+           'more than 500 server processes contend on locks and snapshots even when idle: use a connection pooler (PgBouncer)',
+           '-- put a connection pooler in front, then lower max_connections to 500 or less (ALTER SYSTEM SET max_connections = ...) and restart the server'
       FROM v, per_conn p
      WHERE v.max_conn > 500 AND NOT (v.mem IS NOT NULL AND v.max_conn * p.bytes + v.shared_buffers > v.mem)
     UNION ALL
@@ -148,10 +149,12 @@ SELECT f.setting,
        CASE WHEN f.setting = 'pg_stat_statements' THEN 'not installed'
             WHEN s.name IS NOT NULL THEN current_setting(f.setting) END,
        f.suggested, f.severity, f.reason,
-       coalesce(f.remedy,
+       -- the remedies of f are constant templates; a setting's name and value
+       -- only through %I and %L
+       coalesce(@extschema@._runnable('sql', f.remedy),
                 CASE WHEN s.context IN ('postmaster')
-                     THEN format('ALTER SYSTEM SET %s = %L;  -- then restart the server', f.setting, f.suggested)
-                     ELSE format('ALTER SYSTEM SET %s = %L; SELECT pg_reload_conf();', f.setting, f.suggested) END)
+                     THEN @extschema@._runnable('sql', 'ALTER SYSTEM SET %I = %L;  -- then restart the server', f.setting, f.suggested)
+                     ELSE @extschema@._runnable('sql', 'ALTER SYSTEM SET %I = %L;  SELECT pg_reload_conf();', f.setting, f.suggested) END)
   FROM f
   LEFT JOIN pg_settings s ON s.name = f.setting
  ORDER BY array_position(ARRAY['high', 'medium', 'low'], f.severity), f.setting

@@ -1,5 +1,8 @@
 -- runbook.integrity_check(): checksum failures, invalid indexes, NOT VALID
--- constraints, orphans, amcheck.
+-- constraints, orphans, amcheck.  check_sql and remedy_sql are built by
+-- _runnable(); a statement that runs code of a table's owner (validating a
+-- CHECK, counting the rows a CHECK refuses, deleting orphans from a table
+-- with triggers or rules) runs as that owner through as_owner().
 
 CREATE OR REPLACE FUNCTION @extschema@.integrity_check(
     amcheck_indexes regclass[] DEFAULT NULL,
@@ -53,7 +56,7 @@ BEGIN
     FOR r IN
         SELECT i.indexrelid::regclass AS idx, i.indrelid::regclass AS tbl, i.indisunique,
                i.indisready, pg_get_indexdef(i.indexrelid) AS def,
-               (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.ord)
+               (SELECT array_agg(a.attname ORDER BY k.ord)
                   FROM unnest(i.indkey) WITH ORDINALITY k(attnum, ord)
                   JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
                  WHERE k.ord <= i.indnkeyatts) AS keycols,
@@ -69,19 +72,18 @@ BEGIN
         check_name := 'invalid_index';
         status := CASE WHEN r.building THEN 'in progress' ELSE 'found' END;
         object := r.idx::text; relation := r.tbl; count := NULL;
-        detail := CASE
+        detail := @extschema@._runnable('text', '%s; %s', CASE
             WHEN r.building THEN 'being built right now (pg_stat_progress_create_index): not a failure yet'
             ELSE 'left invalid by a failed CREATE INDEX CONCURRENTLY or REINDEX CONCURRENTLY: not used by queries'
                  || CASE WHEN r.indisready THEN ', but still maintained on every write' ELSE '' END
                  || CASE WHEN r.indisunique THEN '; unique: a duplicate key is the usual cause' ELSE '' END
-            END || '; ' || r.def;
+            END, r.def);
         check_sql := CASE WHEN r.indisunique AND r.simple AND r.keycols IS NOT NULL
-            THEN format('SELECT %s, count(*) FROM %s GROUP BY %s HAVING count(*) > 1;', r.keycols, r.tbl, r.keycols)
-            ELSE format('SELECT indisvalid, indisready FROM pg_index WHERE indexrelid = %L::regclass;', r.idx::text) END;
+            THEN @extschema@._runnable('sql', 'SELECT %1$I, count(*) FROM %2$R GROUP BY %1$I HAVING count(*) > 1;', r.keycols, r.tbl)
+            ELSE @extschema@._runnable('sql', 'SELECT indisvalid, indisready FROM pg_index WHERE indexrelid = %L::regclass;', r.idx) END;
         remedy_sql := CASE WHEN r.building THEN NULL
-            ELSE format('REINDEX INDEX CONCURRENTLY %s;', r.idx)
-                 || CASE WHEN r.indisunique THEN ' -- after removing the duplicates' ELSE '' END
-                 || format(' -- or: DROP INDEX CONCURRENTLY %s;', r.idx) END;
+            WHEN r.indisunique THEN @extschema@._runnable('sql', 'REINDEX INDEX CONCURRENTLY %R;  -- after removing the duplicates; or drop it: DROP INDEX CONCURRENTLY', r.idx)
+            ELSE @extschema@._runnable('sql', 'REINDEX INDEX CONCURRENTLY %R;  -- or drop it: DROP INDEX CONCURRENTLY', r.idx) END;
         RETURN NEXT;
     END LOOP;
 
@@ -102,10 +104,12 @@ BEGIN
         check_name := 'not_valid_constraint';
         status := 'found';
         object := quote_ident(r.conname); relation := r.tbl; count := NULL;
+        -- a CHECK's expression is the owner's code (it may call the owner's
+        -- functions): counted and validated as the owner
         check_sql := CASE WHEN r.contype = 'c'
-            THEN format('SELECT count(*) FROM %s WHERE NOT (%s);', r.tbl, r.expr)
-            ELSE 'SELECT count(*) ' || @extschema@._fk_orphan_from(r.oid) || ';' END;
-        remedy_sql := format('ALTER TABLE %s VALIDATE CONSTRAINT %I;', r.tbl, r.conname);
+            THEN @extschema@._as_owner_sql(r.tbl, @extschema@._runnable('sql', 'SELECT FROM %R WHERE NOT (%D)', r.tbl, r.expr))
+            ELSE @extschema@._runnable('sql', 'SELECT count(*) %D;', @extschema@._fk_orphan_from(r.oid)) END;
+        remedy_sql := @extschema@._as_owner_sql(r.tbl, @extschema@._runnable('sql', 'ALTER TABLE %R VALIDATE CONSTRAINT %I', r.tbl, r.conname));
         IF r.contype = 'f' THEN
             detail := 'foreign key created NOT VALID: rows older than the constraint were never checked (orphaned_rows counts them)';
         ELSE
@@ -131,7 +135,7 @@ BEGIN
             orphan_from := @extschema@._fk_orphan_from(r.oid);
             IF NOT (has_table_privilege(r.child, 'SELECT') AND has_table_privilege(r.parent, 'SELECT')) THEN
                 status := 'skipped'; count := NULL;
-                detail := 'skipped: no SELECT privilege on ' || r.child || ' or ' || r.parent;
+                detail := @extschema@._runnable('text', 'skipped: no SELECT privilege on %R or %R', r.child, r.parent);
             ELSE
                 BEGIN
                     probe := @extschema@._bounded_query('SELECT count(*) AS n ' || orphan_from,
@@ -142,22 +146,30 @@ BEGIN
                 END;
                 count := (probe.result->0->>'n')::bigint;
                 IF count IS NULL THEN
-                    status := 'skipped'; detail := probe.outcome;
+                    status := 'skipped'; detail := @extschema@._runnable('text', '%s', probe.outcome);
                 ELSIF count = 0 THEN
                     status := 'ok'; detail := 'no orphaned rows';
                 ELSE
                     status := 'found';
-                    detail := format('%s row(s) of %s reference no row of %s', count, r.child, r.parent)
+                    detail := @extschema@._runnable('text', '%s row(s) of %R reference no row of %R', count, r.child, r.parent)
                               || CASE WHEN r.convalidated
                                       THEN ' although the key is validated: triggers disabled, session_replication_role = replica, or corruption'
                                       ELSE ' (the key is NOT VALID)' END;
                 END IF;
             END IF;
-            check_sql := 'SELECT c.* ' || orphan_from || ' LIMIT 100;';
-            remedy_sql := CASE WHEN status = 'found'
-                THEN 'DELETE ' || orphan_from || ';  -- or insert the missing parent rows / set the key to NULL'
-                     || CASE WHEN NOT r.convalidated THEN format('; then ALTER TABLE %s VALIDATE CONSTRAINT %I;', r.child, r.conname) ELSE '' END
+            check_sql := @extschema@._runnable('sql', 'SELECT c.* %D LIMIT 100;', orphan_from);
+            -- a DELETE fires the table's triggers and rules (the owner's
+            -- code): then it runs as the owner
+            remedy_sql := CASE WHEN status <> 'found' THEN NULL
+                WHEN @extschema@._delete_runs_owner_code(r.child)
+                THEN @extschema@._runnable('sql', '%D  -- or insert the missing parent rows, or set the key to NULL',
+                         @extschema@._as_owner_sql(r.child, @extschema@._runnable('sql', 'DELETE %D', orphan_from)))
+                ELSE @extschema@._runnable('sql', 'DELETE %D;  -- or insert the missing parent rows, or set the key to NULL', orphan_from)
                 END;
+            IF remedy_sql IS NOT NULL AND NOT r.convalidated THEN
+                remedy_sql := @extschema@._runnable('sql', E'%D\n%D', remedy_sql,
+                                  @extschema@._as_owner_sql(r.child, @extschema@._runnable('sql', 'ALTER TABLE %R VALIDATE CONSTRAINT %I', r.child, r.conname)));
+            END IF;
             IF status <> 'ok' OR include_ok THEN
                 RETURN NEXT;
             END IF;
@@ -177,10 +189,10 @@ BEGIN
         detail := CASE WHEN r.checksum_failures > 0
             THEN 'data page checksum failures, last at ' || r.checksum_last_failure || ': storage is corrupting pages; find them in the server log (WARNING: page verification failed)'
             ELSE 'no checksum failures' END;
-        check_sql := format('SELECT datname, checksum_failures, checksum_last_failure FROM pg_stat_database WHERE datname IS NOT DISTINCT FROM %L;',
+        check_sql := @extschema@._runnable('sql', 'SELECT datname, checksum_failures, checksum_last_failure FROM pg_stat_database WHERE datname IS NOT DISTINCT FROM %L;',
                             CASE WHEN r.dbname = '(shared objects)' THEN NULL ELSE r.dbname END);
         remedy_sql := CASE WHEN r.checksum_failures > 0
-            THEN '-- restore the damaged relations from a backup; check the disks; pg_checksums --check (offline) lists every bad block' END;
+            THEN @extschema@._runnable('sql', '-- restore the damaged relations from a backup; check the disks; pg_checksums --check (offline) lists every bad block') END;
         RETURN NEXT;
     END LOOP;
 
@@ -198,8 +210,9 @@ BEGIN
             check_name := 'amcheck'; object := idx::text;
             relation := (SELECT i.indrelid::regclass FROM pg_index i WHERE i.indexrelid = idx);
             count := NULL;
-            check_sql := format('SELECT %I.bt_index_check(%L::regclass, %s);', amcheck_schema, idx::text,
-                                CASE WHEN heapallindexed THEN 'true' ELSE 'false' END);
+            check_sql := CASE WHEN heapallindexed
+                THEN @extschema@._runnable('sql', 'SELECT %I.bt_index_check(%L::regclass, true);', amcheck_schema, idx)
+                ELSE @extschema@._runnable('sql', 'SELECT %I.bt_index_check(%L::regclass, false);', amcheck_schema, idx) END;
             remedy_sql := NULL;
             IF (SELECT c.relkind <> 'i' OR am.amname <> 'btree' FROM pg_class c JOIN pg_am am ON am.oid = c.relam WHERE c.oid = idx)
                IS DISTINCT FROM false THEN
@@ -220,17 +233,17 @@ BEGIN
                 EXCEPTION
                     WHEN index_corrupted OR data_corrupted THEN
                         status := 'corrupt';
-                        detail := SQLERRM;
-                        remedy_sql := format('REINDEX INDEX CONCURRENTLY %s;', idx);
+                        detail := @extschema@._runnable('text', '%s', SQLERRM);
+                        remedy_sql := @extschema@._runnable('sql', 'REINDEX INDEX CONCURRENTLY %R;', idx);
                     WHEN lock_not_available THEN
                         status := 'skipped';
-                        detail := 'skipped: lock conflict: DDL holds or waits for the table (' || SQLERRM || ')';
+                        detail := @extschema@._runnable('text', 'skipped: lock conflict: DDL holds or waits for the table (%s)', SQLERRM);
                     WHEN undefined_table OR undefined_object THEN
                         status := 'skipped';
                         detail := 'skipped: dropped while being checked';
                     WHEN insufficient_privilege THEN
                         status := 'skipped';
-                        detail := 'skipped: ' || SQLERRM || ' (GRANT EXECUTE ON FUNCTION ' || quote_ident(amcheck_schema) || '.bt_index_check(regclass, boolean) TO ...)';
+                        detail := @extschema@._runnable('text', 'skipped: %s (GRANT EXECUTE ON FUNCTION %I.bt_index_check(regclass, boolean) TO ...)', SQLERRM, amcheck_schema);
                 END;
             END IF;
             RETURN NEXT;

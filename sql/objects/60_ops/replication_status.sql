@@ -95,9 +95,9 @@ BEGIN
         receive_lsn := r.flush_lsn; replay_lsn := r.replay_lsn; replay_paused := NULL;
         failed_count := NULL; last_failed_wal := NULL; last_failure := NULL; files_waiting := NULL;
         detail := concat_ws('; ',
-            CASE WHEN r.via_slot IS NOT NULL THEN 'streams through slot ' || r.via_slot
+            CASE WHEN r.via_slot IS NOT NULL THEN @extschema@._runnable('text', 'streams through slot %s', r.via_slot)
                  ELSE 'no replication slot: the primary may recycle WAL this replica still needs' END,
-            CASE WHEN r.state IS DISTINCT FROM 'streaming' THEN 'not streaming yet (' || coalesce(r.state, '?') || ')' END,
+            CASE WHEN r.state IS DISTINCT FROM 'streaming' THEN @extschema@._runnable('text', 'not streaming yet (%s)', coalesce(r.state, '?')) END,
             CASE WHEN r.replay_lsn IS NULL THEN 'positions hidden: needs pg_read_all_stats (pg_monitor)' END,
             CASE WHEN partial_tail THEN 'all complete WAL replayed (the last record is not flushed yet: idle primary)' END);
         RETURN NEXT;
@@ -124,13 +124,13 @@ BEGIN
         receive_lsn := r.restart_lsn; replay_lsn := NULL; replay_paused := NULL;
         failed_count := NULL; last_failed_wal := NULL; last_failure := NULL; files_waiting := NULL;
         detail := concat_ws('; ',
-            CASE WHEN r.wal_status = 'lost' THEN 'WAL it needs is already removed: the consumer must be rebuilt; drop it: SELECT pg_drop_replication_slot(' || quote_literal(r.slot_name) || ')'
-                 WHEN NOT r.active AND r.restart_lsn IS NOT NULL THEN 'inactive slot keeps ' || pg_size_pretty(retained_bytes) || ' of WAL in pg_wal and grows; if its consumer is gone: SELECT pg_drop_replication_slot(' || quote_literal(r.slot_name) || ')'
+            CASE WHEN r.wal_status = 'lost' THEN @extschema@._runnable('text', 'WAL it needs is already removed: the consumer must be rebuilt; drop it: SELECT pg_drop_replication_slot(%L)', r.slot_name)
+                 WHEN NOT r.active AND r.restart_lsn IS NOT NULL THEN @extschema@._runnable('text', 'inactive slot keeps %s of WAL in pg_wal and grows; if its consumer is gone: SELECT pg_drop_replication_slot(%L)', pg_size_pretty(retained_bytes), r.slot_name)
                  WHEN NOT r.active THEN 'inactive, reserves no WAL yet' END,
             CASE WHEN r.wal_status = 'unreserved' THEN 'past max_wal_size: WAL may be removed at the next checkpoint' END,
             CASE WHEN r.xmin IS NOT NULL THEN 'holds back vacuum: xmin age ' || age(r.xmin) END,
             CASE WHEN r.catalog_xmin IS NOT NULL AND NOT r.active THEN 'holds back catalog vacuum: catalog_xmin age ' || age(r.catalog_xmin) END,
-            CASE WHEN r.slot_type = 'logical' THEN 'database ' || r.dbname || ', plugin ' || r.plugin END);
+            CASE WHEN r.slot_type = 'logical' THEN @extschema@._runnable('text', 'database %I, plugin %s', coalesce(r.dbname, '?'), r.plugin) END);
         RETURN NEXT;
     END LOOP;
 
@@ -171,7 +171,7 @@ BEGIN
         failed_count := NULL; last_failed_wal := NULL; last_failure := NULL; files_waiting := NULL;
         detail := concat_ws('; ',
             CASE WHEN a.pid IS NULL THEN 'no WAL receiver: replaying from the archive or disconnected from the primary; replay_lag is the age of the last replayed transaction' END,
-            CASE WHEN a.slot_name IS NOT NULL THEN 'through slot ' || a.slot_name END,
+            CASE WHEN a.slot_name IS NOT NULL THEN @extschema@._runnable('text', 'through slot %s', a.slot_name) END,
             CASE WHEN a.last_msg_receipt_time IS NOT NULL THEN 'last message from primary ' || date_trunc('second', now() - a.last_msg_receipt_time) || ' ago' END,
             CASE WHEN replay_paused THEN 'replay is paused: SELECT pg_wal_replay_resume()' END,
             CASE WHEN partial_tail THEN 'all complete WAL replayed; the rest is a record not fully received yet' END);

@@ -21,6 +21,9 @@ AS $$
             WHEN 'replication_lag_sev2_bytes' THEN 1073741824 WHEN 'slot_retained_bytes' THEN 1073741824
             WHEN 'dead_tuples_pct' THEN 20 WHEN 'dead_tuples_min' THEN 10000
             WHEN 'slow_query_mean_ms' THEN 1000 WHEN 'slow_query_min_calls' THEN 10
+            WHEN 'memory_sev1_pct' THEN 95 WHEN 'memory_sev2_pct' THEN 90
+            WHEN 'memory_sev3_pct' THEN 80 WHEN 'disk_sev1_pct' THEN 95
+            WHEN 'disk_sev2_pct' THEN 90 WHEN 'disk_sev3_pct' THEN 80
         END)
 $$;
 
@@ -62,17 +65,20 @@ GRANT EXECUTE ON FUNCTION @extschema@._secs(interval) TO pg_monitor;
 -- (_shell_quote(text), a string as one single-quoted POSIX shell word, is
 -- created by 10_security.sql.)
 
--- Text that goes after "--" in remedy SQL: control characters (a newline
--- would end the comment and turn the rest into SQL) become spaces.
+-- A value in a line of prose (incident messages): runs of line breaks and
+-- tabs become one space, other control characters (and C1 controls,
+-- zero-width and direction marks) are shown as \xHH / \uXXXX by
+-- _runnable('text').  Never used to put a value into SQL: values go into
+-- SQL only through _runnable('sql').
 
 CREATE OR REPLACE FUNCTION @extschema@._one_line(s text)
 RETURNS text
-LANGUAGE sql IMMUTABLE
+LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT pg_catalog.regexp_replace(coalesce(s, ''), '[[:cntrl:]]', ' ', 'g') $$;
+AS $$ SELECT @extschema@._runnable('text', '%s', pg_catalog.regexp_replace(coalesce(s, ''), '[\n\r\t]+', ' ', 'g')) $$;
 
 COMMENT ON FUNCTION @extschema@._one_line(text) IS
-'internal: text made safe inside a one-line SQL comment (control characters replaced by spaces)';
+'internal: a value on one line of prose, its control characters shown (_runnable text)';
 
 REVOKE ALL ON FUNCTION @extschema@._one_line(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@._one_line(text) TO pg_monitor;

@@ -25,7 +25,7 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     checks  CONSTANT text[] := ARRAY[
-        'connections', 'idle_in_transaction_blocking', 'lock_waits', 'long_running',
+        'connections', 'memory', 'disk', 'idle_in_transaction_blocking', 'lock_waits', 'long_running',
         'idle_in_transaction', 'xmin_horizon', 'prepared_transactions', 'replication_slots_xmin',
         'wraparound', 'replication', 'worker', 'config', 'migrations',
         'checksum_failures', 'invalid_indexes', 'not_valid_constraints', 'server_log',
@@ -66,12 +66,13 @@ BEGIN
             -- information, like any other check that could not run
             GET STACKED DIAGNOSTICS errmsg = MESSAGE_TEXT, errhint = PG_EXCEPTION_HINT, errcode = RETURNED_SQLSTATE;
             severity := 'SEV4'; check_name := chk;
-            finding := CASE chk WHEN 'server_log' THEN 'server log not read: ' ELSE 'check not run: ' END || errmsg;
+            finding := CASE chk WHEN 'server_log' THEN 'server log not read: ' ELSE 'check not run: ' END
+                       || @extschema@._one_line(errmsg);
             evidence := jsonb_build_object('sqlstate', errcode, 'hint', nullif(errhint, ''));
-            action := coalesce(nullif(errhint, ''),
-                               CASE chk WHEN 'server_log' THEN 'see log_summary()'
-                                        WHEN 'slow_queries' THEN 'install pg_stat_statements'
-                                        ELSE 'grant pg_monitor to the caller' END);
+            action := CASE WHEN nullif(errhint, '') IS NOT NULL THEN @extschema@._one_line(errhint)
+                           WHEN chk = 'server_log' THEN 'see log_summary()'
+                           WHEN chk = 'slow_queries' THEN 'install pg_stat_statements'
+                           ELSE 'grant pg_monitor to the caller' END;
             remedy_sql := NULL; datname := NULL;
             n := n + 1; ord := n; RETURN NEXT;
         END;

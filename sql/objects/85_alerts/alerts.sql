@@ -17,6 +17,7 @@ DECLARE
     r    record;
     v    numeric;
     t    numeric;
+    t_min numeric;
 BEGIN
     sess := ARRAY(SELECT s FROM @extschema@.sessions s);
 
@@ -66,9 +67,10 @@ BEGIN
 
     alert := 'DatabaseHighDeadTuples'; unit := 'percent';
     t := @extschema@._threshold('dead_tuples_pct'); threshold := t;
+    t_min := @extschema@._threshold('dead_tuples_min');  -- once, not per table
     SELECT max(100.0 * n_dead_tup / nullif(n_live_tup + n_dead_tup, 0)) AS mx,
            count(*) FILTER (WHERE 100.0 * n_dead_tup / nullif(n_live_tup + n_dead_tup, 0) >= t) AS cnt INTO r
-      FROM pg_stat_user_tables WHERE n_dead_tup >= @extschema@._threshold('dead_tuples_min');
+      FROM pg_stat_user_tables WHERE n_dead_tup >= t_min;
     value := round(coalesce(r.mx, 0), 1); firing := value >= t;
     summary := format('%s table(s) in %s with at least %s%% dead tuples', r.cnt, current_database(), t);
     RETURN NEXT;

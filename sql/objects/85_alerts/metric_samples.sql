@@ -6,7 +6,7 @@
 -- metrics() renders it in the Prometheus text format, and
 -- contrib/prometheus/postgres_exporter.yml reads the same rows family by
 -- family, so both paths expose the same names.  The families are built by
--- the three functions of 00_metric_samples_*.sql, in this order.
+-- the functions of 00_metric_samples_*.sql, in this order.
 CREATE OR REPLACE FUNCTION @extschema@.metric_samples(
     families text[] DEFAULT NULL,
     OUT metric text,
@@ -22,6 +22,7 @@ BEGIN
     RETURN QUERY SELECT * FROM @extschema@._metric_samples_sessions(families);
     RETURN QUERY SELECT * FROM @extschema@._metric_samples_databases(families);
     RETURN QUERY SELECT * FROM @extschema@._metric_samples_server(families);
+    RETURN QUERY SELECT * FROM @extschema@._metric_samples_host(families);
 END
 $fn$;
 

@@ -113,7 +113,7 @@ BEGIN
               WHERE e->>'severity' < 'SEV4' ORDER BY x.n LOOP
         k := k + 1;
         EXIT WHEN k > 6;
-        lines := lines || format(E'- %s %s: %s\n', r.severity, r.check_name, r.finding);
+        lines := lines || format(E'- %s %s: %s\n', r.severity, r.check_name, @extschema@._one_line(r.finding));
     END LOOP;
     IF k = 0 THEN
         lines := E'- triage() finds no SEV1-SEV3 problem right now\n';
@@ -131,8 +131,9 @@ BEGIN
                       ORDER BY a.seq LIMIT 20 LOOP
                 acts := acts || format(E'- %s %s pid %s (%s, %s): %s by %s as %s%s\n',
                                        to_char(r.acted_at AT TIME ZONE 'UTC', 'HH24:MI:SS'), r.action, r.pid,
-                                       coalesce(r.usename::text, '?'), coalesce(nullif(r.application_name, ''), 'no application_name'),
-                                       r.outcome, r.actor, r.acting_role,
+                                       @extschema@._one_line(coalesce(r.usename::text, '?')),
+                                       @extschema@._one_line(coalesce(nullif(r.application_name, ''), 'no application_name')),
+                                       r.outcome, @extschema@._one_line(r.actor), @extschema@._one_line(r.acting_role),
                                        CASE WHEN r.reason IS NOT NULL THEN ' -- ' || @extschema@._one_line(r.reason) ELSE '' END);
                 IF r.outcome IN ('terminated', 'cancelled') AND r.reason IS NOT NULL THEN
                     reasons := reasons || format(E'- pid %s was %s: %s\n', r.pid, r.outcome, @extschema@._one_line(r.reason));
@@ -179,7 +180,7 @@ BEGIN
                       @extschema@._impact_lines(f, to_jsonb(c)),
                       acts,
                       coalesce((SELECT string_agg(format(E'- %s: %s', @extschema@._one_line(e->>'action'),
-                                                         coalesce(e->>'remedy_sql', 'see triage()')), E'\n' ORDER BY n)
+                                                         coalesce(@extschema@._runnable('text', '%s', e->>'remedy_sql'), 'see triage()')), E'\n' ORDER BY n)
                                   FROM jsonb_array_elements(f) WITH ORDINALITY AS x(e, n)
                                  WHERE e->>'severity' < 'SEV4' AND n <= 3) || E'\n', E'- keep watching: SELECT * FROM ' || '@extschema@' || E'.triage();\n'),
                       CASE WHEN eta IS NULL THEN 'Under investigation'

@@ -2,14 +2,49 @@
 -- incident_report
 -- ---------------------------------------------------------------------
 
+-- A value in Markdown text or a table cell: on one line (runs of white
+-- space become one space), other control characters shown (_runnable
+-- 'text'), and escaped with a backslash what would change the table or
+-- make a link: the cell separator |, the brackets of link and image syntax
+-- [ ], < > (HTML and autolinks), the backquote of code spans, the backslash
+-- itself; and the "://" and "www." of bare URLs, which renderers turn into
+-- links.  Emphasis (* _ ~) is left alone: it changes no cell and links
+-- nowhere, and names are full of underscores.
 CREATE OR REPLACE FUNCTION @extschema@._md(v text)
 RETURNS text
-LANGUAGE sql IMMUTABLE
+LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT replace(replace(regexp_replace(coalesce(v, ''), '\s+', ' ', 'g'), '|', '\|'), '`', '''') $$;
+AS $$
+    SELECT regexp_replace(regexp_replace(
+               regexp_replace(@extschema@._runnable('text', '%s', regexp_replace(coalesce(v, ''), '\s+', ' ', 'g')),
+                              '([\\|\[\]<>`])', '\\\1', 'g'),
+               ':(//)', '\\:\1', 'g'),
+           '(www)\.', '\1\\.', 'gi')
+$$;
+
+COMMENT ON FUNCTION @extschema@._md(text) IS
+'internal: a value as Markdown text (one line, control characters shown, table cells and links escaped)';
 
 REVOKE ALL ON FUNCTION @extschema@._md(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@._md(text) TO pg_monitor;
+
+-- A value inside a Markdown code span in a table cell (`...`): one line,
+-- control characters shown, | escaped (GitHub tables need it even there),
+-- a backquote (which would end the span) shown as '.
+CREATE OR REPLACE FUNCTION @extschema@._md_code(v text)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT replace(replace(@extschema@._runnable('text', '%s', regexp_replace(coalesce(v, ''), '\s+', ' ', 'g')),
+                           '|', '\|'), '`', '''')
+$$;
+
+COMMENT ON FUNCTION @extschema@._md_code(text) IS
+'internal: a value inside a Markdown code span of a table cell (one line, control characters shown, | escaped)';
+
+REVOKE ALL ON FUNCTION @extschema@._md_code(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._md_code(text) TO pg_monitor;
 
 CREATE OR REPLACE FUNCTION @extschema@.incident_report(title text DEFAULT NULL, since timestamptz DEFAULT NULL)
 RETURNS text
@@ -107,7 +142,7 @@ BEGIN
                        to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"'),
                        'PostgreSQL ' || current_setting('server_version') ||
                            CASE WHEN pg_is_in_recovery() THEN ' (standby)' ELSE ' (primary)' END,
-                       current_database(), sev,
+                       @extschema@._md(current_database()), sev,
                        CASE WHEN resolved IS NOT NULL AND NOT ongoing THEN 'resolved' ELSE 'investigating' END,
                        CASE WHEN detected IS NULL THEN 'no threshold crossed since ' || to_char(t0 AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"')
                             ELSE to_char(detected AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"') || ' by pg_runbook sampler (' || @extschema@._md(split_part(detected_what, ':', 1)) || ')' END,
@@ -122,7 +157,7 @@ BEGIN
                         AS f(severity text, check_name text, finding text, action text, remedy_sql text) LOOP
         md := md || format(E'| %s | %s | %s | %s |\n', r.severity, r.check_name, @extschema@._md(r.finding),
                            CASE WHEN r.remedy_sql IS NULL THEN @extschema@._md(r.action)
-                                ELSE '`' || @extschema@._md(r.remedy_sql) || '`' END);
+                                ELSE '`' || @extschema@._md_code(r.remedy_sql) || '`' END);
     END LOOP;
 
     -- timeline from the flight recorder
@@ -197,8 +232,8 @@ BEGIN
         END IF;
         k := k + 1;
         md := md || format(E'| %s | %s | %s | %s | %s | %s | %s |\n', r.pid, array_to_string(r.blocked_by, ', '),
-                           coalesce(r.root_blocker::text, ''), r.usename,
-                           concat_ws(' ', r.mode, 'on', coalesce(r.relation::text, r.locktype)),
+                           coalesce(r.root_blocker::text, ''), @extschema@._md(r.usename),
+                           @extschema@._md(concat_ws(' ', r.mode, 'on', coalesce(r.relation::text, r.locktype))),
                            date_trunc('second', r.wait_age), @extschema@._md(left(r.query, 120)));
     END LOOP;
     IF k = 0 THEN
@@ -213,7 +248,7 @@ BEGIN
             md := md || E'| Pid | User | Database | Running for | Query |\n|---|---|---|---|---|\n';
         END IF;
         k := k + 1;
-        md := md || format(E'| %s | %s | %s | %s | %s |\n', r.pid, r.usename, r.datname,
+        md := md || format(E'| %s | %s | %s | %s | %s |\n', r.pid, @extschema@._md(r.usename), @extschema@._md(r.datname),
                            date_trunc('second', r.query_age), @extschema@._md(left(r.query, 120)));
     END LOOP;
     IF k = 0 THEN

@@ -9,7 +9,7 @@ AS $$
     SELECT format('PostgreSQL %s (%s), database %s, server %s',
                   current_setting('server_version'),
                   CASE WHEN pg_is_in_recovery() THEN 'standby' ELSE 'primary' END,
-                  quote_ident(current_database()),
+                  @extschema@._one_line(quote_ident(current_database())),
                   coalesce(host(inet_server_addr()) || ':' || inet_server_port(), 'local socket'))
 $$;
 
@@ -94,7 +94,7 @@ BEGIN
                                  coalesce(r.category, 'error'), r.count,
                                  coalesce('SQLSTATE ' || r.sqlstate, 'SQLSTATE not logged'),
                                  coalesce(to_char(r.last_at AT TIME ZONE 'UTC', 'HH24:MI:SS "UTC"'), '?'),
-                                 left(r.example, 120));
+                                 @extschema@._one_line(left(r.example, 120)));
         END LOOP;
         IF out = '' THEN
             out := format(E'- Server log since %s: no error\n', to_char(since AT TIME ZONE 'UTC', 'HH24:MI "UTC"'));

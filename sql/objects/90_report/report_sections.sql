@@ -23,8 +23,8 @@ BEGIN
                 md := md || E'| At | Actor | Pid | User | Action | Outcome | Reason |\n|---|---|---|---|---|---|---|\n';
             END IF;
             k := k + 1;
-            md := md || format(E'| %s | %s | %s | %s | %s | %s | %s |\n', date_trunc('second', r.acted_at), r.actor,
-                               r.pid, r.usename, r.action, r.outcome, @extschema@._md(r.reason));
+            md := md || format(E'| %s | %s | %s | %s | %s | %s | %s |\n', date_trunc('second', r.acted_at), @extschema@._md(r.actor),
+                               r.pid, @extschema@._md(r.usename), r.action, r.outcome, @extschema@._md(r.reason));
         END LOOP;
         IF k = 0 THEN
             md := md || E'No remediation action since the server started.\n';
@@ -60,7 +60,7 @@ BEGIN
             md := md || E'| Severity | SQLSTATE | Count | First | Last | Example |\n|---|---|---|---|---|---|\n';
         END IF;
         k := k + 1;
-        md := md || format(E'| %s | %s | %s | %s | %s | %s |\n', r.severity, r.sqlstate, r.n,
+        md := md || format(E'| %s | %s | %s | %s | %s | %s |\n', r.severity, @extschema@._md(r.sqlstate), r.n,
                            to_char(r.first_at AT TIME ZONE 'UTC', 'HH24:MI:SS'), to_char(r.last_at AT TIME ZONE 'UTC', 'HH24:MI:SS'),
                            @extschema@._md(left(r.example, 120)));
     END LOOP;

@@ -27,13 +27,12 @@ BEGIN
                                          'stats_reset', (SELECT s.stats_reset FROM pg_stat_database s
                                                           WHERE s.datname IS NOT DISTINCT FROM r.datname));
         f.action := 'find the damaged relations in the server log (WARNING: page verification failed), check the storage, restore damaged tables from backup and REINDEX damaged indexes';
-        f.remedy_sql := CASE WHEN r.datname = current_database() OR r.datname IS NULL
-                             THEN format('SELECT * FROM %s.integrity_check();', '@extschema@')
-                             ELSE format('-- in database %s: SELECT * FROM %s.integrity_check();',
-                                         @extschema@._one_line(quote_ident(r.datname)), '@extschema@') END
-                        || format('  -- the log: SELECT * FROM %s.log_summary(%L) WHERE category = %L;', '@extschema@',
-                                  (greatest(ceil(extract(epoch FROM now() - r.checksum_last_failure) / 3600), 1) || ' hours'),
-                                  'checksum_failure');
+        f.remedy_sql := @extschema@._runnable('sql',
+                            CASE WHEN r.datname = current_database() OR r.datname IS NULL
+                                 THEN 'SELECT * FROM %1$I.integrity_check();  SELECT * FROM %1$I.log_summary(%2$L) WHERE category = %3$L;'
+                                 ELSE 'SELECT * FROM %1$I.log_summary(%2$L) WHERE category = %3$L;  -- and integrity_check() in the database of this finding (evidence: datname)' END,
+                            '@extschema@', (greatest(ceil(extract(epoch FROM now() - r.checksum_last_failure) / 3600), 1) || ' hours'),
+                            'checksum_failure');
         RETURN NEXT f;
     END LOOP;
 END

@@ -24,7 +24,7 @@ BEGIN
                           'top_sources', (SELECT jsonb_agg(to_jsonb(cs)) FROM
                               (SELECT * FROM @extschema@.connection_sources LIMIT 5) cs));
         f.action := 'find the source (connection_sources), end idle sessions, put a pooler in front';
-        f.remedy_sql := 'SELECT * FROM ' || '@extschema@' || '.kill_idle(''30 min'', dry_run => true);';
+        f.remedy_sql := @extschema@._runnable('sql', 'SELECT * FROM %I.kill_idle(''30 min'', dry_run => true);', '@extschema@');
         RETURN NEXT f;
     END IF;
 END

@@ -19,17 +19,15 @@ BEGIN
            jsonb_agg(jsonb_build_object('relation', x.rel, 'n_dead_tup', x.n_dead_tup, 'dead_pct', x.pct,
                                         'last_autovacuum', x.last_autovacuum) ORDER BY x.n_dead_tup DESC)
                FILTER (WHERE x.rn <= 5) AS top,
-           (array_agg(x.schemaname ORDER BY x.n_dead_tup DESC))[1] AS worst_schema,
-           (array_agg(x.relname ORDER BY x.n_dead_tup DESC))[1] AS worst_rel
+           (array_agg(x.relid ORDER BY x.n_dead_tup DESC))[1] AS worst
       INTO r
-      FROM (SELECT format('%I.%I', t.schemaname, t.relname) AS rel, t.schemaname, t.relname,
-                   t.n_dead_tup, t.last_autovacuum,
+      FROM (SELECT format('%I.%I', t.schemaname, t.relname) AS rel, t.relid, t.n_dead_tup, t.last_autovacuum,
                    round(100.0 * t.n_dead_tup / nullif(t.n_live_tup + t.n_dead_tup, 0), 1) AS pct,
                    row_number() OVER (ORDER BY t.n_dead_tup DESC) AS rn
               -- pg_stat_user_tables' rows and figures, read with its own
               -- functions: this runs in a fresh worker in every database,
               -- where planning the whole view is most of the cost
-              FROM (SELECT n.nspname AS schemaname, c.relname,
+              FROM (SELECT c.oid AS relid, n.nspname AS schemaname, c.relname,
                            pg_stat_get_live_tuples(c.oid) AS n_live_tup,
                            pg_stat_get_dead_tuples(c.oid) AS n_dead_tup,
                            pg_stat_get_last_autovacuum_time(c.oid) AS last_autovacuum
@@ -44,7 +42,7 @@ BEGIN
         f.finding := format('%s table(s) in %s with at least %s%% dead tuples', r.cnt, current_database(), t_pct);
         f.evidence := jsonb_build_object('datname', current_database(), 'count', r.cnt, 'tables', r.top);
         f.action := 'check that autovacuum keeps up and nothing holds the xmin horizon; vacuum the worst tables';
-        f.remedy_sql := @extschema@._runnable('sql', 'VACUUM (VERBOSE, ANALYZE) %I.%I;', r.worst_schema, r.worst_rel);
+        f.remedy_sql := @extschema@._runnable('sql', 'VACUUM (VERBOSE, ANALYZE) %R;', r.worst);
         f.datname := current_database();
         RETURN NEXT f;
     END IF;

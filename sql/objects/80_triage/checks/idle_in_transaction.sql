@@ -23,7 +23,7 @@ BEGIN
                             r.cnt, @extschema@._threshold('idle_xact_seconds'), date_trunc('second', r.max_age));
         f.evidence := jsonb_build_object('count', r.cnt, 'pids', to_jsonb(r.pids), 'max_age_s', @extschema@._secs(r.max_age));
         f.action := 'they hold snapshots and locks; fix the application, set idle_in_transaction_session_timeout';
-        f.remedy_sql := format('SELECT * FROM %s.kill_idle(%L, states => ''{idle in transaction}'', dry_run => true);',
+        f.remedy_sql := @extschema@._runnable('sql', 'SELECT * FROM %I.kill_idle(%L, states => ''{idle in transaction}'', dry_run => true);',
                                '@extschema@', @extschema@._threshold('idle_xact_seconds') || ' s');
         RETURN NEXT f;
     END IF;

@@ -32,10 +32,10 @@ BEGIN
                           'blocked_pids', to_jsonb(r.waiters), 'max_wait_s', r.max_wait);
         f.action := 'end the idle transaction (the application forgot COMMIT/ROLLBACK); set idle_in_transaction_session_timeout';
         -- through the remedy path (re-check, safety rules, audit), never a bare pg_terminate_backend
-        f.remedy_sql := format('SELECT * FROM %s.terminate(%s, %L);  -- or every stuck root: SELECT * FROM %s.terminate_blockers(%L);',
+        f.remedy_sql := @extschema@._runnable('sql', 'SELECT * FROM %1$I.terminate(%2$s, %3$L);  SELECT * FROM %1$I.terminate_blockers(%4$L, dry_run => true);  -- the second lists every stuck root: run it without dry_run to end them all',
                                '@extschema@', r.pid,
                                format('idle in transaction, blocking %s session(s)', cardinality(r.waiters)),
-                               '@extschema@', (floor(r.max_wait) || ' s'));
+                               (floor(r.max_wait) || ' s'));
         RETURN NEXT f;
     END LOOP;
 END

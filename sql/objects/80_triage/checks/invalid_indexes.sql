@@ -36,8 +36,8 @@ BEGIN
                                          'unique', r.indisunique, 'size_bytes', r.bytes);
         f.action := 'rebuild it (REINDEX INDEX CONCURRENTLY) or drop it; find why the build failed in the server log (a unique violation, a deadlock, a cancel)';
         f.remedy_sql := CASE WHEN r.relname ~ '_cc(new|old)[0-9]*$'
-                             THEN format('DROP INDEX CONCURRENTLY %s;', r.idx)
-                             ELSE format('REINDEX INDEX CONCURRENTLY %s;  -- or DROP INDEX CONCURRENTLY %s;', r.idx, r.idx) END;
+                             THEN @extschema@._runnable('sql', 'DROP INDEX CONCURRENTLY %R;', r.idx)
+                             ELSE @extschema@._runnable('sql', 'REINDEX INDEX CONCURRENTLY %R;  -- or drop it: DROP INDEX CONCURRENTLY', r.idx) END;
         RETURN NEXT f;
     END LOOP;
 END

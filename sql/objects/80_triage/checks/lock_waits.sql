@@ -33,12 +33,8 @@ BEGIN
                                          'blockers', to_jsonb(coalesce(r.blockers, '{}')),
                                          'root_blockers', to_jsonb(coalesce(roots, '{}')), 'waits', r.waits);
         f.action := 'read the lock tree; cancel or terminate the root blocker if it is stuck';
-        f.remedy_sql := format('SELECT * FROM %s.lock_tree();  -- then: SELECT * FROM %s.terminate_blockers(%L, dry_run => true);',
-                               '@extschema@', '@extschema@', (floor(r.max_wait) || ' s'))
-                        || CASE WHEN cardinality(roots) = 1
-                                THEN format('  -- or the root alone: SELECT * FROM %s.terminate(%s, %L);', '@extschema@', roots[1],
-                                            format('root blocker of %s waiting session(s)', r.waiters))
-                                ELSE '' END;
+        f.remedy_sql := @extschema@._runnable('sql', 'SELECT * FROM %1$I.lock_tree();  SELECT * FROM %1$I.terminate_blockers(%2$L, dry_run => true);  -- then, if the roots are stuck, without dry_run, or one root: terminate(pid, reason) (evidence: root_blockers)',
+                               '@extschema@', (floor(r.max_wait) || ' s'));
         RETURN NEXT f;
     END IF;
 END

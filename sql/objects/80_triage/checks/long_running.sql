@@ -28,9 +28,9 @@ BEGIN
                             r.cnt, @extschema@._threshold('long_query_seconds'), date_trunc('second', r.max_age));
         f.evidence := jsonb_build_object('count', r.cnt, 'max_age_s', @extschema@._secs(r.max_age), 'statements', r.list);
         f.action := 'check the plans (EXPLAIN) and whether they can be cancelled';
-        f.remedy_sql := format('SELECT * FROM %s.cancel(%s, %L);  -- the longest; all of them: SELECT * FROM %s.cancel_long(%L, dry_run => true);',
+        f.remedy_sql := @extschema@._runnable('sql', 'SELECT * FROM %1$I.cancel(%2$s, %3$L);  SELECT * FROM %1$I.cancel_long(%4$L, dry_run => true);  -- the first cancels the longest; the second lists all of them (without dry_run: cancels them)',
                                '@extschema@', r.longest, format('statement running for %s', date_trunc('second', r.max_age)),
-                               '@extschema@', (@extschema@._threshold('long_query_seconds') || ' s'));
+                               (@extschema@._threshold('long_query_seconds') || ' s'));
         RETURN NEXT f;
     END IF;
 END

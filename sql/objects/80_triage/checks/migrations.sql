@@ -16,8 +16,14 @@ BEGIN
         f.finding := format('%s migration %s in %s: %s', r.tool, coalesce(r.migration, ''), r.migration_table, r.status);
         f.evidence := jsonb_strip_nulls(jsonb_build_object('tool', r.tool, 'migration_table', r.migration_table::text,
                           'status', r.status, 'migration', r.migration, 'started_at', r.started_at, 'detail', r.detail));
-        f.action := coalesce(r.detail, 'repair the migration, then rerun the tool');
-        f.remedy_sql := @extschema@._migration_remedy(r.tool, r.status, r.migration, r.detail, r.remedy);
+        -- what to do, with the tool's shell command (built by _runnable('shell')) to read
+        -- as a command; remedy_sql holds only SQL
+        f.action := CASE WHEN r.remedy_command IS NOT NULL
+                         THEN @extschema@._runnable('text', '%s; in a shell: %s', coalesce(r.remedy, 'repair the migration'), r.remedy_command)
+                         ELSE coalesce(r.remedy, r.detail, 'repair the migration, then rerun the tool') END;
+        f.remedy_sql := coalesce(r.remedy_sql,
+                                 @extschema@._runnable('sql', 'SELECT tool, migration_table, status, migration, detail, remedy, remedy_command FROM %I.migration_status() WHERE status <> ''last_applied'';',
+                                                       '@extschema@'));
         RETURN NEXT f;
     END LOOP;
 END

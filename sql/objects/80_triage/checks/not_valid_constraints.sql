@@ -30,7 +30,8 @@ BEGIN
         f.evidence := jsonb_build_object('constraint', r.conname, 'table', r.tbl::text, 'type', r.kind,
                                          'references', r.ref::text, 'datname', current_database());
         f.action := 'validate it (a SHARE UPDATE EXCLUSIVE lock: reads and writes go on); if it fails, fix the rows it names';
-        f.remedy_sql := format('ALTER TABLE %s VALIDATE CONSTRAINT %I;', r.tbl, r.conname);
+        -- validation runs the table owner's code (a CHECK's functions): as the owner
+        f.remedy_sql := @extschema@._as_owner_sql(r.tbl, @extschema@._runnable('sql', 'ALTER TABLE %R VALIDATE CONSTRAINT %I', r.tbl, r.conname));
         RETURN NEXT f;
     END LOOP;
 END

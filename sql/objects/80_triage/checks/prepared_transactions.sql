@@ -24,7 +24,7 @@ BEGIN
         f.evidence := jsonb_build_object('source', 'prepared', 'gid', r.gid, 'owner', r.owner, 'datname', r.database,
                                          'age_s', @extschema@._secs(r.age), 'xid_age', r.xid_age);
         f.action := 'ask the transaction manager to finish it; if it is orphaned, commit or roll it back by hand';
-        f.remedy_sql := format('ROLLBACK PREPARED %L;  -- in database %s, or COMMIT PREPARED', r.gid, r.database);
+        f.remedy_sql := @extschema@._runnable('sql', 'ROLLBACK PREPARED %L;  -- or COMMIT PREPARED; run it in the database of the transaction (evidence: datname)', r.gid);
         RETURN NEXT f;
     END LOOP;
 END

@@ -16,29 +16,29 @@ BEGIN
             f.severity := CASE WHEN r.replay_lag_bytes >= @extschema@._threshold('replication_lag_sev2_bytes') THEN 'SEV2' ELSE 'SEV3' END;
             f.finding := format('replica %s replays %s behind (%s)', r.name,
                                 pg_size_pretty(r.replay_lag_bytes), coalesce(r.replay_lag::text, 'time lag unknown'));
-            f.action := 'check the replica''s load, network and hot_standby_feedback conflicts';
-            f.remedy_sql := 'SELECT * FROM ' || '@extschema@' || '.replication_status();';
+            f.action := 'check the load and network of the replica, and hot_standby_feedback conflicts';
+            f.remedy_sql := @extschema@._runnable('sql', 'SELECT * FROM %I.replication_status();', '@extschema@');
         ELSIF r.kind = 'slot' AND r.wal_status IN ('lost', 'unreserved') THEN
             f.severity := 'SEV2';
             f.finding := format('slot %s: wal_status %s', r.name, r.wal_status);
             f.action := 'the consumer has fallen too far behind: rebuild it, drop the slot';
-            f.remedy_sql := format('SELECT pg_drop_replication_slot(%L);', r.name);
+            f.remedy_sql := @extschema@._runnable('sql', 'SELECT pg_drop_replication_slot(%L);', r.name);
         ELSIF r.kind = 'slot' AND NOT r.active AND r.retained_bytes >= @extschema@._threshold('slot_retained_bytes') THEN
             f.severity := 'SEV2';
             f.finding := format('inactive slot %s retains %s of WAL', r.name, pg_size_pretty(r.retained_bytes));
             f.action := 'restart its consumer or drop the slot before pg_wal fills the disk';
-            f.remedy_sql := format('SELECT pg_drop_replication_slot(%L);', r.name);
+            f.remedy_sql := @extschema@._runnable('sql', 'SELECT pg_drop_replication_slot(%L);', r.name);
         ELSIF r.kind = 'archiver' AND r.state = 'failing' THEN
             f.severity := 'SEV2';
             f.finding := format('WAL archiving fails (%s failures, last %s at %s); %s file(s) waiting',
                                 r.failed_count, r.last_failed_wal, date_trunc('second', r.last_failure), coalesce(r.files_waiting::text, 'unknown'));
             f.action := 'fix archive_command (see the server log): WAL piles up in pg_wal';
-            f.remedy_sql := 'SELECT * FROM pg_stat_archiver;';
+            f.remedy_sql := @extschema@._runnable('sql', 'SELECT * FROM pg_stat_archiver;');
         ELSIF r.kind = 'receiver' AND r.state = 'not running' THEN
             f.severity := 'SEV2';
             f.finding := 'standby: WAL receiver not running';
             f.action := 'check primary_conninfo and the primary; see the server log';
-            f.remedy_sql := 'SELECT * FROM pg_stat_wal_receiver;';
+            f.remedy_sql := @extschema@._runnable('sql', 'SELECT * FROM pg_stat_wal_receiver;');
         END IF;
         IF f.severity IS NOT NULL THEN
             f.evidence := jsonb_strip_nulls(jsonb_build_object('kind', r.kind, 'name', r.name, 'state', r.state,

@@ -26,7 +26,7 @@ BEGIN
         f.evidence := jsonb_build_object('source', 'slot', 'slot_name', r.slot_name, 'slot_type', r.slot_type,
                                          'active', r.active, 'xmin_age', r.age);
         f.action := 'make its consumer catch up, or drop the slot if the consumer is gone';
-        f.remedy_sql := format('SELECT pg_drop_replication_slot(%L);', r.slot_name);
+        f.remedy_sql := @extschema@._runnable('sql', 'SELECT pg_drop_replication_slot(%L);', r.slot_name);
         RETURN NEXT f;
     END LOOP;
 END

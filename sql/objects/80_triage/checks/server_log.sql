@@ -50,14 +50,15 @@ BEGIN
                         ELSE 'timeouts ended these statements or sessions: check which application and why (the log''s context lines)' END
               END;
         f.remedy_sql := CASE r.category
-              WHEN 'too_many_connections' THEN format('SELECT * FROM %s.connection_sources;  -- then: SELECT * FROM %s.kill_idle(%L, dry_run => true);',
-                                                      '@extschema@', '@extschema@', '30 min')
-              WHEN 'disk_full' THEN format('SELECT * FROM %s.disk_usage();', '@extschema@')
-              WHEN 'checksum_failure' THEN format('SELECT * FROM %s.integrity_check();', '@extschema@')
-              WHEN 'data_corrupted' THEN format('SELECT * FROM %s.integrity_check();', '@extschema@')
-              WHEN 'index_corrupted' THEN format('SELECT * FROM %s.integrity_check();', '@extschema@')
-              ELSE format('SELECT * FROM %s.log_summary(%L) WHERE %s;', '@extschema@', '1 hour',
-                          CASE WHEN r.category IS NULL THEN 'category IS NULL' ELSE format('category = %L', r.category) END)
+              WHEN 'too_many_connections' THEN @extschema@._runnable('sql', 'SELECT * FROM %1$I.connection_sources;  SELECT * FROM %1$I.kill_idle(%2$L, dry_run => true);',
+                                                      '@extschema@', '30 min')
+              WHEN 'disk_full' THEN @extschema@._runnable('sql', 'SELECT * FROM %I.disk_usage();', '@extschema@')
+              WHEN 'checksum_failure' THEN @extschema@._runnable('sql', 'SELECT * FROM %I.integrity_check();', '@extschema@')
+              WHEN 'data_corrupted' THEN @extschema@._runnable('sql', 'SELECT * FROM %I.integrity_check();', '@extschema@')
+              WHEN 'index_corrupted' THEN @extschema@._runnable('sql', 'SELECT * FROM %I.integrity_check();', '@extschema@')
+              ELSE CASE WHEN r.category IS NULL
+                        THEN @extschema@._runnable('sql', 'SELECT * FROM %I.log_summary(%L) WHERE category IS NULL;', '@extschema@', '1 hour')
+                        ELSE @extschema@._runnable('sql', 'SELECT * FROM %I.log_summary(%L) WHERE category = %L;', '@extschema@', '1 hour', r.category) END
               END;
         RETURN NEXT f;
     END LOOP;

@@ -23,7 +23,7 @@ BEGIN
                             @extschema@._threshold('slow_query_mean_ms'), r.worst);
         f.evidence := jsonb_build_object('count', r.cnt, 'statements', r.list);
         f.action := 'EXPLAIN (ANALYZE, BUFFERS) the worst, look for missing indexes';
-        f.remedy_sql := 'SELECT * FROM ' || '@extschema@' || '.slow_queries(10);';
+        f.remedy_sql := @extschema@._runnable('sql', 'SELECT * FROM %I.slow_queries(10);', '@extschema@');
         RETURN NEXT f;
     END IF;
 END

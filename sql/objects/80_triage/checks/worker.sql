@@ -15,7 +15,8 @@ BEGIN
         f.finding := 'pg_runbook is not in shared_preload_libraries: no background worker, no audit ring';
         f.evidence := jsonb_build_object('shared_preload_libraries', current_setting('shared_preload_libraries'));
         f.action := 'add pg_runbook to shared_preload_libraries and restart to enable policies';
-        f.remedy_sql := 'ALTER SYSTEM SET shared_preload_libraries = ''pg_runbook'';  -- keep the libraries already listed; then restart';
+        f.remedy_sql := @extschema@._runnable('sql', 'ALTER SYSTEM SET shared_preload_libraries = %L;  -- then restart the server',
+                                              array_to_string(@extschema@._preloaded_libraries() || 'pg_runbook'::text, ','));
         RETURN NEXT f;
     ELSE
         SELECT * INTO r FROM @extschema@.worker_status();
@@ -25,14 +26,14 @@ BEGIN
         IF NOT r.running THEN
             f.severity := 'SEV2';
             f.finding := 'pg_runbook worker is not running: policies are not enforced';
-            f.action := 'see the server log for why it exited (database ' || current_setting('pg_runbook.database', true) || ')';
-            f.remedy_sql := 'SELECT * FROM ' || '@extschema@' || '.worker_status();';
+            f.action := @extschema@._runnable('text', 'see the server log for why it exited (pg_runbook.database = %L)', current_setting('pg_runbook.database', true));
+            f.remedy_sql := @extschema@._runnable('sql', 'SELECT * FROM %I.worker_status();', '@extschema@');
             RETURN NEXT f;
         ELSIF r.paused THEN
             f.severity := 'SEV3';
             f.finding := 'pg_runbook worker is paused: policies are not enforced';
             f.action := 'resume it when the maintenance that paused it is over';
-            f.remedy_sql := 'SELECT ' || '@extschema@' || '.resume_worker();';
+            f.remedy_sql := @extschema@._runnable('sql', 'SELECT %I.resume_worker();', '@extschema@');
             RETURN NEXT f;
         END IF;
         -- the worker keeps its last error beside its last success: an
@@ -42,7 +43,7 @@ BEGIN
             f.severity := 'SEV3';
             f.finding := format('pg_runbook worker error at %s: %s', date_trunc('second', r.last_error_at), r.last_error);
             f.action := 'fix the cause (policy, privileges) shown in the error';
-            f.remedy_sql := 'SELECT * FROM ' || '@extschema@' || '.worker_status();';
+            f.remedy_sql := @extschema@._runnable('sql', 'SELECT * FROM %I.worker_status();', '@extschema@');
             RETURN NEXT f;
         END IF;
     END IF;

@@ -30,8 +30,7 @@ BEGIN
                                              'pct_of_limit', r.pct, 'autovacuum_freeze_max_age', r.freeze_max,
                                              'autovacuum_multixact_freeze_max_age', r.mxid_freeze_max);
             f.action := 'find what holds the xmin horizon (see xmin_horizon rows), then VACUUM (FREEZE) the oldest tables of that database';
-            f.remedy_sql := format('-- in database %s: SELECT c.oid::regclass, age(c.relfrozenxid) FROM pg_class c WHERE c.relkind IN (''r'', ''m'', ''t'') ORDER BY 2 DESC LIMIT 10; then VACUUM (FREEZE, VERBOSE) <table>;',
-                                   @extschema@._one_line(quote_ident(r.datname)));
+            f.remedy_sql := @extschema@._runnable('sql', '-- in the database of this finding (evidence: datname): SELECT c.oid::regclass, age(c.relfrozenxid) FROM pg_class c WHERE c.relkind IN (''r'', ''m'', ''t'') ORDER BY 2 DESC LIMIT 10; then VACUUM (FREEZE, VERBOSE) <table>;');
             RETURN NEXT f;
         END IF;
     END LOOP;

@@ -26,7 +26,7 @@ BEGIN
         f.evidence := jsonb_build_object('source', 'session', 'pid', r.pid, 'usename', r.usename, 'datname', r.datname,
                                          'state', r.state, 'xmin_age', r.age, 'xact_age_s', @extschema@._secs(r.xact_age));
         f.action := 'end the transaction';
-        f.remedy_sql := format('SELECT * FROM %s.terminate(%s, %L);',
+        f.remedy_sql := @extschema@._runnable('sql', 'SELECT * FROM %I.terminate(%s, %L);',
                                '@extschema@', r.pid, format('holds the xmin horizon back by %s transactions', r.age));
         RETURN NEXT f;
     END LOOP;
