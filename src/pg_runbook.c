@@ -25,6 +25,7 @@
 #include "history.h"
 #include "wall.h"
 #include "worker.h"
+#include "databases.h"
 
 PG_MODULE_MAGIC;
 
@@ -62,6 +63,7 @@ _PG_init(void)
 	rb_settings_define();		/* settings.c */
 	rb_remedy_define_gucs();	/* remedy.c, audit.c */
 	rb_history_init_gucs();		/* flight recorder (history.c) */
+	rb_databases_define_gucs(); /* whole-server calls (databases.c) */
 	MarkGUCPrefixReserved("pg_runbook");
 
 	if (!process_shared_preload_libraries_in_progress)

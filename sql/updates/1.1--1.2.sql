@@ -69,3 +69,18 @@ COMMENT ON COLUMN @extschema@.policies.target_disk_used_pct IS
 ALTER TABLE @extschema@.events_archive ENABLE ROW LEVEL SECURITY;
 CREATE POLICY events_archive_visible ON @extschema@.events_archive FOR SELECT
     USING ((SELECT pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE')) OR query IS NULL);
+
+-- ---------------------------------------------------------------------
+-- Every database from one call (issue 24): a triage finding names its
+-- database; triage() and _triage_rows() gain the column datname; the
+-- dead-tuples check becomes a per-database check (_triage_db_dead_tuples,
+-- run in every database by the check "databases").
+-- ---------------------------------------------------------------------
+ALTER TYPE @extschema@.triage_finding ADD ATTRIBUTE datname name;
+
+COMMENT ON TYPE @extschema@.triage_finding IS
+'a row of triage(): severity (SEV1 to SEV4), the check that found it, the finding, its evidence, what to do, the SQL to run next and the database it is about';
+
+DROP FUNCTION @extschema@.triage();
+DROP FUNCTION @extschema@._triage_rows();
+DROP FUNCTION @extschema@._triage_dead_tuples(@extschema@.sessions[], jsonb, integer[]);

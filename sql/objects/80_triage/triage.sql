@@ -4,7 +4,11 @@
 -- (it numbers the findings: ord), each in its own subtransaction: a check
 -- that fails (no privilege, a view missing on this server, the log not
 -- readable, no pg_stat_statements) is one SEV4 finding that says why, and
--- the others still run.
+-- the others still run.  The check "databases" (checks/databases.sql) runs
+-- the per-database checks (triage_database.sql) in every database of the
+-- server and reports the databases it could not check.  A finding's
+-- datname is the database it is about (from its evidence when the check
+-- does not set it), NULL for the server as a whole.
 
 CREATE OR REPLACE FUNCTION @extschema@._triage_rows(
     OUT severity text,
@@ -13,6 +17,7 @@ CREATE OR REPLACE FUNCTION @extschema@._triage_rows(
     OUT evidence jsonb,
     OUT action text,
     OUT remedy_sql text,
+    OUT datname name,
     OUT ord integer)
 RETURNS SETOF record
 LANGUAGE plpgsql VOLATILE
@@ -24,7 +29,7 @@ DECLARE
         'idle_in_transaction', 'xmin_horizon', 'prepared_transactions', 'replication_slots_xmin',
         'wraparound', 'replication', 'worker', 'config', 'migrations',
         'checksum_failures', 'invalid_indexes', 'not_valid_constraints', 'server_log',
-        'dead_tuples', 'slow_queries'];
+        'databases', 'slow_queries'];
     sess    @extschema@.sessions[];
     waits   jsonb;
     roots   integer[];
@@ -51,6 +56,8 @@ BEGIN
             LOOP
                 severity := f.severity; check_name := f.check_name; finding := f.finding;
                 evidence := f.evidence; action := f.action; remedy_sql := f.remedy_sql;
+                datname := coalesce(f.datname, (f.evidence->>'datname')::name,
+                                    CASE WHEN chk = 'migrations' THEN current_database() END);
                 n := n + 1; ord := n; RETURN NEXT;
             END LOOP;
         EXCEPTION WHEN OTHERS THEN
@@ -66,7 +73,7 @@ BEGIN
                            WHEN chk = 'server_log' THEN 'see log_summary()'
                            WHEN chk = 'slow_queries' THEN 'install pg_stat_statements'
                            ELSE 'grant pg_monitor to the caller' END;
-            remedy_sql := NULL;
+            remedy_sql := NULL; datname := NULL;
             n := n + 1; ord := n; RETURN NEXT;
         END;
     END LOOP;
@@ -75,7 +82,7 @@ BEGIN
         severity := 'SEV4'; check_name := 'summary';
         finding := 'no problem found';
         evidence := jsonb_build_object('checked_at', now());
-        action := 'none'; remedy_sql := NULL;
+        action := 'none'; remedy_sql := NULL; datname := NULL;
         n := n + 1; ord := n; RETURN NEXT;
     END IF;
 END
@@ -93,18 +100,19 @@ CREATE OR REPLACE FUNCTION @extschema@.triage(
     OUT finding text,
     OUT evidence jsonb,
     OUT action text,
-    OUT remedy_sql text)
+    OUT remedy_sql text,
+    OUT datname name)
 RETURNS SETOF record
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT t.severity, t.check_name, t.finding, t.evidence, t.action, t.remedy_sql
+    SELECT t.severity, t.check_name, t.finding, t.evidence, t.action, t.remedy_sql, t.datname
       FROM @extschema@._triage_rows() t
      ORDER BY t.severity, t.check_name, t.ord
 $$;
 
 COMMENT ON FUNCTION @extschema@.triage() IS
-'what is wrong now, SEV1 (act now) to SEV4 (information), with evidence and the SQL to run next (audited runbook.terminate/cancel, never the bare built-ins); includes data integrity (checksum failures, invalid indexes, NOT VALID constraints, failed migrations) and the server log of the last hour; thresholds in alert_thresholds';
+'what is wrong now, SEV1 (act now) to SEV4 (information), with evidence, the SQL to run next (audited runbook.terminate/cancel, never the bare built-ins) and the database it is about; includes data integrity (checksum failures, invalid indexes, NOT VALID constraints, failed migrations), the server log of the last hour, and the per-database checks in every database of the server (a database it could not check is a finding); thresholds in alert_thresholds';
 
 REVOKE ALL ON FUNCTION @extschema@.triage() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.triage() TO pg_monitor;
