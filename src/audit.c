@@ -64,6 +64,7 @@
 #include "pg_runbook.h"
 #include "audit.h"
 #include "snapshot.h"
+#include "viewer.h"
 
 PG_FUNCTION_INFO_V1(rb_recent_actions);
 PG_FUNCTION_INFO_V1(rb_audit_status);
@@ -468,11 +469,13 @@ rb_recent_actions(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	RbAuditEntry *es;
 	TimestampTz epoch;
+	RbViewer   *viewer;
 	int			n;
 	int			i;
 
 	rb_require_preload("runbook.recent_actions()");
 	InitMaterializedSRF(fcinfo, 0);
+	viewer = rb_viewer_new();
 	es = ring_copy(&n, &epoch, InvalidOid);
 
 	for (i = 0; i < n; i++)
@@ -481,6 +484,12 @@ rb_recent_actions(PG_FUNCTION_ARGS)
 		Datum		v[RECENT_COLS];
 		bool		nl[RECENT_COLS];
 		const char *state = rb_state_name((BackendState) e->state);
+
+		/*
+		 * pg_stat_activity's rule: the query and the client address of a
+		 * session only to a caller who may see that session's role.
+		 */
+		bool		visible = rb_viewer_can_see(viewer, e->roleid);
 
 		memset(nl, 0, sizeof(nl));
 		v[0] = Int64GetDatum((int64) e->seq);
@@ -493,7 +502,7 @@ rb_recent_actions(PG_FUNCTION_ARGS)
 		v[6] = DirectFunctionCall1(namein, CStringGetDatum(e->datname));
 		nl[6] = (e->datname[0] == '\0');
 		v[7] = CStringGetTextDatum(e->appname);
-		if (e->client_addr[0])
+		if (e->client_addr[0] && visible)
 			v[8] = DirectFunctionCall1(inet_in, CStringGetDatum(e->client_addr));
 		else
 			nl[8] = true;
@@ -508,7 +517,8 @@ rb_recent_actions(PG_FUNCTION_ARGS)
 		v[14] = CStringGetTextDatum(e->outcome);
 		v[15] = text_or_null(e->reason, &nl[15]);
 		v[16] = text_or_null(e->detail, &nl[16]);
-		v[17] = text_or_null(e->query, &nl[17]);
+		v[17] = text_or_null(visible || e->query[0] == '\0' ? e->query :
+							 RB_INSUFFICIENT_PRIVILEGE, &nl[17]);
 		v[18] = BoolGetDatum(e->in_table);
 		v[19] = TimestampTzGetDatum(e->backend_start);
 		nl[19] = (e->backend_start == 0);

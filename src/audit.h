@@ -44,6 +44,8 @@ typedef struct RbAuditEntry
 	TimestampTz query_start;	/* 0 if none */
 	TimestampTz state_start;	/* 0 if none */
 	int			state;			/* BackendState */
+	Oid			roleid;			/* the session's role: who may read the
+								 * query and client address */
 	char		action[16];		/* "cancel" | "terminate" */
 	char		outcome[16];	/* "terminated" | "cancelled" | "skipped" */
 	char		reason[RB_AUDIT_REASON_LEN];	/* why skipped, or "" */

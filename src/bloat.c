@@ -1308,7 +1308,7 @@ key_equalimage(Oid opclass, Oid collation)
 	else if (proc == F_BTVARSTREQUALIMAGE)
 		result = OidIsValid(collation) &&
 			(collation == DEFAULT_COLLATION_OID || collation == C_COLLATION_OID ||
-			 collation == POSIX_COLLATION_OID || get_collation_isdeterministic(collation));
+			 get_collation_isdeterministic(collation));
 	else
 		result = false;
 	if (neqcache < lengthof(eqcache))

@@ -69,6 +69,42 @@ rb_reserved_connections(void)
 #endif
 }
 
+/* superuser_reserved_connections: the last slots, for superusers only */
+static inline int
+rb_superuser_reserved_connections(void)
+{
+#if PG_VERSION_NUM < 160000
+	return ReservedBackends;
+#else
+	return SuperuserReservedConnections;
+#endif
+}
+
+/*
+ * reserved_connections (16+; none before): the slots before the superusers'
+ * ones, for roles with the privileges of pg_use_reserved_connections.
+ */
+static inline int
+rb_role_reserved_connections(void)
+{
+#if PG_VERSION_NUM < 160000
+	return 0;
+#else
+	return ReservedConnections;
+#endif
+}
+
+/* May this role use the reserved_connections slots (16+)? */
+static inline bool
+rb_may_use_reserved_connections(Oid roleid)
+{
+#if PG_VERSION_NUM < 160000
+	return false;
+#else
+	return has_privs_of_role(roleid, ROLE_PG_USE_RESERVED_CONNECTIONS);
+#endif
+}
+
 /* Are at least n PGPROCs free (InitPostgres' reserved-slots test)? */
 static inline bool
 rb_have_free_procs(int n)

@@ -402,7 +402,10 @@ event_query(RbHistEvent *e, int pid)
 	if (pid <= 0)
 		return;
 	if (rb_backend_read(pid, &b, RB_SNAP_QUERY) && b.query)
+	{
 		strlcpy(e->query, b.query, sizeof(e->query));
+		e->roleid = b.roleid;
+	}
 }
 
 static double
@@ -732,6 +735,7 @@ take_sample(void)
 	RbHistQText *qtexts = rb_history_qtexts(hist);
 	char	   *newtext[RB_HIST_QWAITS];
 	bool		newisq[RB_HIST_QWAITS];
+	Oid			newrole[RB_HIST_QWAITS];
 	bool		known[RB_HIST_QWAITS];
 	int			qtop[RB_HIST_QWAITS];
 	int			nqtop = 0;
@@ -890,6 +894,7 @@ take_sample(void)
 		known[k] = false;
 		newtext[k] = NULL;
 		newisq[k] = q->is_queryid;
+		newrole[k] = InvalidOid;
 		for (i = 0; i < RB_HIST_QTEXTS; i++)
 			if (qtexts[i].qkey == q->qkey)
 			{
@@ -903,7 +908,10 @@ take_sample(void)
 			continue;
 		if (rb_backend_read(q->pid, &b, RB_SNAP_QUERY) && b.query &&
 			b.query_start == q->query_start)
+		{
 			newtext[k] = b.query;
+			newrole[k] = b.roleid;
+		}
 	}
 
 	/* heavyweight lock waits */
@@ -1006,6 +1014,7 @@ take_sample(void)
 			qtexts[slot].qkey = key;
 			strlcpy(qtexts[slot].text, newtext[k], RB_HIST_QTEXT_LEN);
 			qtexts[slot].is_queryid = newisq[k];
+			qtexts[slot].roleid = newrole[k];
 		}
 		qtexts[slot].last_used = now;
 	}

@@ -106,6 +106,8 @@ typedef struct RbHistEvent
 	double		threshold;
 	char		detail[RB_HIST_EV_DETAIL_LEN];
 	char		query[RB_HIST_EV_QUERY_LEN];	/* of 'pid', truncated */
+	Oid			roleid;			/* the role of 'pid' when the query was read:
+								 * who may see it */
 } RbHistEvent;
 
 typedef struct RbHistQText
@@ -113,6 +115,8 @@ typedef struct RbHistQText
 	uint64		qkey;			/* 0 = free */
 	TimestampTz last_used;
 	bool		is_queryid;		/* qkey is a query id (else a statement) */
+	Oid			roleid;			/* the role of the session the text was read
+								 * from: who may see it */
 	char		text[RB_HIST_QTEXT_LEN];
 } RbHistQText;
 

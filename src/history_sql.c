@@ -37,6 +37,7 @@
 #include "pg_runbook.h"
 #include "history.h"
 #include "snapshot.h"
+#include "viewer.h"
 
 PG_FUNCTION_INFO_V1(rb_history);
 PG_FUNCTION_INFO_V1(rb_events);
@@ -366,9 +367,11 @@ rb_events(PG_FUNCTION_ARGS)
 	uint64		oldest,
 				newest,
 				s;
+	RbViewer   *viewer;
 
 	window_args(fcinfo, "runbook.events()", &since, &until);
 	InitMaterializedSRF(fcinfo, 0);
+	viewer = rb_viewer_new();
 
 	LWLockAcquire(h->lock, LW_SHARED);
 	newest = h->next_event - 1;
@@ -413,7 +416,10 @@ rb_events(PG_FUNCTION_ARGS)
 		else
 			nl[6] = true;
 		v[7] = CStringGetTextDatum(e->detail);
-		if (e->query[0])
+		/* pg_stat_activity's rule: the query of a role the caller may see */
+		if (e->query[0] && !rb_viewer_can_see(viewer, e->roleid))
+			v[8] = CStringGetTextDatum(RB_INSUFFICIENT_PRIVILEGE);
+		else if (e->query[0])
 			v[8] = CStringGetTextDatum(e->query);
 		else
 			nl[8] = true;
@@ -467,9 +473,11 @@ rb_wait_samples(PG_FUNCTION_ARGS)
 				k;
 	double		total = 0;
 	double		window;
+	RbViewer   *viewer;
 
 	window_args(fcinfo, "runbook.wait_profile()", &since, &until);
 	InitMaterializedSRF(fcinfo, 0);
+	viewer = rb_viewer_new();
 	n = copy_samples(h, since, until, &ss, &first_in);
 	if (n - first_in <= 0)
 		PG_RETURN_VOID();
@@ -586,12 +594,18 @@ rb_wait_samples(PG_FUNCTION_ARGS)
 					int			ix;
 
 					memcpy(&ix, ent + sizeof(uint64), sizeof(int));
-					if (texts[ix].is_queryid)
+					/* pg_stat_activity's rule, on the session the text came from */
+					if (!rb_viewer_can_see(viewer, texts[ix].roleid))
+						v[4] = CStringGetTextDatum(RB_INSUFFICIENT_PRIVILEGE);
+					else
 					{
-						v[3] = Int64GetDatum((int64) pe->qkey);
-						nl[3] = false;
+						if (texts[ix].is_queryid)
+						{
+							v[3] = Int64GetDatum((int64) pe->qkey);
+							nl[3] = false;
+						}
+						v[4] = CStringGetTextDatum(texts[ix].text);
 					}
-					v[4] = CStringGetTextDatum(texts[ix].text);
 					nl[4] = false;
 				}
 			}

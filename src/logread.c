@@ -25,8 +25,12 @@
  *
  *		Formats: stderr lines are matched against the current
  *		log_line_prefix (timestamp from %m, %t or %n; SQLSTATE from %e);
- *		continuation lines (a tab first) and lines that do not match are
- *		skipped.  csvlog and jsonlog always carry time and SQLSTATE.
+ *		continuation lines (a tab first) are skipped.  A stderr line is
+ *		believed only if it reads as the server writes it (one reading only,
+ *		not near a record a role or database name split with a line break,
+ *		not dated in the future: scan_stderr_chunk); the others are counted
+ *		in the note.  csvlog and jsonlog always carry time and SQLSTATE, in
+ *		quoted fields a name cannot break out of.
  *		Messages are read in English (lc_messages = C): the categories of
  *		entries without a SQLSTATE come from their text.
  *
@@ -38,7 +42,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_database.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
@@ -50,6 +58,7 @@
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/elog.h"
+#include "utils/rel.h"
 #include "utils/timestamp.h"
 
 #include "logread.h"
@@ -62,8 +71,13 @@ PG_FUNCTION_INFO_V1(rb_log_summary);
 #define RB_LOG_MAX_FILES	200
 #define RB_LOG_MAX_GROUPS	2000
 #define RB_LOG_EXAMPLE_LEN	300 /* bytes of example text */
-#define RB_LOG_MATCH_BUDGET 4000	/* backtracking steps per stderr line */
+#define RB_LOG_MATCH_BUDGET 20000	/* backtracking steps per stderr line */
+#define RB_LOG_FREE_MAX		1100	/* longest value of a prefix field that is
+									 * not a name (a host name with its port) */
 #define RB_NO_CUTOFF		PG_INT64_MIN	/* read back as far as max_bytes */
+#define RB_LOG_MARGIN		4096	/* stderr: bytes looked at around a chunk */
+#define RB_LOG_FUTURE_SLACK_MS	5000	/* a record this far ahead of now is
+										 * not believed */
 
 /* ---------------------------------------------------------------------
  * timestamps
@@ -266,6 +280,11 @@ typedef enum PtKind
 	PT_TS_EPOCH,				/* %n */
 	PT_STATE,					/* %e */
 	PT_FREE,					/* any other escape: any text, maybe empty */
+	PT_NAME,					/* %u, %d, %a: a name, at most NAMEDATALEN - 1
+								 * bytes, maybe empty */
+	PT_DIGITS,					/* %p, %l, %x: digits */
+	PT_DIGITS_OPT,				/* %P: digits or nothing */
+	PT_SESSION,					/* %c: hex.hex */
 	PT_Q						/* %q: non-session processes stop here */
 } PtKind;
 
@@ -282,6 +301,8 @@ struct RbPrefix
 	int			ntok;
 	bool		has_ts;
 	bool		has_state;
+	int			nnames;			/* %u and %d: names a role can choose, with
+								 * line breaks in them */
 	PrefixTok	tok[FLEXIBLE_ARRAY_MEMBER];
 };
 
@@ -338,20 +359,30 @@ rb_prefix_compile(const char *prefix)
 			case 'q':
 				kind = PT_Q;
 				break;
-			case 'a':
 			case 'u':
 			case 'd':
+				p->nnames++;
+				/* FALLTHROUGH */
+			case 'a':
+				kind = PT_NAME;
+				break;
+			case 'p':
+			case 'l':
+			case 'x':
+				kind = PT_DIGITS;
+				break;
+			case 'P':
+				kind = PT_DIGITS_OPT;
+				break;
+			case 'c':
+				kind = PT_SESSION;
+				break;
 			case 'r':
 			case 'h':
 			case 'b':
-			case 'p':
-			case 'P':
 			case 'i':
-			case 'c':
-			case 'l':
 			case 's':
 			case 'v':
-			case 'x':
 			case 'Q':
 			case 'L':			/* 18: local address */
 				kind = PT_FREE;
@@ -367,6 +398,10 @@ rb_prefix_compile(const char *prefix)
 			p->ntok++;
 			resetStringInfo(&lit);
 		}
+		/* a padded field has spaces around its value: any text */
+		if (padded && kind != PT_TS_TEXT && kind != PT_TS_EPOCH &&
+			kind != PT_STATE && kind != PT_Q)
+			kind = PT_FREE;
 		p->tok[p->ntok].kind = kind;
 		p->tok[p->ntok].padded = padded;
 		p->ntok++;
@@ -394,17 +429,31 @@ rb_prefix_has_state(const RbPrefix *p)
 	return p->has_state;
 }
 
+int
+rb_prefix_name_fields(const RbPrefix *p)
+{
+	return p->nnames;
+}
+
+/*
+ * Matching a line against the prefix looks for every way it can be read:
+ * the server writes exactly one, so a line that reads two ways (a name
+ * field holding "PANIC:  ", say) is not believed.  pmatch() returns true to
+ * stop the search (a second reading found, or the budget spent).
+ */
 typedef struct MatchCx
 {
 	const RbPrefix *p;
 	const char *b;
 	int			end;			/* end of the line */
 	int			budget;
-	RbLogRecord *rec;
-	int			sevpos;
+	RbLogRecord *rec;			/* the reading being built */
+	RbLogRecord first;			/* the first complete reading */
+	int			sevpos;			/* its severity's position, -1 = none yet */
+	bool		ambiguous;		/* a reading with another severity position */
 } MatchCx;
 
-/* "WORD:  " with a known severity word at pos? */
+/* "WORD:  " with a known severity word at pos?  Fills rec's severity and message. */
 static bool
 sev_at(MatchCx *cx, int pos)
 {
@@ -416,12 +465,31 @@ sev_at(MatchCx *cx, int pos)
 		return false;
 	if (!is_sev_word(cx->b + pos, i - pos))
 		return false;
-	cx->sevpos = pos;
 	cx->rec->sev = cx->b + pos;
 	cx->rec->sevlen = i - pos;
 	cx->rec->msg = cx->b + i + 3;
 	cx->rec->msglen = cx->end - (i + 3);
 	return true;
+}
+
+/* A complete reading ends at pos: note it.  True to stop searching. */
+static bool
+reading_at(MatchCx *cx, int pos)
+{
+	if (!sev_at(cx, pos))
+		return false;
+	if (cx->sevpos < 0)
+	{
+		cx->sevpos = pos;
+		cx->first = *cx->rec;
+		return false;
+	}
+	if (pos != cx->sevpos)
+	{
+		cx->ambiguous = true;
+		return true;
+	}
+	return false;
 }
 
 static inline int
@@ -432,7 +500,10 @@ skip_spaces(MatchCx *cx, int pos)
 	return pos;
 }
 
-/* Match prefix tokens ti.. at pos, then the severity; backtracks over free fields. */
+/*
+ * Match prefix tokens ti.. at pos, then the severity, every way there is
+ * (backtracking over the fields of variable length).  True to stop.
+ */
 static bool
 pmatch(MatchCx *cx, int ti, int pos)
 {
@@ -440,9 +511,9 @@ pmatch(MatchCx *cx, int ti, int pos)
 	int			used;
 
 	if (--cx->budget < 0)
-		return false;
+		return true;
 	if (ti == cx->p->ntok)
-		return sev_at(cx, pos);
+		return reading_at(cx, pos);
 	t = &cx->p->tok[ti];
 	switch (t->kind)
 	{
@@ -481,14 +552,42 @@ pmatch(MatchCx *cx, int ti, int pos)
 			cx->rec->has_state = true;
 			return pmatch(cx, ti + 1, t->padded ? skip_spaces(cx, pos + 5) : pos + 5);
 		case PT_Q:
-			if (sev_at(cx, pos))
+			if (reading_at(cx, pos))
 				return true;
 			return pmatch(cx, ti + 1, pos);
+		case PT_DIGITS:
+		case PT_DIGITS_OPT:
+			{
+				int			e = pos;
+
+				while (e < cx->end && cx->b[e] >= '0' && cx->b[e] <= '9')
+					e++;
+				if (e == pos && t->kind == PT_DIGITS)
+					return false;
+				return pmatch(cx, ti + 1, e);
+			}
+		case PT_SESSION:
+			{
+				int			e = pos;
+				int			dots = 0;
+
+				while (e < cx->end && ((cx->b[e] >= '0' && cx->b[e] <= '9') ||
+									   (cx->b[e] >= 'a' && cx->b[e] <= 'f') ||
+									   (cx->b[e] == '.' && dots++ == 0)))
+					e++;
+				return pmatch(cx, ti + 1, e);
+			}
 		case PT_FREE:
+		case PT_NAME:
 			{
 				const PrefixTok *next = ti + 1 < cx->p->ntok ? &cx->p->tok[ti + 1] : NULL;
+				int			last = cx->end;
 
-				for (int e = pos; e <= cx->end; e++)
+				if (t->kind == PT_NAME)
+					last = Min(cx->end, pos + NAMEDATALEN - 1);
+				else
+					last = Min(cx->end, pos + RB_LOG_FREE_MAX);
+				for (int e = pos; e <= last; e++)
 				{
 					/* cheap filters before recursing */
 					if (next && next->kind == PT_LIT && (e >= cx->end || cx->b[e] != next->lit[0]))
@@ -497,13 +596,38 @@ pmatch(MatchCx *cx, int ti, int pos)
 						continue;
 					if (pmatch(cx, ti + 1, e))
 						return true;
-					if (cx->budget < 0)
-						return false;
 				}
 				return false;
 			}
 	}
 	return false;
+}
+
+/*
+ * Does the line at pos start as the prefix does (its first field: a time, a
+ * literal)?  A broken line that does is the head of a record whose prefix a
+ * name split; one that does not is the rest of such a record, or foreign.
+ */
+bool
+rb_prefix_starts_line(const RbPrefix *p, const char *buf, int pos, int end)
+{
+	TimestampTz ts;
+	int			used;
+
+	if (p->ntok == 0)
+		return false;
+	switch (p->tok[0].kind)
+	{
+		case PT_LIT:
+			return end - pos >= p->tok[0].litlen &&
+				memcmp(buf + pos, p->tok[0].lit, p->tok[0].litlen) == 0;
+		case PT_TS_TEXT:
+			return parse_ts_text(buf + pos, end - pos, &ts, &used);
+		case PT_TS_EPOCH:
+			return parse_ts_epoch(buf + pos, end - pos, &ts, &used);
+		default:
+			return true;
+	}
 }
 
 static int
@@ -528,7 +652,19 @@ parse_stderr(const RbPrefix *prefix, const char *buf, int pos, int end,
 	cx.budget = RB_LOG_MATCH_BUDGET;
 	cx.rec = rec;
 	cx.sevpos = -1;
-	*ok = pmatch(&cx, 0, pos);
+	cx.ambiguous = false;
+	(void) pmatch(&cx, 0, pos);
+	if (cx.sevpos < 0)
+		return (nl - buf) + 1;	/* not a record of this prefix */
+	if (cx.ambiguous || cx.budget < 0)
+	{
+		/* reads as a record, more than one way (or too many to tell) */
+		memset(rec, 0, sizeof(*rec));
+		rec->rejected = true;
+		return (nl - buf) + 1;
+	}
+	*rec = cx.first;
+	*ok = true;
 	return (nl - buf) + 1;
 }
 
@@ -1222,6 +1358,15 @@ typedef struct LogScan
 	bool		unparsable;		/* stopped at a chunk with no record */
 	bool		oldest_set;
 	TimestampTz oldest_read;	/* oldest record timestamp parsed */
+	TimestampTz now;			/* records after now + RB_LOG_FUTURE_SLACK
+								 * are not believed */
+	int			maxinj;			/* stderr: bytes a name can inject (0: no
+								 * name in the prefix) */
+	List	   *danger;			/* names of roles and databases with a line
+								 * break (char *) */
+	int64		unparsed;		/* stderr lines that do not read as the
+								 * server writes them */
+	int64		future;			/* records dated in the future */
 	int			ngroups;
 	bool		groups_full;
 	LogGroup	groups[RB_LOG_MAX_GROUPS];
@@ -1293,6 +1438,186 @@ count_record(LogScan *sc, const RbLogRecord *rec, int offset)
 	}
 }
 
+/* A record dated after now (and a little slack) is not believed. */
+static bool
+in_future(LogScan *sc, const RbLogRecord *rec)
+{
+	return rec->has_ts &&
+		rec->ts > TimestampTzPlusMilliseconds(sc->now, RB_LOG_FUTURE_SLACK_MS);
+}
+
+/* Count a believed record (and see whether it reached the period's start). */
+static void
+take_record(LogScan *sc, const RbLogRecord *rec, int offset)
+{
+	if (rec->has_ts)
+	{
+		if (!sc->oldest_set || rec->ts < sc->oldest_read)
+			sc->oldest_read = rec->ts;
+		sc->oldest_set = true;
+	}
+	if (sc->use_cutoff && rec->has_ts && rec->ts < sc->cutoff)
+		sc->reached_cutoff = true;
+	else
+		count_record(sc, rec, offset);
+}
+
+/*
+ * stderr lines of one chunk.  The server writes each record as one line
+ * (its prefix, "SEVERITY:  ", the message) and every further line of it
+ * after a tab; but it writes the prefix's %u and %d as they are, so a role
+ * or database name with a line break splits the line, and what follows the
+ * break is whatever the name says, a forged "PANIC:  " record included.
+ * So a line is believed only if
+ *	- it reads as a record of log_line_prefix exactly one way (parse_stderr),
+ *	  dated no later than now;
+ *	- it is not within sc->maxinj bytes (what the name fields of one record
+ *	  can hold) of a broken line: one that is neither a record, nor a
+ *	  continuation, nor empty (the part of a record before a name's line
+ *	  break, or a line that is all name);
+ *	- it does not overlap the text of a role or database name that has a
+ *	  line break (sc->danger).
+ * Lines are classified over the whole buffer (with margins before and after
+ * the chunk, so that a broken line in a neighbouring chunk counts); records
+ * starting in [from, to) are counted, the others only looked at.  Returns
+ * the number of lines in [from, to) that read as records.
+ */
+#define LN_OTHER	0			/* continuation, empty */
+#define LN_RECORD	1
+#define LN_REJECTED	2			/* reads as a record more than one way */
+#define LN_BROKEN	3			/* starts as the prefix does, no severity:
+								 * the head of a record a name split */
+#define LN_FUTURE	4			/* a record dated in the future */
+#define LN_TAIL		5			/* broken, and does not start as the prefix
+								 * does: the rest of a split record, or a
+								 * foreign line */
+
+static int
+scan_stderr_chunk(LogScan *sc, const char *buf, int len, int lstart, int from, int to)
+{
+	int			cap = 64;
+	int			n = 0;
+	int		   *ls = palloc(sizeof(int) * cap);	/* line starts */
+	int		   *le = palloc(sizeof(int) * cap);	/* line ends (the '\n') */
+	char	   *cls = palloc(sizeof(char) * cap);
+	bool	   *taint = palloc(sizeof(bool) * cap);
+	RbLogRecord *recs = palloc(sizeof(RbLogRecord) * cap);
+	int			p = lstart;
+	int			nrec = 0;
+	ListCell   *lc;
+
+	while (p < len)
+	{
+		RbLogRecord rec;
+		bool		ok;
+		int			next = rb_log_parse(RB_LOG_STDERR, sc->prefix, buf, p, len, &rec, &ok);
+
+		if (next < 0)
+			break;				/* the last line, incomplete */
+		if (n >= cap)
+		{
+			cap *= 2;
+			ls = repalloc(ls, sizeof(int) * cap);
+			le = repalloc(le, sizeof(int) * cap);
+			cls = repalloc(cls, sizeof(char) * cap);
+			taint = repalloc(taint, sizeof(bool) * cap);
+			recs = repalloc(recs, sizeof(RbLogRecord) * cap);
+		}
+		ls[n] = p;
+		le[n] = next - 1;
+		taint[n] = false;
+		if (ok && in_future(sc, &rec))
+			cls[n] = LN_FUTURE;
+		else if (ok)
+		{
+			cls[n] = LN_RECORD;
+			recs[n] = rec;
+		}
+		else if (rec.rejected)
+			cls[n] = LN_REJECTED;
+		else if (buf[p] == '\t' || buf[p] == '\n' || buf[p] == '\r')
+			cls[n] = LN_OTHER;
+		else if (rb_prefix_starts_line(sc->prefix, buf, p, next - 1))
+			cls[n] = LN_BROKEN;
+		else
+			cls[n] = LN_TAIL;
+		n++;
+		p = next;
+	}
+
+	/*
+	 * Near a broken line: what a name put after the line break is at most
+	 * sc->maxinj bytes, so every line it made starts within that many bytes
+	 * after the head of the split record, and ends within that many before
+	 * the rest of it (when that rest does not read as a record either).
+	 */
+	if (sc->maxinj > 0)
+	{
+		int			last_head_end = -1;
+		int			next_tail_start = -1;
+
+		for (int i = 0; i < n; i++)
+		{
+			if (cls[i] == LN_BROKEN)
+				last_head_end = le[i];
+			else if (last_head_end >= 0 && ls[i] - last_head_end - 1 <= sc->maxinj)
+				taint[i] = true;
+		}
+		for (int i = n - 1; i >= 0; i--)
+		{
+			if (cls[i] == LN_TAIL)
+				next_tail_start = ls[i];
+			else if (next_tail_start >= 0 && next_tail_start - le[i] - 1 <= sc->maxinj)
+				taint[i] = true;
+		}
+	}
+
+	/* in the text of a name with a line break */
+	foreach(lc, sc->danger)
+	{
+		const char *name = (const char *) lfirst(lc);
+		int			nl = strlen(name);
+		int			at = 0;
+		int			i = 0;
+
+		while (nl > 0 && at + nl <= len)
+		{
+			const char *hit = memmem(buf + at, len - at, name, nl);
+			int			h;
+
+			if (hit == NULL)
+				break;
+			h = hit - buf;
+			/* the lines [h, h + nl) touches */
+			while (i < n && le[i] < h)
+				i++;
+			for (int k = i; k < n && ls[k] < h + nl; k++)
+				taint[k] = true;
+			at = h + 1;
+		}
+	}
+
+	for (int i = 0; i < n; i++)
+	{
+		if (ls[i] < from || ls[i] >= to)
+			continue;
+		if (cls[i] == LN_RECORD || cls[i] == LN_REJECTED || cls[i] == LN_FUTURE)
+			nrec++;
+		if (cls[i] == LN_RECORD && !taint[i])
+			take_record(sc, &recs[i], ls[i]);
+		else if (cls[i] == LN_FUTURE && !taint[i])
+			sc->future++;
+		else if (cls[i] != LN_OTHER)
+			sc->unparsed++;
+	}
+	pfree(ls);
+	pfree(le);
+	pfree(cls);
+	pfree(taint);
+	pfree(recs);
+	return nrec;
+}
+
 /*
  * Read one file backwards from its end.  Returns false when reading should
  * stop (the period, the budget or unreadable content was reached).
@@ -1326,6 +1651,10 @@ scan_file(LogScan *sc, const LogFile *f)
 	while (end > 0)
 	{
 		off_t		start;
+		off_t		rstart;
+		off_t		rend;
+		int			s0;			/* the chunk [start, end) in buf: [s0, e0) */
+		int			e0;
 		int			len;
 		int			got;
 		int			p;
@@ -1342,7 +1671,18 @@ scan_file(LogScan *sc, const LogFile *f)
 		start = end - Min((int64) chunk, sc->budget);
 		if (start < 0)
 			start = 0;
-		len = (int) (end - start);
+		/* stderr: margins around the chunk, only looked at (scan_stderr_chunk) */
+		if (sc->fmt == RB_LOG_STDERR)
+		{
+			rstart = Max(start - RB_LOG_MARGIN, 0);
+			rend = Min(end + RB_LOG_MARGIN, st.st_size);
+		}
+		else
+		{
+			rstart = start;
+			rend = end;
+		}
+		len = (int) (rend - rstart);
 		if (len > bufsize)
 		{
 			if (buf)
@@ -1350,25 +1690,27 @@ scan_file(LogScan *sc, const LogFile *f)
 			buf = palloc(len);
 			bufsize = len;
 		}
-		got = pg_pread(fd, buf, len, start);
+		got = pg_pread(fd, buf, len, rstart);
 		if (got < 0)
 			ereport(ERROR,
 					(errcode_for_file_access(),
 					 errmsg("could not read server log file \"%s\": %m", f->shown)));
 		if (got < len)
 			len = got;			/* truncated meanwhile */
-		sc->budget -= len;
-		sc->bytes_read += len;
+		sc->budget -= (int) (end - start);
+		sc->bytes_read += (int) (end - start);
 		sc->chunk_seq++;
+		s0 = (int) (start - rstart);
+		e0 = Min((int) (end - rstart), len);
 
 		/* first record start: after the first newline unless at the file start */
 		if (start == 0)
-			first = next_sync(sc->fmt, buf, 0, len);
+			first = next_sync(sc->fmt, buf, 0, e0);
 		else
 		{
-			const char *nl = memchr(buf, '\n', len);
+			const char *nl = memchr(buf + s0, '\n', e0 - s0);
 
-			first = nl ? next_sync(sc->fmt, buf, (nl - buf) + 1, len) : -1;
+			first = nl ? next_sync(sc->fmt, buf, (nl - buf) + 1, e0) : -1;
 		}
 		if (first < 0)
 		{
@@ -1384,43 +1726,51 @@ scan_file(LogScan *sc, const LogFile *f)
 			continue;
 		}
 
-		p = first;
-		while (p < len)
+		if (sc->fmt == RB_LOG_STDERR)
+		{
+			int			lstart = 0;
+
+			if (rstart > 0)
+			{
+				const char *nl = memchr(buf, '\n', len);
+
+				lstart = nl ? (nl - buf) + 1 : len;
+			}
+			nrec = scan_stderr_chunk(sc, buf, len, Min(lstart, first), first, e0);
+		}
+		p = sc->fmt == RB_LOG_STDERR ? e0 : first;
+		while (p < e0)
 		{
 			RbLogRecord rec;
 			bool		ok;
-			int			next = rb_log_parse(sc->fmt, sc->prefix, buf, p, len, &rec, &ok);
+			int			next = rb_log_parse(sc->fmt, sc->prefix, buf, p, e0, &rec, &ok);
 
 			if (next < 0)
 			{
 				/* incomplete (the file's last line being written, or a bad start) */
-				const char *nl = memchr(buf + p, '\n', len - p);
+				const char *nl = memchr(buf + p, '\n', e0 - p);
 
 				if (nl == NULL)
 					break;
-				next = next_sync(sc->fmt, buf, (nl - buf) + 1, len);
+				next = next_sync(sc->fmt, buf, (nl - buf) + 1, e0);
 				if (next < 0)
 					break;
 				p = next;
 				continue;
 			}
-			if (ok)
+			if (ok && in_future(sc, &rec))
 			{
 				nrec++;
-				if (rec.has_ts)
-				{
-					if (!sc->oldest_set || rec.ts < sc->oldest_read)
-						sc->oldest_read = rec.ts;
-					sc->oldest_set = true;
-				}
-				if (sc->use_cutoff && rec.has_ts && rec.ts < sc->cutoff)
-					sc->reached_cutoff = true;
-				else
-					count_record(sc, &rec, p);
+				sc->future++;
+			}
+			else if (ok)
+			{
+				nrec++;
+				take_record(sc, &rec, p);
 			}
 			p = next;
 		}
-		if (nrec == 0 && len > 0)
+		if (nrec == 0 && e0 - s0 > 0)
 		{
 			/* nothing here matches the format (an older log_line_prefix?) */
 			sc->unparsable = true;
@@ -1432,7 +1782,7 @@ scan_file(LogScan *sc, const LogFile *f)
 			go_on = false;
 			break;
 		}
-		end = start + first;
+		end = start + (first - s0);
 		chunk = RB_LOG_CHUNK;
 	}
 	if (buf)
@@ -1452,6 +1802,44 @@ group_cmp(const void *a, const void *b)
 	if (x->count != y->count)
 		return x->count > y->count ? -1 : 1;
 	return strcmp(x->has_state ? x->sqlstate : "", y->has_state ? y->sqlstate : "");
+}
+
+/* Has the name a line break (so that it can split a stderr log line)? */
+static bool
+name_breaks_lines(const char *name)
+{
+	return strchr(name, '\n') != NULL || strchr(name, '\r') != NULL;
+}
+
+/*
+ * The names of databases and roles that have a line break: the server
+ * writes them as they are into a stderr line's prefix (%d, %u).
+ */
+static List *
+names_with_line_breaks(void)
+{
+	List	   *names = NIL;
+	Oid			cats[2] = {DatabaseRelationId, AuthIdRelationId};
+
+	for (int c = 0; c < 2; c++)
+	{
+		Relation	rel = table_open(cats[c], AccessShareLock);
+		SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+		HeapTuple	tup;
+
+		while (HeapTupleIsValid(tup = systable_getnext(scan)))
+		{
+			const char *name = c == 0 ?
+				NameStr(((Form_pg_database) GETSTRUCT(tup))->datname) :
+				NameStr(((Form_pg_authid) GETSTRUCT(tup))->rolname);
+
+			if (name_breaks_lines(name))
+				names = lappend(names, pstrdup(name));
+		}
+		systable_endscan(scan);
+		table_close(rel, AccessShareLock);
+	}
+	return names;
 }
 
 static const char *
@@ -1514,6 +1902,7 @@ rb_log_summary(PG_FUNCTION_ARGS)
 	sc = palloc0(sizeof(LogScan));
 	sc->budget = max_bytes;
 	sc->use_cutoff = true;
+	sc->now = now;
 	if (total >= (double) (now - MIN_TIMESTAMP))
 		sc->cutoff = RB_NO_CUTOFF;
 	else
@@ -1599,6 +1988,9 @@ rb_log_summary(PG_FUNCTION_ARGS)
 		sc->prefix = rb_prefix_compile(Log_line_prefix);
 		if (!rb_prefix_has_ts(sc->prefix))
 			sc->use_cutoff = false;
+		sc->maxinj = rb_prefix_name_fields(sc->prefix) * (NAMEDATALEN - 1);
+		if (sc->maxinj > 0)
+			sc->danger = names_with_line_breaks();
 	}
 
 	foreach(lc, files)
@@ -1624,13 +2016,24 @@ rb_log_summary(PG_FUNCTION_ARGS)
 						 sc->oldest_set ? timestamptz_to_str(sc->oldest_read) : "the end of the log");
 	if (sc->groups_full)
 		appendStringInfo(&notes, "%smore than %d groups: the rest were not counted", notes.len ? "; " : "", RB_LOG_MAX_GROUPS);
+	if (sc->unparsed > 0)
+		appendStringInfo(&notes, "%s" INT64_FORMAT " stderr line%s not counted: not read as the server writes them (another format, a line next to a role or database name with a line break, a name that reads as a severity, a time in the future); csvlog and jsonlog cannot be forged by names",
+						 notes.len ? "; " : "", sc->unparsed, sc->unparsed == 1 ? "" : "s");
+	if (sc->danger != NIL)
+		appendStringInfo(&notes, "%s%d role or database name%s contain%s a line break: stderr lines can be forged through log_line_prefix's %%u and %%d; log to csvlog or jsonlog",
+						 notes.len ? "; " : "", list_length(sc->danger),
+						 list_length(sc->danger) == 1 ? "" : "s", list_length(sc->danger) == 1 ? "s" : "");
+	if (sc->future > 0)
+		appendStringInfo(&notes, "%s" INT64_FORMAT " entr%s dated in the future not counted",
+						 notes.len ? "; " : "", sc->future, sc->future == 1 ? "y" : "ies");
 
 	/*
 	 * Nothing counted but the read did not cover the period: say so in one
 	 * row (count 0, severity NULL) rather than return a silent empty set.
 	 */
 	if (sc->ngroups == 0 &&
-		((sc->truncated && !sc->reached_cutoff) || sc->unparsable || !sc->use_cutoff))
+		((sc->truncated && !sc->reached_cutoff) || sc->unparsable || !sc->use_cutoff ||
+		 sc->unparsed > 0 || sc->future > 0 || sc->danger != NIL))
 	{
 		Datum		values[9];
 		bool		nulls[9];

@@ -33,6 +33,8 @@ typedef struct RbLogRecord
 	const char *msg;			/* message text, raw (format-escaped) */
 	int			msglen;
 	bool		msg_escaped;	/* JSON (\-escapes) or CSV ("" doubled) */
+	bool		rejected;		/* stderr: reads as a record in more than one
+								 * way (*ok is false): not believed */
 } RbLogRecord;
 
 /* A compiled log_line_prefix. */
@@ -41,6 +43,10 @@ typedef struct RbPrefix RbPrefix;
 extern RbPrefix *rb_prefix_compile(const char *prefix);
 extern bool rb_prefix_has_ts(const RbPrefix *p);
 extern bool rb_prefix_has_state(const RbPrefix *p);
+/* fields (%u, %d) whose value a role chooses, line breaks included */
+extern int	rb_prefix_name_fields(const RbPrefix *p);
+/* does the line at buf[pos] (up to end) start as the prefix does? */
+extern bool rb_prefix_starts_line(const RbPrefix *p, const char *buf, int pos, int end);
 
 /*
  * Parse the record starting at buf[pos] (end: one past the last byte

@@ -23,7 +23,9 @@
 #include "audit.h"
 #include "remedy.h"
 #include "history.h"
+#include "wall.h"
 #include "worker.h"
+#include "databases.h"
 
 PG_MODULE_MAGIC;
 
@@ -61,6 +63,7 @@ _PG_init(void)
 	rb_settings_define();		/* settings.c */
 	rb_remedy_define_gucs();	/* remedy.c, audit.c */
 	rb_history_init_gucs();		/* flight recorder (history.c) */
+	rb_databases_define_gucs(); /* whole-server calls (databases.c) */
 	MarkGUCPrefixReserved("pg_runbook");
 
 	if (!process_shared_preload_libraries_in_progress)
@@ -72,6 +75,6 @@ _PG_init(void)
 	shmem_startup_hook = rb_shmem_startup_hook;
 
 	rb_worker_register();
-	rb_worker_install_hooks();
+	rb_wall_install_hook();	/* wall.c: the connection hook */
 	rb_history_register_worker();
 }

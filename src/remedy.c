@@ -269,6 +269,7 @@ typedef struct ApplyCtx
 	NameCache	dbs;
 	char		acting_name[NAMEDATALEN];
 	char		session_name[NAMEDATALEN];
+	RbViewer   *viewer;			/* what the acting role may see */
 } ApplyCtx;
 
 /*
@@ -392,14 +393,27 @@ fill_entry(ApplyCtx *cx, RbAuditEntry *e, const RbTarget *t,
 	strlcpy(e->actor, t->actor ? t->actor : "unknown", sizeof(e->actor));
 	strlcpy(e->acting_role, cx->acting_name, sizeof(e->acting_role));
 	strlcpy(e->session_role, cx->session_name, sizeof(e->session_role));
+	e->roleid = b->roleid;
 	cached_name(&cx->roles, b->roleid, true, e->usename);
 	cached_name(&cx->dbs, b->dbid, false, e->datname);
 	strlcpy(e->appname, b->appname, sizeof(e->appname));
-	rb_client_addr_text(&b->clientaddr, e->client_addr, sizeof(e->client_addr));
 	if (detail && t->detail)
 		snprintf(e->detail, sizeof(e->detail), "%s; %s", t->detail, detail);
 	else if (detail || t->detail)
 		strlcpy(e->detail, detail ? detail : t->detail, sizeof(e->detail));
+
+	/*
+	 * The audit records what the acting role was allowed to see: the query
+	 * and the client address of a session it may not see in
+	 * pg_stat_activity are not copied, whether it acted or was refused.
+	 */
+	if (!rb_viewer_can_see(cx->viewer, b->roleid) ||
+		!rb_viewer_can_see(cx->viewer, t->backend.roleid))
+	{
+		strlcpy(e->query, RB_INSUFFICIENT_PRIVILEGE, sizeof(e->query));
+		return;
+	}
+	rb_client_addr_text(&b->clientaddr, e->client_addr, sizeof(e->client_addr));
 	/* the judged copy carries the query text (fresh reads skip it) */
 	if (t->backend.query)
 	{
@@ -426,9 +440,15 @@ rb_remedy_apply_capped(RbTarget *targets, int n, bool dry_run,
 {
 	ApplyCtx	cx;
 	RbBackend  *fresh;
-	RbAuditEntry *es = NULL;
+	RbAuditEntry *es = NULL;	/* the audit entries, nentries of them */
+	int		   *idx = NULL;		/* es[j] is about targets[idx[j]] */
 	bool	   *corrected = NULL;
+	bool	   *found;
 	int			nacted = 0;
+	int			nentries = 0;
+	int			nunaudited = 0;
+	int			first_unaudited = 0;
+	int			budget;
 	int			done;
 	int			i;
 
@@ -444,6 +464,8 @@ rb_remedy_apply_capped(RbTarget *targets, int n, bool dry_run,
 	cx.exempt = rb_exempt_role_oids();
 	cached_name(&cx.roles, cx.acting, true, cx.acting_name);
 	cached_name(&cx.roles, GetSessionUserId(), true, cx.session_name);
+	if (!dry_run)
+		cx.viewer = rb_viewer_new();
 
 	test_delay();
 
@@ -458,20 +480,21 @@ rb_remedy_apply_capped(RbTarget *targets, int n, bool dry_run,
 	{
 		es = palloc(sizeof(RbAuditEntry) * n);
 		corrected = palloc0(sizeof(bool) * n);
+		idx = palloc(sizeof(int) * n);
 	}
+	found = palloc0(sizeof(bool) * n);
 	for (i = 0; i < n; i++)
 	{
 		RbTarget   *t = &targets[i];
 		RbOutcome  *o = &outcomes[i];
-		bool		found;
 		const char *reason;
 		char	   *detail;
 
 		CHECK_FOR_INTERRUPTS();
 		memset(o, 0, sizeof(RbOutcome));
-		found = (t->backend.pid != MyProcPid) &&
+		found[i] = (t->backend.pid != MyProcPid) &&
 			rb_backend_read(t->backend.pid, &fresh[i], 0);
-		reason = judge(&cx, t, found, &fresh[i], &detail);
+		reason = judge(&cx, t, found[i], &fresh[i], &detail);
 		if (reason == NULL && nacted >= max_actions)
 		{
 			reason = "cap_reached";
@@ -492,29 +515,70 @@ rb_remedy_apply_capped(RbTarget *targets, int n, bool dry_run,
 				t->action == RB_ACTION_CANCEL ? RB_OUTCOME_CANCELLED :
 				RB_OUTCOME_TERMINATED;
 		}
-		if (!dry_run)
-		{
-			fill_entry(&cx, &es[i], t, found ? &fresh[i] : &t->backend,
-					   rb_outcome_name(o->outcome), o->reason, o->detail);
-			es[i].acted_at = o->acted_at;
-			es[i].pending = (o->outcome != RB_OUTCOME_SKIPPED);
-		}
 	}
 	if (dry_run)
 		return nacted;
 
-	for (done = 0; done < n;)
+	/*
+	 * The cap counts skips too: a call writes at most max_actions audit
+	 * entries.  The actions (at most max_actions, in order) have them
+	 * first; the skips, in order, get what is left.  A skip beyond that is
+	 * reported to the caller (outcomes) but not audited, and one LOG line
+	 * says how many were left out.  So a call over many sessions it may not
+	 * touch cannot flood the ring and runbook.actions.
+	 */
+	budget = max_actions - nacted;
+	for (i = 0; i < n; i++)
+	{
+		RbOutcome  *o = &outcomes[i];
+
+		if (o->outcome == RB_OUTCOME_SKIPPED)
+		{
+			if (budget <= 0)
+			{
+				o->unaudited = true;
+				o->detail = psprintf("%s%snot audited: this call's %d audit entries (max_actions) were used",
+									 o->detail ? o->detail : "", o->detail ? "; " : "",
+									 max_actions);
+				if (nunaudited++ == 0)
+					first_unaudited = i;
+				continue;
+			}
+			budget--;
+		}
+		idx[nentries] = i;
+		fill_entry(&cx, &es[nentries], &targets[i],
+				   found[i] ? &fresh[i] : &targets[i].backend,
+				   rb_outcome_name(o->outcome), o->reason, o->detail);
+		es[nentries].acted_at = o->acted_at;
+		es[nentries].pending = (o->outcome != RB_OUTCOME_SKIPPED);
+		nentries++;
+	}
+	if (nunaudited > 0)
+	{
+		StringInfoData actor;
+
+		initStringInfo(&actor);
+		rb_append_escaped(&actor, targets[first_unaudited].actor ?
+						  targets[first_unaudited].actor : "unknown");
+		ereport(LOG,
+				(errmsg("pg_runbook: actor=\"%s\" skipped %d session%s without an audit entry each: at most %d audit entries per call (max_actions counts actions and skips)",
+						actor.data, nunaudited, nunaudited == 1 ? "" : "s", max_actions)));
+	}
+
+	for (done = 0; done < nentries;)
 	{
 		/*
 		 * Room in the audit ring for the next chunk (may wait for the
 		 * writer; 0 = the ring stays full: the entries are spilled to the
 		 * log by rb_audit_record_batch).
 		 */
-		int			k = rb_audit_room(n - done);
+		int			k = rb_audit_room(nentries - done);
 		int			end;
+		int			j;
 
 		if (k <= 0)
-			k = n - done;
+			k = nentries - done;
 		end = done + k;
 
 		/*
@@ -533,12 +597,14 @@ rb_remedy_apply_capped(RbTarget *targets, int n, bool dry_run,
 		 * loop can fail, and interrupts are held: all of it runs or none.
 		 */
 		HOLD_INTERRUPTS();
-		for (i = done; i < end; i++)
+		for (j = done; j < end; j++)
 		{
-			RbTarget   *t = &targets[i];
-			RbOutcome  *o = &outcomes[i];
+			RbTarget   *t = &targets[idx[j]];
+			RbOutcome  *o = &outcomes[idx[j]];
 			RbBackend	now;
 			const char *reason = NULL;
+
+			i = idx[j];
 
 			if (o->outcome == RB_OUTCOME_SKIPPED)
 				continue;
@@ -560,11 +626,11 @@ rb_remedy_apply_capped(RbTarget *targets, int n, bool dry_run,
 				o->outcome = RB_OUTCOME_SKIPPED;
 				o->reason = reason;
 				o->detail = "changed or ended just before the signal";
-				corrected[i] = true;
+				corrected[j] = true;
 				nacted--;
-				strlcpy(es[i].outcome, "skipped", sizeof(es[i].outcome));
-				strlcpy(es[i].reason, reason, sizeof(es[i].reason));
-				strlcpy(es[i].detail, o->detail, sizeof(es[i].detail));
+				strlcpy(es[j].outcome, "skipped", sizeof(es[j].outcome));
+				strlcpy(es[j].reason, reason, sizeof(es[j].reason));
+				strlcpy(es[j].detail, o->detail, sizeof(es[j].detail));
 			}
 		}
 
@@ -581,7 +647,7 @@ rb_remedy_apply_capped(RbTarget *targets, int n, bool dry_run,
 		 * The policy worker copies in its own transaction at the end of
 		 * its cycle, unless the ring needs room before that.
 		 */
-		if (!rb_am_background_worker() || end < n)
+		if (!rb_am_background_worker() || end < nentries)
 			rb_audit_launch_writer();
 		done = end;
 	}

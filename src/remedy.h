@@ -58,14 +58,19 @@ typedef struct RbOutcome
 	const char *reason;			/* skip reason (static string), NULL if acted */
 	char	   *detail;			/* palloc'd explanation of a skip, or NULL */
 	TimestampTz acted_at;		/* when decided / signalled */
+	bool		unaudited;		/* a skip of a real run beyond the call's
+								 * audit budget (max_actions counts actions
+								 * and skips): reported, not audited */
 } RbOutcome;
 
 /*
  * Apply targets in array order (put the most important first: the cap
  * keeps the first ones).  Fills outcomes[i] for every target.  A real run
- * (dry_run false) audits every action and every skip and needs the
- * library preloaded.  Returns the number of sessions signalled (or, in a
- * dry run, that would be).
+ * (dry_run false) needs the library preloaded and audits every action and
+ * skip up to the cap: at most max_actions entries per call, the actions
+ * first, then the skips in order; a skip beyond is marked unaudited (and
+ * counted in one LOG line).  Returns the number of sessions signalled (or,
+ * in a dry run, that would be).
  *
  * rb_remedy_apply caps at pg_runbook.max_actions_per_cycle; the _capped
  * variant takes the cap (a worker cycle spanning several calls passes what

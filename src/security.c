@@ -2,8 +2,9 @@
  *
  * security.c
  *		Privilege safety shared by the modules (docs/security.md): the fixed
- *		environment of both background workers, and the escaping of
- *		client-controlled text in LOG lines.
+ *		environment of the background workers (the policy worker and audit
+ *		writer; the per-database workers of whole-server calls), and the
+ *		escaping of client-controlled text in LOG lines.
  *
  *-------------------------------------------------------------------------
  */
@@ -117,4 +118,55 @@ rb_escape_text(const char *val)
 	initStringInfo(&s);
 	rb_append_escaped(&s, val);
 	return s.data;
+}
+
+/*
+ * The environment of a per-database worker (dbworker.c), forced right after
+ * BackgroundWorkerInitializeConnectionByOid(): it runs one read-only check
+ * as the calling role, and no ALTER DATABASE / ALTER ROLE ... SET may change
+ * how.
+ *
+ *	search_path				  pg_catalog, pg_temp (the checks name their
+ *							  objects; nothing planted can shadow a name)
+ *	default_transaction_read_only  on: a check never writes, in any database
+ *	default_transaction_isolation  read committed: one snapshot, no
+ *							  serialization failure
+ *	lock_timeout			  100ms: the diagnostics' rule, no lock waits
+ *							  (the checks lock conditionally; this is the
+ *							  backstop for a catalog held by DDL)
+ *	statement_timeout		  0: the worker arms its own timer, the time
+ *							  budget plus a second (a background worker has
+ *							  no statement timer of its own)
+ *	idle_in_transaction_session_timeout, idle_session_timeout,
+ *	transaction_timeout (17+)  0
+ *	max_parallel_workers_per_gather  0: no worker starts more workers
+ *	jit						  off: catalog queries, never worth compiling
+ *	TimeZone				  the caller's, so that times in the check's
+ *							  texts read as in the caller's session
+ */
+void
+rb_dbworker_fixed_environment(const char *timezone)
+{
+	static const char *const fixed[][2] = {
+		{"search_path", "pg_catalog, pg_temp"},
+		{"default_transaction_read_only", "on"},
+		{"default_transaction_isolation", "read committed"},
+		{"lock_timeout", "100ms"},
+		{"statement_timeout", "0"},
+		{"idle_in_transaction_session_timeout", "0"},
+		{"idle_session_timeout", "0"},
+		{"transaction_timeout", "0"},
+		{"max_parallel_workers_per_gather", "0"},
+		{"jit", "off"},
+	};
+	int			i;
+
+	for (i = 0; i < lengthof(fixed); i++)
+	{
+		if (GetConfigOption(fixed[i][0], true, false) == NULL)
+			continue;
+		SetConfigOption(fixed[i][0], fixed[i][1], PGC_SUSET, PGC_S_OVERRIDE);
+	}
+	if (timezone != NULL && timezone[0] != '\0')
+		SetConfigOption("TimeZone", timezone, PGC_SUSET, PGC_S_OVERRIDE);
 }

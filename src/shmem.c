@@ -52,6 +52,10 @@ rb_shmem_startup(void)
 		rb_shared->lock = &(GetNamedLWLockTranche("pg_runbook"))->lock;
 		rb_shared->magic = RB_SHARED_MAGIC;
 		pg_atomic_init_u32(&rb_shared->nclients, 0);
+		pg_atomic_init_u32(&rb_shared->wall_waiters, 0);
+		pg_atomic_init_u32(&rb_shared->wall_peak_waiters, 0);
+		pg_atomic_init_u64(&rb_shared->wall_waits, 0);
+		pg_atomic_init_u64(&rb_shared->wall_not_waited, 0);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }

@@ -57,6 +57,12 @@ typedef struct RbShared
 	uint32		magic;
 	pg_atomic_uint32 nclients;	/* client backends past authentication (the
 								 * connection hook's cheap count) */
+	pg_atomic_uint32 wall_waiters;	/* connections waiting at the wall now
+									 * (wall.c) */
+	pg_atomic_uint32 wall_peak_waiters;	/* most waiting at once */
+	pg_atomic_uint64 wall_waits;	/* connections that waited, in total */
+	pg_atomic_uint64 wall_not_waited;	/* ordinary connections at the wall
+										 * that did not wait: no room */
 	RbWorkerState worker;
 } RbShared;
 

@@ -404,3 +404,13 @@ rb_ordinary_slot_free(void)
 
 	return reserved <= 0 || rb_have_free_procs(reserved);
 }
+
+/*
+ * Are at least n PGPROCs of the client-backend pool free now (the count
+ * InitProcess takes a slot from)?  A superuser's new connection needs one.
+ */
+bool
+rb_procs_free(int n)
+{
+	return n <= 0 || rb_have_free_procs(n);
+}

@@ -58,6 +58,7 @@ extern RbBackend *rb_snapshot_find(RbSnapshot *snap, int pid);
 extern bool rb_process_alive(int pid);
 /* would an ordinary role's new connection find a slot (no 53300) now? */
 extern bool rb_ordinary_slot_free(void);
+extern bool rb_procs_free(int n);
 
 /* descriptions */
 extern const char *rb_state_name(BackendState state);

@@ -28,6 +28,9 @@ typedef struct RbViewer
 								 * when first needed */
 } RbViewer;
 
+/* what pg_stat_activity shows in place of a query the caller may not see */
+#define RB_INSUFFICIENT_PRIVILEGE "<insufficient privilege>"
+
 extern RbViewer *rb_viewer_new(void);
 extern bool rb_viewer_can_see(RbViewer *v, Oid roleid);
 extern bool rb_viewer_role_name(RbViewer *v, Oid roleid, Name out);

@@ -15,9 +15,9 @@
  *
  * Events wake the worker before its timer (see docs/worker.md):
  * - a new client connection that brings the count of client backends to the
- *   high-water mark of a saturation policy (ClientAuthentication_hook keeps a
- *   shared count with one atomic add and sets the worker's latch only at or
- *   above the mark);
+ *   high-water mark of a saturation policy (the connection hook of wall.c
+ *   keeps a shared count with one atomic add and sets the worker's latch
+ *   only at or above the mark, wake_at_clients);
  * - a lock queue: while an acting only_if_blocking policy exists, the worker
  *   probes every WORKER_PROBE_MS whether the number of backends waiting on a
  *   heavyweight lock reached the policy's min_blocked_sessions and changed
@@ -85,13 +85,6 @@ PG_FUNCTION_INFO_V1(rb_policies_changed);
 
 PGDLLEXPORT void rb_worker_main(Datum main_arg);
 
-/*
- * libpq/auth.h pulls in libpq-be.h and through it the GSSAPI headers, which
- * a build host need not have: the hook's declaration, as in libpq/auth.h.
- */
-typedef void (*RbClientAuthHook) (struct Port *, int);
-extern PGDLLIMPORT RbClientAuthHook ClientAuthentication_hook;
-
 #define WORKER_MIN_SLEEP_MS		10
 #define WORKER_MIN_CAP_MS		100	/* floor of the smallest-threshold cap */
 #define WORKER_PROBE_MS			100	/* lock-queue probe while a blocking policy
@@ -148,85 +141,6 @@ worker_detach(int code, Datum arg)
 		rb_shared->worker.wake_at_clients = 0;
 	}
 	LWLockRelease(rb_shared->lock);
-}
-
-/* ---------- the connection hook: wake the worker at the high-water mark ---------- */
-
-static RbClientAuthHook prev_client_auth_hook = NULL;
-
-static void
-client_gone(int code, Datum arg)
-{
-	if (rb_shared != NULL)
-		pg_atomic_fetch_sub_u32(&rb_shared->nclients, 1);
-}
-
-/*
- * At the high-water mark of a saturation policy, a new connection of an
- * ordinary role that would find every remaining slot reserved (InitPostgres
- * refuses it with 53300 right after this hook) waits for the worker, just
- * woken, to end idle sessions down to the low-water mark: at most
- * RB_SLOT_WAIT_MS, and only while the worker runs, is not paused and
- * enforces.  The wait is inside authentication_timeout and answers
- * interrupts.  (A superuser, who may use the reserved slots, waits too: the
- * hook cannot read the role without libpq-be.h, see above; it is let in at
- * the latest after RB_SLOT_WAIT_MS, as before.)
- */
-#define RB_SLOT_WAIT_MS		3000
-
-static void
-wait_for_ordinary_slot(struct Port *port)
-{
-	TimestampTz deadline;
-
-	if (rb_ordinary_slot_free() || rb_enforce != RB_ENFORCE_ON || rb_shared->worker.paused)
-		return;
-	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), RB_SLOT_WAIT_MS);
-	while (!rb_ordinary_slot_free() && GetCurrentTimestamp() < deadline)
-	{
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 10, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
-}
-
-/*
- * Runs in every new client backend once it is authenticated: one atomic
- * add, and a latch set only when the count of client backends reached the
- * high-water mark the worker published (0 = no saturation policy).  The
- * count is a hint for waking; the worker counts from its own snapshot.
- */
-static void
-rb_client_authenticated(struct Port *port, int status)
-{
-	uint32		n;
-	int			wake_at;
-
-	if (prev_client_auth_hook)
-		prev_client_auth_hook(port, status);
-	if (rb_shared == NULL || status != STATUS_OK || am_walsender)
-		return;
-	n = pg_atomic_add_fetch_u32(&rb_shared->nclients, 1);
-	before_shmem_exit(client_gone, (Datum) 0);
-	wake_at = rb_shared->worker.wake_at_clients;
-	if (wake_at > 0 && n >= (uint32) wake_at)
-	{
-		Latch	   *latch = rb_shared->worker.latch;
-
-		if (latch != NULL)
-		{
-			SetLatch(latch);
-			wait_for_ordinary_slot(port);
-		}
-	}
-}
-
-void
-rb_worker_install_hooks(void)
-{
-	prev_client_auth_hook = ClientAuthentication_hook;
-	ClientAuthentication_hook = rb_client_authenticated;
 }
 
 /* ---------- escalation and log memory (worker-local) ---------- */
@@ -577,7 +491,9 @@ run_cycle(CycleResult *res, MemoryContext cyclectx)
 						m->terminated = true;
 				}
 
+				/* (a skip left out of the audit by the cap is not noted) */
 				if (outcomes[i].outcome == RB_OUTCOME_SKIPPED && r &&
+					!outcomes[i].unaudited &&
 					(strcmp(r, "exempt_role") == 0 || strcmp(r, "superuser") == 0 ||
 					 strcmp(r, "permission_denied") == 0 ||
 					 strcmp(r, "not_client_backend") == 0))

@@ -9,7 +9,6 @@
 #define PG_RUNBOOK_WORKER_H
 
 extern void rb_worker_register(void);
-extern void rb_worker_install_hooks(void);
 extern void rb_wake_worker_at_commit(void);
 extern int	rb_worker_pid(void);
 

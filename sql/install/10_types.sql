@@ -54,7 +54,8 @@ CREATE TYPE @extschema@.triage_finding AS (
     finding text,
     evidence jsonb,
     action text,
-    remedy_sql text);
+    remedy_sql text,
+    datname name);
 
 COMMENT ON TYPE @extschema@.triage_finding IS
-'a row of triage(): severity (SEV1 to SEV4), the check that found it, the finding, its evidence, what to do and the SQL to run next';
+'a row of triage(): severity (SEV1 to SEV4), the check that found it, the finding, its evidence, what to do, the SQL to run next and the database it is about';

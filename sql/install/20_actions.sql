@@ -43,3 +43,18 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.actions_id_seq', '');
 
 REVOKE ALL ON TABLE @extschema@.actions FROM PUBLIC;
 GRANT SELECT ON TABLE @extschema@.actions TO pg_monitor;
+
+-- Who reads which rows (issue 22): pg_stat_activity's visibility rule.  A
+-- row about a session is visible to members of pg_read_all_stats
+-- (pg_monitor is one) and to roles with the privileges of the session's
+-- role; rows without a session role (pause / resume of the worker) to every
+-- reader.  The table's owner and superusers (the audit writer) are not
+-- subject to row-level security.  The recorded query and client address are
+-- already what the acting role was allowed to see (src/remedy.c).
+ALTER TABLE @extschema@.actions ENABLE ROW LEVEL SECURITY;
+CREATE POLICY actions_visible ON @extschema@.actions FOR SELECT
+    USING ((SELECT pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE'))
+           OR usename IS NULL
+           OR usename OPERATOR(pg_catalog.=) ANY (ARRAY(
+                  SELECT r.rolname FROM pg_catalog.pg_roles r
+                   WHERE pg_catalog.pg_has_role(r.oid, 'USAGE'))));

@@ -66,5 +66,14 @@ COMMENT ON TABLE @extschema@.events_archive IS
 REVOKE ALL ON TABLE @extschema@.events_archive FROM PUBLIC;
 GRANT SELECT ON TABLE @extschema@.events_archive TO pg_monitor;
 
+-- Who reads which rows (issue 22): an event's query text is another
+-- session's, and the archive does not keep whose; rows with one are for
+-- members of pg_read_all_stats (pg_monitor is one), as pg_stat_activity
+-- would show them; the others for every reader.  The owner and superusers
+-- (archive_history()) are not subject to row-level security.
+ALTER TABLE @extschema@.events_archive ENABLE ROW LEVEL SECURITY;
+CREATE POLICY events_archive_visible ON @extschema@.events_archive FOR SELECT
+    USING ((SELECT pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE')) OR query IS NULL);
+
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.history_archive', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.events_archive', '');

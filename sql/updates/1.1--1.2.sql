@@ -22,6 +22,16 @@ DROP FUNCTION @extschema@._migration_remedy(text, text, text, text, text);
 DROP FUNCTION @extschema@._bloat_estimate(regclass);
 DROP FUNCTION @extschema@._bloat_remedy(text, regclass, regclass, bigint, numeric, numeric, text);
 
+-- runbook.actions: pg_stat_activity's visibility rule for its readers
+-- (issue 22; as sql/install/20_actions.sql).
+ALTER TABLE @extschema@.actions ENABLE ROW LEVEL SECURITY;
+CREATE POLICY actions_visible ON @extschema@.actions FOR SELECT
+    USING ((SELECT pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE'))
+           OR usename IS NULL
+           OR usename OPERATOR(pg_catalog.=) ANY (ARRAY(
+                  SELECT r.rolname FROM pg_catalog.pg_roles r
+                   WHERE pg_catalog.pg_has_role(r.oid, 'USAGE'))));
+
 -- runbook.policies: the memory and disk guards (sql/install/30_policies.sql)
 ALTER TABLE @extschema@.policies
     ADD COLUMN min_private_memory_bytes bigint,
@@ -54,13 +64,32 @@ COMMENT ON COLUMN @extschema@.policies.min_disk_used_pct IS
 COMMENT ON COLUMN @extschema@.policies.target_disk_used_pct IS
 'disk guard: end only as many sessions as bring that filesystem down to this percent (default: min_disk_used_pct)';
 
+-- runbook.events_archive: rows with a query text only for members of
+-- pg_read_all_stats (issue 22; as sql/install/50_archives.sql).
+ALTER TABLE @extschema@.events_archive ENABLE ROW LEVEL SECURITY;
+CREATE POLICY events_archive_visible ON @extschema@.events_archive FOR SELECT
+    USING ((SELECT pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE')) OR query IS NULL);
+
+-- ---------------------------------------------------------------------
+-- Every database from one call (issue 24): a triage finding names its
+-- database; triage() and _triage_rows() gain the column datname; the
+-- dead-tuples check becomes a per-database check (_triage_db_dead_tuples,
+-- run in every database by the check "databases").
+-- ---------------------------------------------------------------------
+ALTER TYPE @extschema@.triage_finding ADD ATTRIBUTE datname name;
+
+COMMENT ON TYPE @extschema@.triage_finding IS
+'a row of triage(): severity (SEV1 to SEV4), the check that found it, the finding, its evidence, what to do, the SQL to run next and the database it is about';
+
+DROP FUNCTION @extschema@.triage();
+DROP FUNCTION @extschema@._triage_rows();
+DROP FUNCTION @extschema@._triage_dead_tuples(@extschema@.sessions[], jsonb, integer[]);
+
 -- long_running(): include_lock_waits and the root_blocker column (issue 23)
 DROP FUNCTION @extschema@.long_running(interval);
 
--- triage(): the live column (a finding about the past ranks after the live
--- ones) (issue 23)
-DROP FUNCTION @extschema@.triage();
-DROP FUNCTION @extschema@._triage_rows();
+-- triage(): also the live column (a finding about the past ranks after the
+-- live ones) (issue 23): dropped above
 
 -- slow_queries(): include_utility, lock_wait_pct and lock_wait_note; ranked
 -- by total time by default (issue 23)

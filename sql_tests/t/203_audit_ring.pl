@@ -8,7 +8,9 @@
 # - a call cancelled while it waits for room leaves no entry pending and
 #   signals nobody it did not audit;
 # - recent_actions(), audit_status(), metrics() never start a worker;
-# - a writer whose copy fails retries, and copies once the cause is gone.
+# - a writer whose copy fails retries, and copies once the cause is gone;
+# - skips count toward the cap: a call writes at most max_actions entries,
+#   its actions first (issue 22).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -164,6 +166,39 @@ $node->safe_psql('postgres', 'UPDATE public.fail_audit SET on_ = false');
 ok($node->poll_query_until('postgres', "SELECT count(*) = 1 FROM runbook.actions WHERE application_name = 'retry_1'"),
 	'the writer retried and copied the entry once the cause was gone');
 is(status('pending'), '0', 'nothing pending');
+
+# ---- 6. skips count toward the cap: a call writes at most max_actions
+# audit entries, its actions first.  Six superuser sessions (the oldest, so
+# first in line) that a pg_signal_backend member may not end, then one of
+# role app it may end; max_actions 2: the action and one skip are audited,
+# the other five skips are reported to the caller and counted in one LOG line.
+$node->safe_psql('postgres', 'DROP TRIGGER fail_audit ON runbook.actions');
+$node->safe_psql('postgres', 'CREATE ROLE oncall LOGIN IN ROLE pg_signal_backend; GRANT USAGE ON SCHEMA runbook TO oncall');
+for my $i (1 .. 6)
+{
+	my $s = $node->background_psql('postgres', on_error_stop => 0);
+	$s->query_safe("SET application_name = 'skipsu_$i'");
+	my $p = $s->query_safe('SELECT pg_backend_pid()');
+	chomp $p;
+	$sess{$p} = $s;
+}
+open_sessions('skipapp', 1);
+my $seq6 = $node->safe_psql('postgres', 'SELECT coalesce(max(seq), 0) FROM runbook.recent_actions()');
+$log_offset = -s $node->logfile;
+is($node->safe_psql('postgres',
+		"SELECT string_agg(outcome || ':' || coalesce(reason, '') || ':' || CASE WHEN detail LIKE '%not audited%' THEN 'unaudited' ELSE 'audited' END, ' ' ORDER BY outcome DESC, detail) "
+		  . "FROM runbook.kill_idle('0', application_pattern => 'skip%', max_actions => 2)",
+		extra_params => [ '-U', 'oncall' ]),
+	'terminated::audited skipped:superuser:audited ' . join(' ', ('skipped:superuser:unaudited') x 5),
+	'the call reports all seven: one terminated, six skipped (five of them not audited)');
+is($node->safe_psql('postgres',
+		"SELECT string_agg(outcome || ':' || coalesce(reason, ''), ' ' ORDER BY seq) FROM runbook.recent_actions() WHERE seq > $seq6"),
+	'skipped:superuser terminated:', 'two audit entries: the action and the first skip');
+$log = slurp_file($node->logfile, $log_offset);
+like($log, qr/actor="kill_idle" skipped 5 sessions without an audit entry each: at most 2 audit entries per call/,
+	'one LOG line counts the skips left out');
+ok($node->poll_query_until('postgres', "SELECT count(*) = 2 FROM runbook.actions WHERE application_name LIKE 'skip%'"),
+	'runbook.actions has the two entries');
 
 for my $s (values %sess)
 {

@@ -185,6 +185,71 @@ log_filename = 'server.log'}])    # no escape: the file is server.json
 		qr/SQLSTATE not in the log: log_line_prefix has no %e/, 'stderr without %e: the note says why');
 }
 
+# --- forged lines (issue 22): Debian's log_line_prefix has %d, and the
+# server writes a database name as it is.  A name with a line break puts a
+# line of its choosing in the log: a "PANIC" that never happened, which
+# log_summary() counted and triage() raised (SEV2).  Now a stderr line is
+# believed only if it reads as the server writes it: not next to a broken
+# line, not in the text of a name with a line break, read one way only, not
+# dated in the future.  The others are counted in the note.
+{
+	my $node = make_node('forge', q{log_destination = 'stderr'
+log_line_prefix = '%m [%p] %q%u@%d '});
+	$nodes{forge} = $node;
+	my $panics = q{SELECT coalesce(sum(count), 0) FROM runbook.log_summary('10 min') WHERE severity = 'PANIC'};
+	my $now = $node->safe_psql('postgres', q{SET timezone = 'UTC'; SELECT to_char(now(), 'YYYY-MM-DD HH24:MI:SS.MS "UTC"')});
+	my $evil = "e\n$now [1] a\@b PANIC:  forged\n";
+	cmp_ok(length($evil), '<', 64, 'the forging name fits a database name (' . length($evil) . ' bytes)');
+	$node->safe_psql('postgres', "SELECT format('CREATE DATABASE %I', \$n\$$evil\$n\$) \\gexec");
+	$node->psql($evil, 'SELECT 1/0');
+	# (the lines right after a split record are not believed either: keep
+	# the control error further away than a name can reach)
+	$node->psql('postgres', q{DO $$BEGIN RAISE LOG '%', repeat('spacer ', 40); END$$});
+	$node->psql('postgres', 'SELECT 5/0');
+	$node->poll_query_until('postgres',
+		q{SELECT count(*) > 0 FROM runbook.log_summary('10 min') WHERE category = 'division_by_zero'})
+	  or die 'the control error never counted';
+	my $logfile = $node->data_dir . '/' . $node->safe_psql('postgres', q{SELECT pg_current_logfile('stderr')});
+	like(slurp_file($logfile), qr/^\Q$now\E \[1\] a\@b PANIC:  forged$/m,
+		'the log now has a line of the name\'s choosing: a PANIC');
+	is($node->safe_psql('postgres', $panics), '0', 'log_summary() does not count the forged PANIC');
+	like($node->safe_psql('postgres', q{SELECT DISTINCT note FROM runbook.log_summary('10 min')}),
+		qr/stderr lines? not counted: not read as the server writes them.*1 role or database name contains a line break/,
+		'the note says lines were not counted, and why');
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM runbook.triage() WHERE check_name = 'server_log' AND finding LIKE '%PANIC%'}),
+		'0', 'triage() raises no PANIC');
+	is($node->safe_psql('postgres', q{SELECT count FROM runbook.log_summary('10 min') WHERE category = 'division_by_zero'}),
+		'1', 'the error of a database with an ordinary name is still counted');
+
+	# the name is gone, the lines stay: the broken line next to them gives
+	# them away
+	$node->safe_psql('postgres', "SELECT format('DROP DATABASE %I', \$n\$$evil\$n\$) \\gexec");
+	is($node->safe_psql('postgres', $panics), '0', 'after the database is dropped, still not counted');
+
+	# a name that reads as a severity: the line reads two ways
+	$node->safe_psql('postgres', q{CREATE DATABASE "postgres PANIC:  forged"});
+	$node->psql('postgres PANIC:  forged', 'SELECT 1/0');
+	$node->psql('postgres', 'SELECT 6/0');
+	$node->poll_query_until('postgres',
+		q{SELECT count = 2 FROM runbook.log_summary('10 min') WHERE category = 'division_by_zero'})
+	  or die 'the second control error never counted';
+	like(slurp_file($logfile), qr/ postgres\@postgres PANIC:  forged ERROR:  division by zero$/m,
+		'a database name with "PANIC:  " in it');
+	is($node->safe_psql('postgres', $panics), '0', 'a line that reads two ways is not counted');
+
+	# a line dated in the future
+	$node->psql('postgres', 'SELECT 7/0');
+	$node->poll_query_until('postgres',
+		q{SELECT count = 3 FROM runbook.log_summary('10 min') WHERE category = 'division_by_zero'})
+	  or die 'the third control error never counted';
+	open(my $fh, '>>', $logfile) or die $!;
+	print $fh "2099-01-01 00:00:00.000 UTC [1] a\@b PANIC:  from the future\n";
+	close $fh;
+	is($node->safe_psql('postgres', $panics), '0', 'a line dated in the future is not counted');
+	like($node->safe_psql('postgres', q{SELECT DISTINCT note FROM runbook.log_summary('10 min')}),
+		qr/1 entry dated in the future not counted/, 'the note says so');
+}
+
 # --- who may read it -------------------------------------------------------
 {
 	my $node = $nodes{jsonlog};

@@ -1,8 +1,10 @@
--- The view runbook.vacuum_status: autovacuum lag per table.
+-- The view runbook.vacuum_status: autovacuum lag per table of this
+-- database; runbook.vacuum_status(databases): the same for every database
+-- of the server (or the named ones), one call.
 
 CREATE OR REPLACE VIEW @extschema@.vacuum_status AS
 WITH s AS (
-    SELECT st.relid, c.reltuples, c.reloptions, st.n_live_tup, st.n_dead_tup,
+    SELECT st.relid, st.schemaname, st.relname, c.reltuples, c.reloptions, st.n_live_tup, st.n_dead_tup,
            st.n_mod_since_analyze, st.n_ins_since_vacuum,
            st.last_vacuum, st.last_autovacuum, st.last_analyze, st.last_autoanalyze,
            st.vacuum_count, st.autovacuum_count, st.analyze_count, st.autoanalyze_count,
@@ -75,10 +77,36 @@ SELECT d.relid::regclass AS relation,
          WHEN (SELECT count(*) FROM pg_stat_progress_vacuum) >= current_setting('autovacuum_max_workers')::int THEN
            format('due, waiting: all %s autovacuum workers are busy', current_setting('autovacuum_max_workers'))
          ELSE format('due: expected within autovacuum_naptime (%s)', current_setting('autovacuum_naptime'))
-       END AS status
+       END AS status,
+       current_database() AS datname,
+       d.schemaname,
+       d.relname
   FROM d;
 
 COMMENT ON VIEW @extschema@.vacuum_status IS
 'per table: last (auto)vacuum/analyze, dead rows, the autovacuum trigger thresholds including reloptions and the insert threshold, whether autovacuum is due and why it has not run';
 
 GRANT SELECT ON @extschema@.vacuum_status TO pg_monitor;
+
+CREATE OR REPLACE FUNCTION @extschema@.vacuum_status(databases name[] DEFAULT NULL)
+RETURNS SETOF @extschema@.vacuum_status
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH x AS MATERIALIZED (
+        SELECT * FROM @extschema@._on_databases('vacuum_status', databases, NULL::@extschema@.vacuum_status)
+    )
+    SELECT (x.r).* FROM x WHERE NOT x.summary
+    UNION ALL
+    -- a database that could not be checked: one row that says why
+    SELECT u.*
+      FROM x, jsonb_populate_record(NULL::@extschema@.vacuum_status,
+                                    jsonb_build_object('datname', x.datname, 'status', 'not checked: ' || x.reason)) u
+     WHERE x.summary AND NOT x.checked
+$$;
+
+COMMENT ON FUNCTION @extschema@.vacuum_status(name[]) IS
+'the vacuum_status view of every database of the server (databases NULL) or of the named ones, in one call: relation is NULL for another database''s table (schemaname, relname name it); a database that could not be checked has one row whose status says why (runbook.databases())';
+
+REVOKE ALL ON FUNCTION @extschema@.vacuum_status(name[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.vacuum_status(name[]) TO pg_monitor;

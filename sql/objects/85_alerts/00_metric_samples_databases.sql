@@ -1,5 +1,21 @@
 -- metric_samples() families: per database (wraparound, size, counters),
--- dead tuples per table, slow statements.
+-- dead tuples per table (in every database), slow statements.
+
+-- The 20 tables of this database with the most dead tuples: the
+-- per-database check behind pg_runbook_table_dead_tuples, run in every
+-- database by _on_databases('dead_tuples_top', ...).
+CREATE OR REPLACE VIEW @extschema@._dead_tuples_top AS
+SELECT current_database() AS datname, t.schemaname, t.relname, t.n_dead_tup
+  FROM pg_stat_user_tables t
+ WHERE t.n_dead_tup > 0
+ ORDER BY t.n_dead_tup DESC, t.relid
+ LIMIT 20;
+
+COMMENT ON VIEW @extschema@._dead_tuples_top IS
+'internal: the 20 tables of this database with the most dead tuples (the per-database check of the pg_runbook_table_dead_tuples metric)';
+
+GRANT SELECT ON @extschema@._dead_tuples_top TO pg_monitor;
+
 CREATE OR REPLACE FUNCTION @extschema@._metric_samples_databases(
     families text[],
     OUT metric text,
@@ -62,14 +78,25 @@ BEGIN
         END LOOP;
     END IF;
 
-    -- dead tuples per table (of this database; the largest 20) ----------
-    IF families IS NULL OR families && ARRAY['pg_runbook_table_dead_tuples'] THEN
-        RETURN QUERY
-            SELECT 'pg_runbook_table_dead_tuples', 'gauge', 'Dead tuples of the 20 tables of this database with the most (n_dead_tup).',
-                   jsonb_build_object('datname', current_database(), 'schemaname', t.schemaname, 'relname', t.relname),
-                   t.n_dead_tup::float8
-              FROM pg_stat_user_tables t WHERE t.n_dead_tup > 0
-             ORDER BY t.n_dead_tup DESC, t.relid LIMIT 20;
+    -- dead tuples per table: the 20 largest of each database -----------
+    IF families IS NULL OR families && ARRAY['pg_runbook_table_dead_tuples', 'pg_runbook_check_up'] THEN
+        FOR w IN SELECT x.datname, x.summary, x.checked, (x.r).schemaname, (x.r).relname, (x.r).n_dead_tup
+                   FROM @extschema@._on_databases('dead_tuples_top', NULL, NULL::@extschema@._dead_tuples_top) x
+                  ORDER BY x.datname, x.summary DESC, (x.r).n_dead_tup DESC LOOP
+            IF w.summary THEN
+                -- which databases the family covers: 0 is "not checked"
+                metric := 'pg_runbook_check_up'; metric_type := 'gauge';
+                help := 'Whether a check could run (1) or not (0: its series are absent, not zero).';
+                labels := jsonb_build_object('check', 'table_dead_tuples', 'datname', w.datname);
+                value := CASE WHEN w.checked THEN 1 ELSE 0 END;
+            ELSE
+                metric := 'pg_runbook_table_dead_tuples'; metric_type := 'gauge';
+                help := 'Dead tuples of the 20 tables with the most, in each database (n_dead_tup).';
+                labels := jsonb_build_object('datname', w.datname, 'schemaname', w.schemaname, 'relname', w.relname);
+                value := w.n_dead_tup;
+            END IF;
+            IF families IS NULL OR metric = ANY (families) THEN RETURN NEXT; END IF;
+        END LOOP;
     END IF;
 
     -- slow queries (pg_stat_statements) ---------------------------------

@@ -1,10 +1,14 @@
--- A check of triage() (80_triage/triage.sql runs them): dead tuples (this
--- database), with their cause when the catalog shows one: autovacuum off
--- for the table (autovacuum_enabled = off) or for the server; otherwise
--- autovacuum is behind or something holds the xmin horizon (the
--- xmin_horizon, prepared_transactions and replication_slots_xmin findings).
+-- A per-database check of triage() (80_triage/triage_database.sql runs it
+-- in every database): dead tuples.  The thresholds come from the database
+-- triage() runs in (alert_thresholds there), passed in thresholds; the
+-- remedy is to be run in this database (the finding's datname).  The cause
+-- is named when the catalog shows one: autovacuum off for the table
+-- (autovacuum_enabled = off: the remedy turns it back on before the VACUUM)
+-- or for the server; otherwise autovacuum is behind or something holds the
+-- xmin horizon (the xmin_horizon, prepared_transactions and
+-- replication_slots_xmin findings).
 
-CREATE OR REPLACE FUNCTION @extschema@._triage_dead_tuples(sess @extschema@.sessions[], waits jsonb, roots integer[])
+CREATE OR REPLACE FUNCTION @extschema@._triage_db_dead_tuples(thresholds jsonb)
 RETURNS SETOF @extschema@.triage_finding
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -13,9 +17,8 @@ DECLARE
     f       @extschema@.triage_finding;
     r       record;
     av_off  boolean := NOT current_setting('autovacuum')::boolean;
-    -- once, not per table
-    t_min   numeric := @extschema@._threshold('dead_tuples_min');
-    t_pct   numeric := @extschema@._threshold('dead_tuples_pct');
+    t_min   numeric := coalesce((thresholds->>'dead_tuples_min')::numeric, @extschema@._threshold('dead_tuples_min'));
+    t_pct   numeric := coalesce((thresholds->>'dead_tuples_pct')::numeric, @extschema@._threshold('dead_tuples_pct'));
 BEGIN
     f.check_name := 'dead_tuples';
     SELECT count(*) AS cnt,
@@ -26,15 +29,25 @@ BEGIN
            (array_agg(x.relid ORDER BY x.n_dead_tup DESC))[1] AS worst,
            (array_agg(x.rel ORDER BY x.n_dead_tup DESC))[1] AS worst_name,
            (array_agg(x.table_off ORDER BY x.n_dead_tup DESC))[1] AS worst_off,
-           (array_agg(x.last_autovacuum ORDER BY x.n_dead_tup DESC))[1] AS worst_last
+           (array_agg(x.last_vacuum ORDER BY x.n_dead_tup DESC))[1] AS worst_last
       INTO r
-      FROM (SELECT t.relid, format('%I.%I', t.schemaname, t.relname) AS rel, t.n_dead_tup,
-                   coalesce(t.last_autovacuum, t.last_vacuum) AS last_autovacuum,
+      FROM (SELECT t.relid, format('%I.%I', t.schemaname, t.relname) AS rel, t.n_dead_tup, t.last_autovacuum,
+                   coalesce(t.last_autovacuum, t.last_vacuum) AS last_vacuum,
                    round(100.0 * t.n_dead_tup / nullif(t.n_live_tup + t.n_dead_tup, 0), 1) AS pct,
-                   coalesce(@extschema@._reloption(c.reloptions, 'autovacuum_enabled') IN ('false', 'off', 'no', '0'), false) AS table_off,
+                   coalesce(@extschema@._reloption(t.reloptions, 'autovacuum_enabled') IN ('false', 'off', 'no', '0'), false) AS table_off,
                    row_number() OVER (ORDER BY t.n_dead_tup DESC) AS rn
-              FROM pg_stat_user_tables t
-              JOIN pg_class c ON c.oid = t.relid
+              -- pg_stat_user_tables' rows and figures, read with its own
+              -- functions: this runs in a fresh worker in every database,
+              -- where planning the whole view is most of the cost
+              FROM (SELECT c.oid AS relid, n.nspname AS schemaname, c.relname, c.reloptions,
+                           pg_stat_get_live_tuples(c.oid) AS n_live_tup,
+                           pg_stat_get_dead_tuples(c.oid) AS n_dead_tup,
+                           pg_stat_get_last_autovacuum_time(c.oid) AS last_autovacuum,
+                           pg_stat_get_last_vacuum_time(c.oid) AS last_vacuum
+                      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE c.relkind IN ('r', 'm', 'p')
+                       AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                       AND n.nspname !~ '^pg_toast') t
              WHERE t.n_dead_tup >= t_min
                AND 100.0 * t.n_dead_tup / nullif(t.n_live_tup + t.n_dead_tup, 0) >= t_pct) x;
     IF r.cnt > 0 THEN
@@ -54,13 +67,14 @@ BEGIN
             f.action := @extschema@._runnable('text', 'check that autovacuum keeps up and nothing holds the xmin horizon (the xmin_horizon, prepared_transactions and replication_slots_xmin findings); vacuum the worst table now');
             f.remedy_sql := @extschema@._runnable('sql', 'VACUUM (VERBOSE, ANALYZE) %R;', r.worst);
         END IF;
+        f.datname := current_database();
         RETURN NEXT f;
     END IF;
 END
 $fn$;
 
-COMMENT ON FUNCTION @extschema@._triage_dead_tuples(@extschema@.sessions[], jsonb, integer[]) IS
-'internal: a check of triage(), run by _triage_rows()';
+COMMENT ON FUNCTION @extschema@._triage_db_dead_tuples(jsonb) IS
+'internal: a per-database check of triage(), run in every database by _triage_database()';
 
-REVOKE ALL ON FUNCTION @extschema@._triage_dead_tuples(@extschema@.sessions[], jsonb, integer[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@._triage_dead_tuples(@extschema@.sessions[], jsonb, integer[]) TO pg_monitor;
+REVOKE ALL ON FUNCTION @extschema@._triage_db_dead_tuples(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._triage_db_dead_tuples(jsonb) TO pg_monitor;

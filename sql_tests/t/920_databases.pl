@@ -1,0 +1,247 @@
+# Every database from one call (issue 24).  One server, several databases:
+#   shop    pg_runbook installed, a table with 45,000 dead tuples
+#   noext   without pg_runbook
+#   closed  pg_runbook installed, then ALLOW_CONNECTIONS false
+#   locked  pg_runbook installed, CONNECT revoked from PUBLIC
+#   oldver  pg_runbook 1.1
+# One triage() call from postgres must report the dead tuples of shop with
+# its datname and every database it could not check with the reason; a
+# role with only pg_monitor must see in shop exactly what it sees connected
+# there (and be refused where its own connection would be); the workers run
+# as the calling role, at most pg_runbook.per_database_workers at once,
+# within the time budget; and cancelling or terminating the caller leaves
+# no worker behind (pg_stat_activity).  Figures are cross-checked against
+# PostgreSQL's own views read in the database itself.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time usleep);
+
+my $node = PostgreSQL::Test::Cluster->new('databases');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'pg_runbook'
+pg_runbook.naptime = '60s'
+max_worker_processes = 12
+# the statistics compared between two reads must not move in between
+autovacuum = off
+});
+$node->start;
+
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION pg_runbook;
+	CREATE ROLE mon LOGIN IN ROLE pg_monitor;
+	CREATE ROLE grp NOLOGIN IN ROLE pg_monitor;
+	GRANT grp TO mon;
+	CREATE DATABASE shop;
+	CREATE DATABASE noext;
+	CREATE DATABASE closed;
+	CREATE DATABASE locked;
+	CREATE DATABASE oldver;
+	REVOKE CONNECT ON DATABASE locked FROM PUBLIC;
+});
+for my $db (qw(shop closed locked))
+{
+	$node->safe_psql($db, 'CREATE EXTENSION pg_runbook');
+}
+$node->safe_psql('oldver', q{CREATE EXTENSION pg_runbook VERSION '1.1'});
+$node->safe_psql('postgres', 'ALTER DATABASE closed ALLOW_CONNECTIONS false');
+$node->safe_psql('shop', q{
+	CREATE TABLE orders (id int PRIMARY KEY, note text) WITH (autovacuum_enabled = false);
+	INSERT INTO orders SELECT g, 'order ' || g FROM generate_series(1, 50000) g;
+	DELETE FROM orders WHERE id % 10 <> 0;
+});
+$node->poll_query_until('shop',
+	q{SELECT n_dead_tup = 45000 FROM pg_stat_user_tables WHERE relname = 'orders'})
+  or die 'the dead tuples never showed in pg_stat_user_tables';
+
+sub psq { my ($db, $sql) = @_; my $r = $node->safe_psql($db, $sql); return $r; }
+sub workers_now
+{
+	return psq('postgres', q{SELECT count(*) FROM pg_stat_activity
+	                        WHERE backend_type = 'pg_runbook per-database check'});
+}
+
+# ---- coverage as a superuser sees it --------------------------------------
+is(psq('postgres', q{SELECT string_agg(datname || ':' || checked || ':' || coalesce(code, '-'), ' ' ORDER BY datname)
+                     FROM runbook.databases()}),
+	'closed:false:not_allowed locked:true:- noext:false:not_installed oldver:false:other_version '
+	  . 'postgres:true:- shop:true:- template0:false:template template1:false:template',
+	'databases(): each database checked or not, with the reason code');
+like(psq('postgres', q{SELECT reason || '|' || fix FROM runbook.databases() WHERE datname = 'oldver'}),
+	qr/^pg_runbook 1\.1 is installed in this database, 1\.2 where the call ran\|ALTER EXTENSION pg_runbook UPDATE;$/,
+	'another version: both versions and the fix');
+is(psq('postgres', q{SELECT fix FROM runbook.databases() WHERE datname = 'noext'}),
+	'CREATE EXTENSION pg_runbook;', 'not installed: the one-line fix');
+
+# ---- one triage() call from postgres ---------------------------------------
+my $shop_dead = psq('shop', q{SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'orders'});
+my $tri = psq('postgres', q{SELECT string_agg(check_name || '|' || severity || '|' || coalesce(datname, '-'), ' ' ORDER BY check_name, datname)
+                            FROM runbook.triage() WHERE check_name IN ('dead_tuples', 'databases')});
+is($tri, 'databases|SEV4|closed databases|SEV4|noext databases|SEV4|oldver dead_tuples|SEV3|shop',
+	'triage(): dead tuples in shop, and closed, noext and oldver reported as not checked');
+is(psq('postgres', q{SELECT (evidence->'tables'->0->>'n_dead_tup') || '|' || (evidence->'tables'->0->>'relation') || '|' || remedy_sql
+                     FROM runbook.triage() WHERE check_name = 'dead_tuples'}),
+	"$shop_dead|public.orders|VACUUM (VERBOSE, ANALYZE) public.orders;",
+	'the dead tuples are those pg_stat_user_tables shows in shop; the remedy to run there');
+is(psq('postgres', q{SELECT finding || '|' || remedy_sql FROM runbook.triage() WHERE check_name = 'databases' AND datname = 'noext'}),
+	'database noext not checked: pg_runbook is not installed in this database|CREATE EXTENSION pg_runbook;',
+	'noext: not checked, why, and the fix to run in that database');
+like(psq('postgres', q{SELECT finding FROM runbook.triage() WHERE check_name = 'databases' AND datname = 'closed'}),
+	qr/not checked: the database does not allow connections/, 'closed: not checked, it allows no connections');
+
+# the same from shop: the dead tuples are local there, the finding the same
+is(psq('shop', q{SELECT datname || '|' || finding || '|' || remedy_sql FROM runbook.triage() WHERE check_name = 'dead_tuples'}),
+	psq('postgres', q{SELECT datname || '|' || finding || '|' || remedy_sql FROM runbook.triage() WHERE check_name = 'dead_tuples'}),
+	'from shop itself: the same finding as from postgres');
+
+# ---- vacuum_status(), sizes(), metrics() over the server ------------------
+is(psq('postgres', q{SELECT coalesce(relation::text, 'NULL') || '|' || schemaname || '.' || relname || '|' || n_dead_tup
+                     FROM runbook.vacuum_status() WHERE datname = 'shop' AND relname = 'orders'}),
+	"NULL|public.orders|$shop_dead", 'vacuum_status(): shop\'s table, relation NULL, the dead tuples of shop');
+is(psq('postgres', q{SELECT string_agg(datname || ':' || status, ' ' ORDER BY datname) FROM runbook.vacuum_status() WHERE relname IS NULL}),
+	'closed:not checked: the database does not allow connections (datallowconn is false) '
+	  . 'noext:not checked: pg_runbook is not installed in this database '
+	  . 'oldver:not checked: pg_runbook 1.1 is installed in this database, 1.2 where the call ran',
+	'vacuum_status(): one row per database it could not check, saying why');
+is(psq('postgres', q{SELECT count(*) FROM runbook.vacuum_status(ARRAY['postgres']) WHERE relation IS NULL}),
+	'0', 'the current database\'s rows keep relation');
+# more rows than work_mem holds: the rows of a database spill to a
+# temporary file, also when the check runs here in a subtransaction
+psq('shop', q{DO $$ BEGIN FOR g IN 1..300 LOOP EXECUTE format('CREATE TABLE filler%s (id int)', g); END LOOP; END $$});
+my $view_rows = psq('shop', 'SELECT count(*) FROM runbook.vacuum_status');
+cmp_ok($view_rows, '>', 300, "shop's vacuum_status view has $view_rows rows");
+is(psq('shop', q{SET work_mem = '64kB'; SELECT count(*) FROM runbook.vacuum_status(ARRAY['shop'])}),
+	$view_rows, 'vacuum_status(shop) in shop with work_mem 64kB: every row (spilled in the local subtransaction)');
+is(psq('postgres', q{SET work_mem = '64kB'; SELECT count(*) FROM runbook.vacuum_status(ARRAY['shop'])}),
+	$view_rows, '... and from postgres');
+my $orders_size = psq('shop', q{SELECT pg_total_relation_size('orders')});
+is(psq('postgres', q{SELECT total_bytes || '|' || coalesce(relation::text, 'NULL') FROM runbook.sizes() WHERE datname = 'shop' AND relname = 'orders'}),
+	"$orders_size|NULL", 'sizes(): total bytes of shop.orders as pg_total_relation_size says in shop');
+like(psq('postgres', q{SELECT status FROM runbook.sizes() WHERE kind = 'database' AND name = 'noext'}),
+	qr/relations not checked: pg_runbook is not installed/, 'sizes(): why noext has no relation rows');
+my $m = psq('postgres', 'SELECT runbook.metrics()');
+like($m, qr/^pg_runbook_table_dead_tuples\{datname="shop",relname="orders",schemaname="public"\} $shop_dead$/m,
+	'metrics(): dead tuples of shop, labelled with its datname');
+like($m, qr/^pg_runbook_check_up\{check="table_dead_tuples",datname="noext"\} 0$/m,
+	'metrics(): the family says it does not cover noext');
+like($m, qr/^pg_runbook_check_up\{check="table_dead_tuples",datname="shop"\} 1$/m, '... and covers shop');
+
+# ---- a role with only pg_monitor -------------------------------------------
+is(psq('postgres', q{SET ROLE mon; SELECT string_agg(datname || ':' || coalesce(code, '-'), ' ' ORDER BY datname)
+                     FROM runbook.databases() WHERE NOT is_current AND datname NOT LIKE 'template%'}),
+	'closed:not_allowed locked:no_privilege noext:not_installed oldver:other_version shop:-',
+	'pg_monitor role: refused where its own connection would be (no CONNECT on locked)');
+my ($rc, $out, $err) = $node->psql('locked', 'SELECT 1', extra_params => [ '-U', 'mon' ]);
+isnt($rc, 0, '... and its own connection to locked is refused indeed');
+like($err, qr/permission denied for database "locked"/, '... for lack of CONNECT');
+is(psq('postgres', q{SET ROLE mon; SELECT remedy_sql FROM runbook.triage() WHERE check_name = 'databases' AND datname = 'locked'}),
+	'GRANT CONNECT ON DATABASE locked TO mon;', 'triage() as mon: locked not checked, with the grant that would fix it');
+my $cols = q{datname, schemaname, relname, n_live_tup, n_dead_tup, dead_pct, autovacuum_enabled, vacuum_threshold, vacuum_due, status};
+my $remote = psq('postgres', qq{SET ROLE mon; SELECT $cols FROM runbook.vacuum_status(ARRAY['shop']) ORDER BY schemaname, relname});
+my $local = $node->safe_psql('shop', qq{SELECT $cols FROM runbook.vacuum_status ORDER BY schemaname, relname},
+	extra_params => [ '-U', 'mon' ]);
+is($remote, $local, 'pg_monitor role: vacuum_status of shop from postgres is what it sees connected to shop');
+cmp_ok(scalar(split /\n/, $remote), '>', 10, '... (with the catalogs and orders)');
+is(psq('postgres', q{SET ROLE grp; SELECT string_agg(datname || ':' || coalesce(code, '-'), ' ' ORDER BY datname)
+                     FROM runbook.databases() WHERE datname IN ('shop', 'postgres')}),
+	'postgres:- shop:cannot_login', 'a NOLOGIN role (SET ROLE): refused, as its own connection would be');
+psq('postgres', 'ALTER ROLE mon CONNECTION LIMIT 1');
+($rc, $out, $err) = $node->psql('postgres', q{SELECT string_agg(datname || ':' || coalesce(code, '-'), ' ' ORDER BY datname)
+                                             FROM runbook.databases() WHERE datname IN ('shop', 'postgres')},
+	extra_params => [ '-U', 'mon' ]);
+is($out, 'postgres:- shop:connection_limit', 'role at its connection limit: refused, as a second connection would be');
+psq('postgres', 'ALTER ROLE mon CONNECTION LIMIT -1');
+
+# ---- the workers run as the calling role, at most N at once ---------------
+my $bg = $node->background_psql('postgres', on_error_stop => 0);
+$bg->query_safe(q{SET pg_runbook.test_per_database_delay = '1500ms'});
+$bg->query_safe('SET ROLE mon');
+$bg->query_until(qr/started/, "\\echo started\nSELECT count(*) FROM runbook.vacuum_status();\n");
+$node->poll_query_until('postgres', q{SELECT count(*) > 0 FROM pg_stat_activity
+                                      WHERE backend_type = 'pg_runbook per-database check'})
+  or die 'no worker showed up';
+is(psq('postgres', q{SELECT string_agg(DISTINCT usename, ',') FROM pg_stat_activity
+                   WHERE backend_type = 'pg_runbook per-database check'}),
+	'mon', 'the workers connect as the calling role (pg_stat_activity.usename), not as a superuser');
+# sampled until the call is over: 4 databases, 1.5 s each, 2 at a time
+my $max = 0;
+my $idle = 0;
+my $t0 = time();
+while (time() - $t0 < 30 && $idle < 10)
+{
+	my $n = psq('postgres', q{SELECT count(*) FROM pg_stat_activity
+	                          WHERE backend_type = 'pg_runbook per-database check' AND state = 'active'});
+	$max = $n if $n > $max;
+	$idle = ($n == 0 && workers_now() == 0) ? $idle + 1 : 0;
+	usleep(50_000);
+}
+is($max, 2, 'never more than pg_runbook.per_database_workers (2) checks at once');
+$bg->query_safe('RESET ROLE');
+
+# ---- the time budget --------------------------------------------------------
+is(psq('postgres', q{SET pg_runbook.test_per_database_delay = '5s'; SET pg_runbook.per_database_timeout = '500ms';
+                   SELECT string_agg(datname || ':' || coalesce(code, '-'), ' ' ORDER BY datname)
+                     FROM runbook.databases() WHERE datname IN ('shop', 'noext', 'postgres')}),
+	'noext:timeout postgres:- shop:timeout', 'over its time budget: reported as timed out');
+is(workers_now(), '0', '... and its workers are gone');
+like(psq('postgres', q{SET pg_runbook.test_per_database_delay = '5s'; SET pg_runbook.per_database_timeout = '500ms';
+                     SELECT severity || '|' || finding FROM runbook.triage() WHERE check_name = 'databases' AND datname = 'shop'}),
+	qr/^SEV3\|database shop not checked: timed out after 500 ms/, 'triage(): a database that timed out is a SEV3 finding');
+
+# ---- cancelling the caller leaves no worker behind --------------------------
+($rc, $out, $err) = $node->psql('postgres', q{SET pg_runbook.test_per_database_delay = '30s'; SET statement_timeout = '2s';
+                                             SELECT * FROM runbook.triage()});
+like($err, qr/canceling statement due to statement timeout/, 'statement_timeout cancels triage()');
+is(workers_now(), '0', 'statement_timeout: no worker left behind (pg_stat_activity, at once)');
+
+$bg->query_safe(q{SET pg_runbook.test_per_database_delay = '30s'});
+my $bgpid = $bg->query_safe('SELECT pg_backend_pid()');
+chomp $bgpid;
+$bg->query_until(qr/started/, "\\echo started\nSELECT count(*) FROM runbook.sizes();\n");
+$node->poll_query_until('postgres', q{SELECT count(*) = 2 FROM pg_stat_activity
+                                      WHERE backend_type = 'pg_runbook per-database check'})
+  or die 'the workers never showed up';
+psq('postgres', "SELECT pg_cancel_backend($bgpid)");
+$node->poll_query_until('postgres', qq{SELECT state = 'idle' FROM pg_stat_activity WHERE pid = $bgpid})
+  or die 'the caller never came back';
+is(workers_now(), '0', 'pg_cancel_backend: no worker left behind');
+
+$bg->query_until(qr/started/, "\\echo started\nSELECT count(*) FROM runbook.sizes();\n");
+$node->poll_query_until('postgres', q{SELECT count(*) = 2 FROM pg_stat_activity
+                                      WHERE backend_type = 'pg_runbook per-database check'})
+  or die 'the workers never showed up';
+psq('postgres', "SELECT pg_terminate_backend($bgpid)");
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM pg_stat_activity
+                                         WHERE backend_type = 'pg_runbook per-database check'}),
+	'pg_terminate_backend of the caller: its workers end with it');
+eval { $bg->quit };	# its backend was terminated
+
+# ---- no lock waits: a table locked by DDL in shop --------------------------
+my $ddl = $node->background_psql('shop');
+$ddl->query_safe('BEGIN');
+$ddl->query_safe('LOCK TABLE orders IN ACCESS EXCLUSIVE MODE');
+is(psq('shop', q{SELECT mode FROM pg_locks WHERE relation = 'orders'::regclass AND granted}),
+	'AccessExclusiveLock', 'orders is locked in shop');
+$t0 = time();
+like(psq('postgres', q{SELECT status FROM runbook.sizes(ARRAY['shop']) WHERE relname = 'orders'}),
+	qr/^skipped: locked by another session/, 'sizes(): the locked table of shop is skipped, not waited for');
+is(psq('postgres', q{SELECT count(*) FROM runbook.triage() WHERE check_name = 'dead_tuples' AND datname = 'shop'}),
+	'1', 'triage() still reads shop while the table is locked');
+cmp_ok(time() - $t0, '<', 20, '... without waiting on the lock');
+$ddl->query_safe('ROLLBACK');
+$ddl->quit;
+
+# ---- a database that is not a template is never left out silently ---------
+is(psq('postgres', q{SELECT count(*) FROM pg_database d
+                   WHERE NOT d.datistemplate
+                     AND NOT EXISTS (SELECT 1 FROM runbook.triage() t WHERE t.check_name = 'databases' AND t.datname = d.datname)
+                     AND d.datname NOT IN (SELECT datname FROM runbook.databases() WHERE checked)}),
+	'0', 'every database is either checked or named by a finding');
+
+my $log = slurp_file($node->logfile);
+unlike($log, qr/TRAP:|terminated by signal/, 'no assertion failure or crash in the server log');
+
+done_testing();
