@@ -216,10 +216,16 @@ my $w = session($node, 'appdb-reader', 'appdb');
 send_async($w, 'SELECT count(*) FROM invoices;');
 wait_lock_waiters($node, 1, 0, 'appdb');
 my $tree = $node->safe_psql('postgres', 'SELECT string_agg(t, E\'\n\') FROM runbook.lock_tree() t');
-# (a relation's name is in its own database's catalog, which a backend of
-# another database cannot read: the database is named beside its oid)
+# A relation's name is in its own database's catalog: without pg_runbook
+# there, the tree shows the oid and the database; with it, lock_tree() asks
+# that database (_on_databases(), a worker connected there) for the name.
 like($tree, qr/Lock on relation \d+ in database appdb/, 'lock_tree() from database postgres names the database of appdb\'s relation');
 unlike($tree, qr/relation \d+\b(?! in database)/, 'lock_tree() shows no bare relation oid');
+$node->safe_psql('appdb', 'CREATE EXTENSION pg_runbook');
+$tree = $node->safe_psql('postgres', 'SELECT string_agg(t, E\'\n\') FROM runbook.lock_tree() t');
+like($tree, qr/holds AccessExclusiveLock on relation public\.invoices in database appdb/,
+	'lock_tree() from database postgres names appdb\'s relation once pg_runbook is installed there');
+like($tree, qr/waiting \S+ for AccessShareLock on relation public\.invoices in database appdb/, '... for the waiter too');
 end_sessions($node, $h, $w);
 
 done_testing();
