@@ -187,7 +187,7 @@ my $seq6 = $node->safe_psql('postgres', 'SELECT coalesce(max(seq), 0) FROM runbo
 $log_offset = -s $node->logfile;
 is($node->safe_psql('postgres',
 		"SELECT string_agg(outcome || ':' || coalesce(reason, '') || ':' || CASE WHEN detail LIKE '%not audited%' THEN 'unaudited' ELSE 'audited' END, ' ' ORDER BY outcome DESC, detail) "
-		  . "FROM runbook.kill_idle('0', application_pattern => 'skip%', max_actions => 2)",
+		  . "FROM runbook.kill_idle('0', dry_run => false, application_pattern => 'skip%', max_actions => 2)",
 		extra_params => [ '-U', 'oncall' ]),
 	'terminated::audited skipped:superuser:audited ' . join(' ', ('skipped:superuser:unaudited') x 5),
 	'the call reports all seven: one terminated, six skipped (five of them not audited)');

@@ -122,7 +122,7 @@ is(scalar(grep { $_->{check_name} eq 'invalid_indexes' } @{ triage($node) }), 0,
 $node->safe_psql('postgres', q{
 	CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id int, amount numeric, note text);
 	INSERT INTO orders (customer_id, amount, note)
-	SELECT ((g::bigint * 7919) % 10000)::int, g % 100, md5(g::text) FROM generate_series(1, 300000) g;
+	SELECT ((g::bigint * 7919) % 10000)::int, g % 100, md5(g::text) FROM generate_series(1, 600000) g;
 	VACUUM ANALYZE orders;
 	CREATE TABLE acc (id int PRIMARY KEY, v int);
 	INSERT INTO acc VALUES (1, 0);
