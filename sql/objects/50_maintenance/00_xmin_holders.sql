@@ -42,6 +42,10 @@ AS $fn$
 DECLARE
     long_s numeric := @extschema@._threshold('long_query_seconds');
 BEGIN
+    -- explained: some other running transaction (a session's xid, a
+    -- prepared transaction) is at least as old as this xmin.  Linear: the
+    -- two oldest session xids (the oldest may be the session itself) and the
+    -- oldest prepared transaction, not a search per session.
     RETURN QUERY
     WITH s AS (
         SELECT x.*,
@@ -49,12 +53,20 @@ BEGIN
           FROM unnest(sess) x
          WHERE x.pid <> pg_backend_pid()
            AND x.backend_type IN ('client backend', 'walsender')
+    ), top2 AS (
+        SELECT (array_agg(t.pid ORDER BY t.xa DESC))[1] AS pid1,
+               (array_agg(t.xa ORDER BY t.xa DESC))[1] AS xa1,
+               coalesce((array_agg(t.xa ORDER BY t.xa DESC))[2], 0) AS xa2
+          FROM (SELECT s.pid, s.xa FROM s WHERE s.backend_type = 'client backend' AND s.xa > 0
+                 ORDER BY s.xa DESC LIMIT 2) t
+    ), prep AS (
+        SELECT coalesce(max(pg_catalog.age(p.transaction))::bigint, 0) AS pa FROM pg_prepared_xacts p
     ), j AS (
         SELECT s.*,
-               (EXISTS (SELECT 1 FROM s o WHERE o.pid <> s.pid AND o.backend_type = 'client backend'
-                                            AND o.xa > 0 AND o.xa >= s.ma)
-                OR EXISTS (SELECT 1 FROM pg_prepared_xacts p WHERE pg_catalog.age(p.transaction) >= s.ma)) AS explained
-          FROM s
+               greatest(CASE WHEN s.pid = top2.pid1 THEN top2.xa2 ELSE coalesce(top2.xa1, 0) END, prep.pa) >= s.ma
+               AND greatest(CASE WHEN s.pid = top2.pid1 THEN top2.xa2 ELSE coalesce(top2.xa1, 0) END, prep.pa) > 0 AS explained
+          FROM s, top2, prep
+         WHERE greatest(s.xa, s.ma) >= greatest(min_age, 1)
     )
     SELECT CASE WHEN j.backend_type = 'walsender' THEN 'standby' ELSE 'session' END,
            j.pid, j.usename, j.datname, j.application_name, j.state,

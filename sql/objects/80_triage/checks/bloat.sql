@@ -1,6 +1,6 @@
 -- A check of triage() (80_triage/triage.sql runs them): bloat (this
--- database), what bloat_report() knows of the tables of 8 MB or more (and
--- of their indexes): after VACUUM the dead rows are gone
+-- database), what bloat_report() knows of the user tables of 8 MB or more
+-- (and of their indexes): after VACUUM the dead rows are gone
 -- but the space they took stays in the table and its indexes (VACUUM makes
 -- it reusable, it does not give it back).  A relation is a finding when
 -- bloat_report() would rebuild it (at least 30 % and 8 MB wasted); a table
@@ -28,16 +28,24 @@ BEGIN
         -- only tables that are (or have an index that is) at least 8 MB by
         -- the catalog's page counts: bloat_report() of each, at most 50,
         -- never of the whole database (10,000 tables cost it 0.2 s)
-        WITH cand AS (
-            SELECT c.oid
+        WITH big_rel AS MATERIALIZED (
+            -- one pass over pg_class: relations of 8 MB or more by the
+            -- catalog's page counts, an index standing for its table
+            SELECT coalesce(i.indrelid, c.oid) AS tbl, c.relpages
               FROM pg_class c
-             WHERE c.relkind IN ('r', 'm')
-               AND c.relnamespace <> 'pg_toast'::regnamespace
-               AND (c.relpages::bigint * current_setting('block_size')::bigint >= 8 * 1024 * 1024
-                    OR EXISTS (SELECT 1 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
-                                WHERE i.indrelid = c.oid
-                                  AND ic.relpages::bigint * current_setting('block_size')::bigint >= 8 * 1024 * 1024))
-             ORDER BY c.relpages DESC
+              LEFT JOIN pg_index i ON i.indexrelid = c.oid
+             WHERE c.relpages >= 8388608 / current_setting('block_size')::integer
+               AND c.relkind IN ('r', 'm', 'i')
+        ), cand AS MATERIALIZED (
+            SELECT t.oid
+              FROM (SELECT br.tbl, max(br.relpages) AS pages FROM big_rel br GROUP BY br.tbl) x
+              JOIN pg_class t ON t.oid = x.tbl
+             WHERE t.relkind IN ('r', 'm')
+               -- not the system catalogs: rewriting them locks every session
+               -- out, which is no remedy to follow blind
+               AND t.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace,
+                                          'pg_toast'::regnamespace)
+             ORDER BY x.pages DESC
              LIMIT 50
         ), b AS (
             SELECT br.* FROM cand CROSS JOIN LATERAL @extschema@.bloat_report('estimate', cand.oid::regclass) br
