@@ -921,7 +921,7 @@ rb_runnable(PG_FUNCTION_ARGS)
 				for (j = 0; j < out.len; j++)
 					if (!rb_plain_ascii((unsigned char) out.data[j]) &&
 						!IS_HIGHBIT_SET(out.data[j]))
-						elog(ERROR, "control character in a prose template");
+						rb_template_error(fmt, "a control character in a prose template");
 				break;
 			}
 	}
