@@ -126,3 +126,5 @@ SELECT runbook.as_owner('owned', 'COPY public.owned TO STDOUT');
 \set VERBOSITY default
 SELECT x FROM owned;
 DROP TABLE owned;
+-- a negative number after a minus sign stays a number, not a comment
+SELECT runbook._runnable('sql', 'SELECT 1-%s;', -1);

@@ -880,7 +880,14 @@ rb_runnable(PG_FUNCTION_ARGS)
 					appendStringInfoString(&out, "NULL");
 				}
 				else if (rb_is_number_type(typid))
-					appendStringInfoString(&out, rb_value_text(value, typid));
+				{
+					char	   *num = rb_value_text(value, typid);
+
+					/* "-" then "-1" would start a comment: keep them apart */
+					if (num[0] == '-' && out.len > 0 && out.data[out.len - 1] == '-')
+						appendStringInfoChar(&out, ' ');
+					appendStringInfoString(&out, num);
+				}
 				else if (kind == RB_TEXT_PROSE)
 					rb_append_visible(&out, rb_value_text(value, typid));
 				else
