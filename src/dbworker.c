@@ -79,6 +79,7 @@ static const RbDbCheck rb_db_checks[] = {
 	{"vacuum_status", "vacuum_status", RB_DBCHECK_VIEW},
 	{"sizes", "_sizes_relations", RB_DBCHECK_VIEW},
 	{"dead_tuples_top", "_dead_tuples_top", RB_DBCHECK_VIEW},
+	{"relation_names", "_relation_names", RB_DBCHECK_FUNCTION},
 };
 
 /* index of a check by name, or -1 */

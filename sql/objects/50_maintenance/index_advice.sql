@@ -1,7 +1,41 @@
 -- runbook.index_advice(): unused, duplicate, redundant and invalid indexes,
 -- foreign keys without an index, sequential-scan-heavy tables; each with
 -- the reason (_runnable('text')) and the DDL to run (_runnable('sql'): names
--- only as quoted identifiers, never in a comment).
+-- only as quoted identifiers, never in a comment).  Tables of extensions
+-- (pg_runbook's own) are left out.  A table is no longer
+-- sequential-scan-heavy once an index serves its lookups
+-- (_index_serves_now()).
+
+-- Does an index serve the lookups of a table now?  16+: its last index
+-- scan is newer than its last sequential scan.  15 keeps no such times: an
+-- index that backs no constraint has been scanned at least min_scans times
+-- (an index made for the lookups that the sequential scans did).
+CREATE OR REPLACE FUNCTION @extschema@._index_serves_now(rel oid, min_scans bigint)
+RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    yes boolean;
+BEGIN
+    IF current_setting('server_version_num')::integer >= 160000 THEN
+        EXECUTE 'SELECT coalesce(t.last_idx_scan > coalesce(t.last_seq_scan, ''-infinity''), false)
+                   FROM pg_catalog.pg_stat_all_tables t WHERE t.relid = $1'
+           INTO yes USING rel;
+        RETURN coalesce(yes, false);
+    END IF;
+    RETURN EXISTS (SELECT 1 FROM pg_index i
+                    WHERE i.indrelid = rel AND i.indisvalid
+                      AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+                      AND pg_stat_get_numscans(i.indexrelid) >= min_scans);
+END
+$fn$;
+
+COMMENT ON FUNCTION @extschema@._index_serves_now(oid, bigint) IS
+'internal: an index serves the lookups of this table now (16+: its last index scan is newer than its last sequential scan; 15: an index backing no constraint was scanned min_scans times)';
+
+REVOKE ALL ON FUNCTION @extschema@._index_serves_now(oid, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._index_serves_now(oid, bigint) TO pg_monitor;
 
 CREATE OR REPLACE FUNCTION @extschema@.index_advice(
     min_table_bytes bigint DEFAULT 10485760,
@@ -51,6 +85,9 @@ WITH reset AS (
      WHERE c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace,
                                   'pg_toast'::regnamespace)
        AND c.relpersistence <> 't'
+       -- an extension's own tables (pg_runbook's audit, say) are its business
+       AND NOT EXISTS (SELECT 1 FROM pg_depend dp
+                        WHERE dp.classid = 'pg_class'::regclass AND dp.objid = i.indrelid AND dp.deptype = 'e')
 ), ranked AS (
     SELECT x.indexrelid, x.indrelid, x.relam, x.indisunique, x.indisreplident,
            x.backs_constraint, x.fk_target, x.conname,
@@ -124,6 +161,8 @@ WITH reset AS (
       JOIN pg_class c ON c.oid = con.conrelid
      WHERE con.contype = 'f'
        AND c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+       AND NOT EXISTS (SELECT 1 FROM pg_depend dp
+                        WHERE dp.classid = 'pg_class'::regclass AND dp.objid = con.conrelid AND dp.deptype = 'e')
        AND NOT EXISTS (
            SELECT 1 FROM pg_index i
             WHERE i.indrelid = con.conrelid AND i.indisvalid AND i.indpred IS NULL
@@ -204,6 +243,11 @@ SELECT 'seq_scan_heavy', NULL, s.relid::regclass,
    AND s.seq_scan >= min_seq_scans
    AND s.seq_scan > coalesce(s.idx_scan, 0)
    AND s.seq_tup_read / greatest(s.seq_scan, 1) >= 10000
+   AND NOT EXISTS (SELECT 1 FROM pg_depend dp
+                    WHERE dp.classid = 'pg_class'::regclass AND dp.objid = s.relid AND dp.deptype = 'e')
+   -- the counters add up since the statistics reset: once an index serves
+   -- the lookups, the old sequential scans are not the present
+   AND NOT @extschema@._index_serves_now(s.relid, min_seq_scans)
 ORDER BY 1, 3, 2
 $fn$;
 
