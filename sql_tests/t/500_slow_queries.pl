@@ -91,6 +91,32 @@ is($node->safe_psql('postgres', q{
 	 WHERE query LIKE '%rb_count%' AND query NOT LIKE '%slow_queries%'}),
 	'1', 'pg_monitor sees the statement text');
 
+# pg_runbook's own workers run statements: the sampler reads
+# runbook.alert_thresholds (at start, each minute, on reload), the policy
+# worker runbook.policies every cycle.  None is recorded in
+# pg_stat_statements (their pg_stat_statements.track is none), so none can
+# rank above the application's.  In order after a reset: a threshold of 0
+# the sampler read shows as a connections_high event (1 connection of 100
+# is far below the 80 % it knew); a policy change wakes the worker, and two
+# cycles more mean that one ran whole after it.
+$node->safe_psql('postgres', 'SELECT stats.pg_stat_statements_reset()');
+$node->safe_psql('postgres', q{
+	UPDATE runbook.alert_thresholds SET value = 0 WHERE name = 'connections_sev2_pct';
+	SELECT pg_reload_conf();});
+$node->poll_query_until('postgres', q{
+	SELECT count(*) > 0 FROM runbook.events(now() - interval '1 hour')
+	 WHERE kind = 'connections_high'})
+  or die 'the sampler never read the thresholds';
+my $cycles = $node->safe_psql('postgres', 'SELECT cycles FROM runbook.worker_status()');
+$node->safe_psql('postgres', 'UPDATE runbook.policies SET enabled = enabled WHERE false');
+$node->poll_query_until('postgres', "SELECT cycles >= $cycles + 2 FROM runbook.worker_status()")
+  or die 'the worker never ran two cycles';
+my $workers = q{'FROM (runbook\.(alert_thresholds|policies)|pg_catalog\.pg_database d)\M'};
+is($node->safe_psql('postgres', "SELECT count(*) FROM stats.pg_stat_statements WHERE query ~ $workers"),
+	'0', "the statements of pg_runbook's sampler and worker are not recorded in pg_stat_statements");
+is($node->safe_psql('postgres', "SELECT count(*) FROM runbook.slow_queries(100, include_utility => true) WHERE query ~ $workers"),
+	'0', 'so slow_queries() never lists them');
+
 # without track_io_timing an I/O time of zero means "not measured": NULL
 $node->append_conf('postgresql.conf', 'track_io_timing = off');
 $node->reload;
