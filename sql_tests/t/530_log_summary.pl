@@ -13,6 +13,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes qw(usleep);
 
 sub make_node
 {
@@ -62,16 +63,25 @@ sub deadlock
 }
 
 # Fill every connection slot, then one more connection is refused: 53300.
+# A session that is leaving keeps its slot until its backend has exited:
+# before each connection, wait until the held sessions are the only ones
+# (counted by the first of them: a psql started to count would be leaving
+# while the next one connects, refused, a second 53300).
 sub too_many_clients
 {
 	my $node = shift;
-	my @held;
-	while ($node->safe_psql('postgres',
-			q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'}) < 6)
+	my @held = ($node->background_psql('postgres'));
+	while (@held < 6)
 	{
+		my $tries = 0;
+		until ($held[0]->query_safe(
+				q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'}) == @held)
+		{
+			die 'sessions still leaving' if ++$tries > 10 * $PostgreSQL::Test::Utils::timeout_default;
+			usleep(100_000);
+		}
 		push @held, $node->background_psql('postgres');
 	}
-	push @held, $node->background_psql('postgres');    # the sixth slot: full
 	my ($ret, $out, $err) = $node->psql('postgres', 'SELECT 1');
 	like($err, qr/too many clients already/, $node->name . ': the seventh connection is refused');
 	$_->quit for @held;
