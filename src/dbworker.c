@@ -73,12 +73,20 @@
  * database as it is installed there.  Adding a check: one line here, and
  * the object in sql/objects/ (ARCHITECTURE.md has the recipe).
  */
+bool		rb_in_dbworker = false;
+TimestampTz rb_dbworker_deadline = 0;
+
 static const RbDbCheck rb_db_checks[] = {
 	{"probe", NULL, RB_DBCHECK_PROBE},
 	{"triage_database", "_triage_database", RB_DBCHECK_FUNCTION},
 	{"vacuum_status", "vacuum_status", RB_DBCHECK_VIEW},
 	{"sizes", "_sizes_relations", RB_DBCHECK_VIEW},
 	{"dead_tuples_top", "_dead_tuples_top", RB_DBCHECK_VIEW},
+	{"bloat_report", "_bloat_report", RB_DBCHECK_FUNCTION},
+	{"index_advice", "_index_advice", RB_DBCHECK_FUNCTION},
+	{"migration_status", "_migration_status", RB_DBCHECK_FUNCTION},
+	{"integrity_check", "_integrity_check", RB_DBCHECK_FUNCTION},
+	{"sequences_near_overflow", "_sequences_near_overflow", RB_DBCHECK_FUNCTION},
 };
 
 /* index of a check by name, or -1 */
@@ -350,6 +358,8 @@ rb_dbworker_main(Datum main_arg)
 	if (toc == NULL)
 		proc_exit(0);
 	fixed = shm_toc_lookup(toc, RB_DBW_KEY_FIXED, false);
+	rb_in_dbworker = true;
+	rb_dbworker_deadline = fixed->deadline;
 
 	/* from here on, errors (FATAL included) reach the caller */
 	mq = shm_toc_lookup(toc, RB_DBW_KEY_ERRQ, false);

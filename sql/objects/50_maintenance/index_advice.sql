@@ -1,11 +1,14 @@
 -- runbook.index_advice(): unused, duplicate, redundant and invalid indexes,
 -- foreign keys without an index, sequential-scan-heavy tables; each with
 -- the reason (_runnable('text')) and the DDL to run (_runnable('sql'): names
--- only as quoted identifiers, never in a comment).
+-- only as quoted identifiers, never in a comment), in every database of
+-- the server (or the named ones).  _index_advice() is one database's part,
+-- run in each by _on_databases(): its DDL is to be run in the database of
+-- its row (datname).
 
-CREATE OR REPLACE FUNCTION @extschema@.index_advice(
-    min_table_bytes bigint DEFAULT 10485760,
-    min_seq_scans bigint DEFAULT 50)
+CREATE OR REPLACE FUNCTION @extschema@._index_advice(
+    min_table_bytes bigint,
+    min_seq_scans bigint)
 RETURNS TABLE (
     verdict text,
     index regclass,
@@ -15,7 +18,11 @@ RETURNS TABLE (
     keep regclass,
     reason text,
     ddl text,
-    stats_since timestamptz)
+    stats_since timestamptz,
+    datname name,
+    schemaname name,
+    relname name,
+    table_relname name)
 LANGUAGE sql VOLATILE
 -- self-joins of catalog CTEs: row estimates are poor and a nested loop is
 -- quadratic; disabling it inflates costs, which would trigger a JIT
@@ -24,6 +31,10 @@ SET enable_nestloop = off
 SET jit = off
 SET search_path = pg_catalog, pg_temp
 AS $fn$
+-- the advice, then the names of its relations (the index, or the table of
+-- a row without one; an index is in its table's schema)
+SELECT a.*, current_database(), n.nspname, c.relname, t.relname
+  FROM (
 WITH reset AS (
     SELECT coalesce(d.stats_reset, pg_postmaster_start_time()) AS since,
            d.stats_reset IS NULL AS never_reset
@@ -205,10 +216,62 @@ SELECT 'seq_scan_heavy', NULL, s.relid::regclass,
    AND s.seq_scan > coalesce(s.idx_scan, 0)
    AND s.seq_tup_read / greatest(s.seq_scan, 1) >= 10000
 ORDER BY 1, 3, 2
+       ) a(verdict, index, table_name, size_bytes, size_pretty, keep, reason, ddl, stats_since)
+  LEFT JOIN pg_class c ON c.oid = coalesce(a.index, a.table_name)
+  LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN pg_class t ON t.oid = a.table_name
+ ORDER BY 1, 3, 2
 $fn$;
 
-COMMENT ON FUNCTION @extschema@.index_advice(bigint, bigint) IS
-'unused (never PK/unique/constraint), duplicate and redundant (respecting predicates, expressions, collations, operator classes, uniqueness; says which to keep), invalid (not a build in progress), foreign keys without an index, seq-scan-heavy large tables: each with the reason and the DDL';
+COMMENT ON FUNCTION @extschema@._index_advice(bigint, bigint) IS
+'internal: index_advice() in this database (the per-database check index_advice() runs in each database)';
 
-REVOKE ALL ON FUNCTION @extschema@.index_advice(bigint, bigint) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@.index_advice(bigint, bigint) TO pg_monitor;
+REVOKE ALL ON FUNCTION @extschema@._index_advice(bigint, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._index_advice(bigint, bigint) TO pg_monitor;
+
+CREATE OR REPLACE FUNCTION @extschema@.index_advice(
+    min_table_bytes bigint DEFAULT 10485760,
+    min_seq_scans bigint DEFAULT 50,
+    databases name[] DEFAULT NULL)
+RETURNS SETOF @extschema@.index_advice_row
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    h bigint;
+BEGIN
+    IF @extschema@._this_database_only(databases) THEN
+        RETURN QUERY SELECT * FROM @extschema@._index_advice(min_table_bytes, min_seq_scans);
+        RETURN;
+    END IF;
+    h := @extschema@._on_databases_start('index_advice', databases, NULL::@extschema@.index_advice_row, min_table_bytes, min_seq_scans);
+    -- this database, here, while the workers read the others; an error is
+    -- its row, as for another database
+    IF databases IS NULL OR current_database() = ANY (databases) THEN
+        BEGIN
+            RETURN QUERY SELECT * FROM @extschema@._index_advice(min_table_bytes, min_seq_scans);
+        EXCEPTION WHEN OTHERS THEN
+            RETURN QUERY SELECT (@extschema@._not_checked_row(NULL::@extschema@.index_advice_row, current_database(), 'error',
+                                     format('%s (SQLSTATE %s)', SQLERRM, SQLSTATE), 'reason', 'ddl', '{"verdict": "not_checked"}')).*;
+        END;
+    END IF;
+    -- the other databases' rows; a database that could not be checked is
+    -- one row that says why, with the statement that fixes it (to run in
+    -- that database)
+    RETURN QUERY
+    SELECT (y.v).*
+      FROM (SELECT CASE WHEN x.summary
+                        THEN @extschema@._not_checked_row(NULL::@extschema@.index_advice_row, x.datname, x.code, x.reason,
+                                                          'reason', 'ddl', '{"verdict": "not_checked"}')
+                        ELSE x.r END AS v
+              FROM @extschema@._on_databases_collect(h, NULL::@extschema@.index_advice_row) x
+             WHERE NOT x.summary OR NOT x.checked
+            OFFSET 0) y;
+END
+$fn$;
+
+COMMENT ON FUNCTION @extschema@.index_advice(bigint, bigint, name[]) IS
+'unused (never PK/unique/constraint), duplicate and redundant (respecting predicates, expressions, collations, operator classes, uniqueness; says which to keep), invalid (not a build in progress), foreign keys without an index, seq-scan-heavy large tables: each with the reason and the DDL to run in its database; in every database of the server (databases NULL) or the named ones (index, table_name and keep are NULL for another database''s: datname, schemaname, relname, table_relname name them); a database that could not be checked is a row of verdict not_checked';
+
+REVOKE ALL ON FUNCTION @extschema@.index_advice(bigint, bigint, name[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.index_advice(bigint, bigint, name[]) TO pg_monitor;
