@@ -241,6 +241,159 @@ is(psq('postgres', q{SELECT count(*) FROM pg_database d
                      AND d.datname NOT IN (SELECT datname FROM runbook.databases() WHERE checked)}),
 	'0', 'every database is either checked or named by a finding');
 
+# ---- the per-database functions over the server (part 2) -------------------
+# In shop: a duplicate and an unused index, an invalid unique index (a
+# failed CREATE UNIQUE INDEX CONCURRENTLY), a NOT VALID foreign key with
+# orphans, a serial column near the end of int, failed Flyway and Prisma
+# migrations; orders still has its dead tuples.  One call of each function
+# from postgres reports them with datname shop (relation NULL, schemaname
+# and relname naming them) and the databases it could not check; the same
+# call in shop gives the same rows; each remedy, run in shop, resolves its
+# condition there.
+$node->safe_psql('shop', q{
+	CREATE TABLE customers (id int PRIMARY KEY);
+	INSERT INTO customers VALUES (1);
+	CREATE TABLE payments (id serial PRIMARY KEY, customer int, note text);
+	INSERT INTO payments (customer, note) SELECT 1 + g % 2, 'n' || g FROM generate_series(1, 10) g;
+	ALTER TABLE payments ADD CONSTRAINT payments_customer_fk FOREIGN KEY (customer) REFERENCES customers NOT VALID;
+	SELECT setval('payments_id_seq', 2100000000);
+	CREATE INDEX payments_note ON payments (note);
+	CREATE INDEX payments_note_dup ON payments (note);
+	CREATE TABLE emails (addr text);
+	INSERT INTO emails VALUES ('a@example.com'), ('a@example.com');
+	CREATE TABLE flyway_schema_history (installed_rank int PRIMARY KEY, version varchar(50), description varchar(200) NOT NULL,
+	    type varchar(20) NOT NULL, script varchar(1000) NOT NULL, checksum int, installed_by varchar(100) NOT NULL,
+	    installed_on timestamp NOT NULL DEFAULT now(), execution_time int NOT NULL, success boolean NOT NULL);
+	INSERT INTO flyway_schema_history VALUES (1, '1', 'init', 'SQL', 'V1__init.sql', 0, 'app', now(), 5, true),
+	                                         (2, '2', 'payments', 'SQL', 'V2__payments.sql', 0, 'app', now(), 5, false);
+	CREATE TABLE _prisma_migrations (id varchar(36) PRIMARY KEY, checksum varchar(64) NOT NULL, finished_at timestamptz,
+	    migration_name varchar(255) NOT NULL, logs text, rolled_back_at timestamptz, started_at timestamptz NOT NULL DEFAULT now(),
+	    applied_steps_count integer NOT NULL DEFAULT 0);
+	INSERT INTO _prisma_migrations (id, checksum, migration_name, logs) VALUES ('p1', 'x', '20260101_emails', 'relation "emails" already exists');
+	ANALYZE;
+});
+($rc, $out, $err) = $node->psql('shop', 'CREATE UNIQUE INDEX CONCURRENTLY emails_addr ON emails (addr)');
+like($err, qr/could not create unique index/, 'shop: the unique index build failed, leaving emails_addr invalid');
+is(psq('shop', q{SELECT indisvalid FROM pg_index WHERE indexrelid = 'emails_addr'::regclass}), 'f', '... invalid in pg_index');
+
+# the databases a default call cannot check, as a superuser sees them
+my $unchecked = 'closed noext oldver';
+is(psq('postgres', q{SELECT string_agg(datname, ' ' ORDER BY datname) FROM runbook.index_advice() WHERE verdict = 'not_checked'}),
+	$unchecked, 'index_advice(): the databases it could not check, one row each');
+is(psq('postgres', q{SELECT string_agg(datname || ':' || status || ':' || coalesce(remedy_sql, '-'), ' ' ORDER BY datname)
+                     FROM runbook.migration_status() WHERE status = 'not_checked'}),
+	'closed:not_checked:- noext:not_checked:CREATE EXTENSION pg_runbook; oldver:not_checked:ALTER EXTENSION pg_runbook UPDATE;',
+	'migration_status(): the same, with the fix to run in each');
+is(psq('postgres', q{SELECT string_agg(datname, ' ' ORDER BY datname) FROM runbook.integrity_check() WHERE status = 'not_checked'}),
+	$unchecked, 'integrity_check(): the same');
+is(psq('postgres', q{SELECT string_agg(datname, ' ' ORDER BY datname) FROM runbook.sequences_near_overflow() WHERE status LIKE 'not checked: %'}),
+	$unchecked, 'sequences_near_overflow(): the same');
+is(psq('postgres', q{SELECT string_agg(datname, ' ' ORDER BY datname) FROM runbook.bloat_report() WHERE reason LIKE 'not checked: %'}),
+	$unchecked, 'bloat_report(): the same');
+
+# each condition of shop, from postgres, with its datname and names
+is(psq('postgres', q{SELECT string_agg(verdict || ':' || relname || ':' || table_relname || ':' || coalesce(index::text, 'NULL'), ' ' ORDER BY verdict, relname)
+                     FROM runbook.index_advice() WHERE datname = 'shop' AND table_relname IN ('payments', 'emails')
+                      AND verdict IN ('duplicate', 'invalid')}),
+	'duplicate:payments_note_dup:payments:NULL invalid:emails_addr:emails:NULL',
+	'index_advice(): the duplicate and the invalid index of shop, index NULL, relname and table_relname naming them');
+is(psq('postgres', q{SELECT string_agg(check_name || ':' || relname || ':' || coalesce(count::text, '-'), ' ' ORDER BY check_name, relname)
+                     FROM runbook.integrity_check() WHERE datname = 'shop' AND relation IS NULL}),
+	'invalid_index:emails:- not_valid_constraint:payments:- orphaned_rows:payments:'
+	  . psq('shop', q{SELECT count(*) FROM payments p WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = p.customer)}),
+	'integrity_check(): the invalid index, the NOT VALID key and its orphans (counted as shop counts them)');
+is(psq('postgres', q{SELECT string_agg(tool || ':' || status || ':' || schemaname || '.' || relname, ' ' ORDER BY tool, status)
+                     FROM runbook.migration_status() WHERE datname = 'shop' AND migration_table IS NULL AND status <> 'not_checked'}),
+	'flyway:failed:public.flyway_schema_history flyway:last_applied:public.flyway_schema_history prisma:failed:public._prisma_migrations',
+	'migration_status(): the failed Flyway and Prisma migrations of shop');
+is(psq('postgres', q{SELECT remedy_command FROM runbook.migration_status() WHERE datname = 'shop' AND tool = 'prisma'}),
+	q{npx prisma migrate resolve --rolled-back '20260101_emails'}, '... with the tool\'s command for that migration');
+is(psq('postgres', q{SELECT relname || ':' || table_schemaname || '.' || table_relname || '.' || column_name || ':' || column_type || ':' || last_value
+                     FROM runbook.sequences_near_overflow() WHERE datname = 'shop'}),
+	'payments_id_seq:public.payments.id:integer:' . psq('shop', q{SELECT last_value FROM pg_sequences WHERE sequencename = 'payments_id_seq'}),
+	'sequences_near_overflow(): the serial of shop, the column it feeds and its type, the last value pg_sequences shows there');
+is(psq('postgres', q{SELECT dead_tuples || ':' || coalesce(relation::text, 'NULL') || ':' || remedy FROM runbook.bloat_report() WHERE datname = 'shop' AND relname = 'orders'}),
+	psq('shop', q{SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'orders'}) . ':NULL:VACUUM (VERBOSE, ANALYZE) public.orders;',
+	'bloat_report(): the dead tuples of shop.orders as shop counts them, and the remedy');
+
+# the same rows as the call in shop itself (the columns but the regclass ones)
+my %cmp = (
+	index_advice => 'verdict, schemaname, relname, table_relname, size_bytes, reason, ddl',
+	integrity_check => 'check_name, status, object, count, detail, check_sql, remedy_sql, schemaname, relname',
+	migration_status => 'tool, status, migration, detail, remedy, remedy_command, remedy_sql, schemaname, relname',
+	sequences_near_overflow => 'schemaname, relname, table_schemaname, table_relname, column_name, column_type, last_value, pct_used, status, remedy',
+	bloat_report => 'kind, schemaname, relname, table_relname, size_bytes, bloat_bytes, confidence, reason, remedy');
+# (bloat: the tables of the application; the catalogs' own statistics move)
+my %where = (bloat_report => "WHERE schemaname = 'public'");
+for my $f (sort keys %cmp)
+{
+	my $q = "SELECT $cmp{$f} FROM runbook.$f(databases => ARRAY['shop']) " . ($where{$f} // '') . " ORDER BY 1, 2, 3, 4, 5";
+	my $there = psq('shop', $q);
+	is(psq('postgres', $q), $there, "$f(): from postgres, shop's rows are those shop gives itself");
+	cmp_ok(length($there), '>', 0, '... (some rows)');
+}
+
+# a role with only pg_monitor: what it sees connected to shop
+psq('postgres', 'GRANT CONNECT ON DATABASE locked TO mon');
+for my $f (qw(index_advice integrity_check migration_status sequences_near_overflow))
+{
+	my $q = "SELECT $cmp{$f} FROM runbook.$f(databases => ARRAY['shop']) ORDER BY 1, 2, 3, 4, 5";
+	is(psq('postgres', "SET ROLE mon; $q"), $node->safe_psql('shop', $q, extra_params => [ '-U', 'mon' ]),
+		"pg_monitor role: $f() of shop from postgres is what it sees connected to shop");
+}
+like(psq('postgres', q{SET ROLE mon; SELECT detail FROM runbook.migration_status(databases => ARRAY['shop']) WHERE tool = 'flyway'}),
+	qr/no SELECT privilege on public\.flyway_schema_history/, '... (a table it may not read is skipped, in shop as here)');
+psq('postgres', 'REVOKE CONNECT ON DATABASE locked FROM mon');
+is(psq('postgres', q{SET ROLE mon; SELECT string_agg(datname || ':' || coalesce(ddl, '-'), ' ' ORDER BY datname) FROM runbook.index_advice() WHERE verdict = 'not_checked'}),
+	'closed:- locked:GRANT CONNECT ON DATABASE locked TO mon; noext:CREATE EXTENSION pg_runbook; oldver:ALTER EXTENSION pg_runbook UPDATE;',
+	'pg_monitor role: refused where its own connection would be, with the fix');
+
+# each remedy, taken from postgres and run in shop, resolves its condition
+sub run_there
+{
+	my ($sql) = @_;
+	my ($r, $o, $e) = $node->psql('shop', $sql, on_error_stop => 1);
+	is($r, 0, 'the remedy runs in shop as printed') or diag("$sql\n$e");
+}
+run_there(psq('postgres', q{SELECT ddl FROM runbook.index_advice() WHERE datname = 'shop' AND verdict = 'duplicate' AND relname = 'payments_note_dup'}));
+is(psq('shop', q{SELECT to_regclass('payments_note_dup') IS NULL AND to_regclass('payments_note') IS NOT NULL}), 't',
+	'index_advice(): the duplicate is dropped in shop, the index kept stays');
+run_there(psq('postgres', q{SELECT remedy_sql FROM runbook.integrity_check() WHERE datname = 'shop' AND check_name = 'orphaned_rows'}));
+is(psq('shop', q{SELECT convalidated || ':' || (SELECT count(*) FROM payments p WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = p.customer))
+                 FROM pg_constraint WHERE conname = 'payments_customer_fk'}), 'true:0',
+	'integrity_check(): the orphans are deleted in shop and the key validated');
+psq('shop', q{DELETE FROM emails WHERE ctid <> (SELECT min(ctid) FROM emails)});
+run_there(psq('postgres', q{SELECT remedy_sql FROM runbook.integrity_check() WHERE datname = 'shop' AND check_name = 'invalid_index'}));
+is(psq('shop', q{SELECT indisvalid FROM pg_index WHERE indexrelid = 'emails_addr'::regclass}), 't',
+	'integrity_check(): once the duplicate is gone, the rebuild makes the index valid in shop');
+run_there(psq('postgres', q{SELECT remedy FROM runbook.sequences_near_overflow() WHERE datname = 'shop' AND relname = 'payments_id_seq'}));
+is(psq('shop', q{SELECT format_type(atttypid, NULL) FROM pg_attribute WHERE attrelid = 'payments'::regclass AND attname = 'id'}),
+	'bigint', 'sequences_near_overflow(): the column is bigint in shop');
+is(psq('postgres', q{SELECT count(*) FROM runbook.sequences_near_overflow() WHERE datname = 'shop'}), '0', '... and no longer reported');
+run_there(psq('postgres', q{SELECT remedy FROM runbook.bloat_report() WHERE datname = 'shop' AND relname = 'orders'}));
+$node->poll_query_until('shop', q{SELECT n_dead_tup = 0 FROM pg_stat_user_tables WHERE relname = 'orders'})
+  or die 'the dead tuples stayed';
+is(psq('postgres', q{SELECT string_agg(check_name || ':' || relname, ' ' ORDER BY 1) FROM runbook.integrity_check(databases => ARRAY['shop'])}), '',
+	'integrity_check(): nothing left to report in shop');
+
+# a database whose probes are slow stays checked: a probe is cut to what
+# is left of the database's time budget (a migration table of 3,000,000
+# rows, read in about 1.5 s here, with probe_timeout 1h under a budget of
+# 1 s: uncut, the read would outlast the budget and the database be
+# reported as timed out)
+psq('postgres', 'CREATE DATABASE slowmig');
+$node->safe_psql('slowmig', q{
+	CREATE EXTENSION pg_runbook;
+	CREATE TABLE schema_migrations (version varchar PRIMARY KEY);
+	INSERT INTO schema_migrations SELECT md5(g::text) || md5(g::text) FROM generate_series(1, 3000000) g;
+});
+my $slow = psq('postgres', q{SET pg_runbook.per_database_timeout = '1s';
+	SELECT status || '|' || detail FROM runbook.migration_status('1h', ARRAY['slowmig', 'postgres'])});
+like($slow, qr/^(last_applied\|3000000 migration\(s\) recorded|skipped\|skipped: not finished within \d+ ms)$/,
+	'slow migration table: read or skipped within the budget, the database still checked (not timed out)');
+if ($slow =~ /within (\d+) ms/) { cmp_ok($1, '<', 1000, '... the probe was cut to the budget'); }
+psq('postgres', 'DROP DATABASE slowmig');
+
 my $log = slurp_file($node->logfile);
 unlike($log, qr/TRAP:|terminated by signal/, 'no assertion failure or crash in the server log');
 

@@ -60,6 +60,21 @@ GRANT EXECUTE ON FUNCTION @extschema@._on_databases(text, name[], anyelement, "a
 CREATE OR REPLACE FUNCTION @extschema@._on_databases_start(
     check_name text,
     databases name[],
+    rowtype anyelement)
+RETURNS bigint
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'rb_on_databases_start';
+
+COMMENT ON FUNCTION @extschema@._on_databases_start(text, name[], anyelement) IS
+'internal: start a per-database check in the other databases of the call (workers at once); its handle, for _on_databases_collect()';
+
+REVOKE ALL ON FUNCTION @extschema@._on_databases_start(text, name[], anyelement) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._on_databases_start(text, name[], anyelement) TO pg_monitor;
+
+CREATE OR REPLACE FUNCTION @extschema@._on_databases_start(
+    check_name text,
+    databases name[],
     rowtype anyelement,
     VARIADIC args "any")
 RETURNS bigint
@@ -68,7 +83,7 @@ SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'rb_on_databases_start';
 
 COMMENT ON FUNCTION @extschema@._on_databases_start(text, name[], anyelement, "any") IS
-'internal: start a per-database check in the other databases of the call (workers at once); its handle, for _on_databases_collect()';
+'internal: _on_databases_start() with the check''s arguments (built-in types)';
 
 REVOKE ALL ON FUNCTION @extschema@._on_databases_start(text, name[], anyelement, "any") FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@._on_databases_start(text, name[], anyelement, "any") TO pg_monitor;
