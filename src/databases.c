@@ -1512,9 +1512,9 @@ Datum
 rb_on_databases_collect(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	RbStarted  *st = PG_ARGISNULL(0) ? NULL : rb_started_find(PG_GETARG_INT64(0));
+	RbStarted  *volatile st = PG_ARGISNULL(0) ? NULL : rb_started_find(PG_GETARG_INT64(0));
 	Oid			rowtype = get_fn_expr_argtype(fcinfo->flinfo, 1);
-	RbFanout   *fo;
+	RbFanout   *volatile fo;
 	MemoryContext old;
 
 	if (st == NULL)
