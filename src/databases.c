@@ -81,6 +81,7 @@
 
 #include "pg_runbook.h"
 #include "databases.h"
+#include "hostshot.h"
 #include "snapshot.h"
 
 PG_FUNCTION_INFO_V1(rb_on_databases);
@@ -98,14 +99,34 @@ static int	rb_test_per_database_delay_ms = 0;
 /* datconnlimit of a database whose DROP DATABASE was interrupted */
 #define RB_DATCONNLIMIT_INVALID_DB	(-2)
 
+/*
+ * The default of pg_runbook.per_database_workers: one more than the CPUs
+ * the server may run on, at least 2 and at most 4.  A per-database worker
+ * lives a few milliseconds and spends part of them waiting (the
+ * postmaster's fork, its connection, the caller reading its rows): one
+ * more than the CPUs keeps them busy.  At most 4: a call must leave
+ * max_worker_processes slots (8 by default) to parallel query and to other
+ * extensions.
+ */
+static int
+rb_default_per_database_workers(void)
+{
+	int			n = rb_host_cpus();
+
+	if (n <= 0)
+		return 2;
+	return Min(Max(n + 1, 2), 4);
+}
+
 void
 rb_databases_define_gucs(void)
 {
+	rb_per_database_workers = rb_default_per_database_workers();
 	DefineCustomIntVariable("pg_runbook.per_database_workers",
 							"Most background workers one whole-server call runs at once (one per database).",
-							"Each worker uses a max_worker_processes slot while it runs; a database waits for a free slot.",
+							"Each worker uses a max_worker_processes slot while it runs; a database waits for a free slot. Default: the CPUs the server may use plus one, between 2 and 4.",
 							&rb_per_database_workers,
-							2, 1, 64,
+							rb_per_database_workers, 1, 64,
 							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);

@@ -25,6 +25,8 @@ $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'pg_runbook'
 pg_runbook.naptime = '60s'
 max_worker_processes = 12
+# the limit is exercised with 3 databases to check at once
+pg_runbook.per_database_workers = 2
 # the statistics compared between two reads must not move in between
 autovacuum = off
 });
@@ -63,6 +65,13 @@ sub workers_now
 	return psq('postgres', q{SELECT count(*) FROM pg_stat_activity
 	                        WHERE backend_type = 'pg_runbook per-database check'});
 }
+
+# the default of the worker limit: the CPUs the server may use plus one,
+# between 2 and 4 (2 here is postgresql.conf's)
+chomp(my $ncpu = `nproc`);
+my $want_default = $ncpu + 1 < 2 ? 2 : ($ncpu + 1 > 4 ? 4 : $ncpu + 1);
+is(psq('postgres', q{SELECT boot_val || '|' || setting FROM pg_settings WHERE name = 'pg_runbook.per_database_workers'}),
+	"$want_default|2", "pg_runbook.per_database_workers: default $want_default on $ncpu CPU(s), set to 2 here");
 
 # ---- coverage as a superuser sees it --------------------------------------
 is(psq('postgres', q{SELECT string_agg(datname || ':' || checked || ':' || coalesce(code, '-'), ' ' ORDER BY datname)
