@@ -101,9 +101,30 @@ SELECT runbook._runnable('sql', 'SELECT %I', NULL::text);
 SELECT runbook._runnable('shell', 'rm %I', 'x');
 SELECT runbook._runnable('sql', 'SELECT %Q', 'x');
 SELECT runbook._runnable('nosuchkind', 'SELECT 1');
+-- a control character in a prose template is the caller's error too
+SELECT runbook._runnable('text', E'a bell \x07 in prose');
+\set VERBOSITY sqlstate
+SELECT runbook._runnable('text', E'a bell \x07 in prose');
+\set VERBOSITY default
 -- a constant template that would not run as written (a backslash, an
 -- unterminated quote, a psql variable) is withheld
 SELECT runbook._runnable('sql', E'SELECT 1;\n\\! id');
 SELECT runbook._runnable('sql', 'SELECT ''unterminated');
 SELECT runbook._runnable('sql', 'SELECT :evil');
 SELECT runbook._runnable('sql', 'SELECT 1::int, ARRAY[1,2][1:1] -- fine');
+-- as_owner(): runs a statement as the table's owner; a statement it cannot
+-- run (transaction control, COPY to the client) is the caller's error, with
+-- its SQLSTATE and a hint
+CREATE TABLE owned (x int);
+INSERT INTO owned VALUES (1), (2);
+SELECT runbook.as_owner('owned', 'DELETE FROM public.owned WHERE x = 1') AS deleted;
+SELECT runbook.as_owner('owned', 'COMMIT');
+SELECT runbook.as_owner('owned', 'COPY public.owned TO STDOUT');
+\set VERBOSITY sqlstate
+SELECT runbook.as_owner('owned', 'COMMIT');
+SELECT runbook.as_owner('owned', 'COPY public.owned TO STDOUT');
+\set VERBOSITY default
+SELECT x FROM owned;
+DROP TABLE owned;
+-- a negative number after a minus sign stays a number, not a comment
+SELECT runbook._runnable('sql', 'SELECT 1-%s;', -1);

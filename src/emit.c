@@ -880,7 +880,14 @@ rb_runnable(PG_FUNCTION_ARGS)
 					appendStringInfoString(&out, "NULL");
 				}
 				else if (rb_is_number_type(typid))
-					appendStringInfoString(&out, rb_value_text(value, typid));
+				{
+					char	   *num = rb_value_text(value, typid);
+
+					/* "-" then "-1" would start a comment: keep them apart */
+					if (num[0] == '-' && out.len > 0 && out.data[out.len - 1] == '-')
+						appendStringInfoChar(&out, ' ');
+					appendStringInfoString(&out, num);
+				}
 				else if (kind == RB_TEXT_PROSE)
 					rb_append_visible(&out, rb_value_text(value, typid));
 				else
@@ -921,7 +928,7 @@ rb_runnable(PG_FUNCTION_ARGS)
 				for (j = 0; j < out.len; j++)
 					if (!rb_plain_ascii((unsigned char) out.data[j]) &&
 						!IS_HIGHBIT_SET(out.data[j]))
-						elog(ERROR, "control character in a prose template");
+						rb_template_error(fmt, "a control character in a prose template");
 				break;
 			}
 	}

@@ -70,6 +70,8 @@ typedef struct GuardWatch
 	TimestampTz quiet_until;
 	double		quiet_mem_pct;
 	double		quiet_disk_pct;
+	/* after an action: no guard acts again on the marks before settle_until */
+	TimestampTz settle_until;
 	/* the figures at the last check */
 	double		mem_pct;
 	double		disk_pct;
@@ -188,6 +190,34 @@ rb_guard_after_cycle(const RbPolicySet *set, const RbHostShot *host,
 		watch.quiet_mem_pct = watch.mem_pct + GUARD_RISE_PCT;
 		watch.quiet_disk_pct = watch.disk_pct + GUARD_RISE_PCT;
 	}
+	if (acted)
+		watch.settle_until = now + GUARD_SETTLE_US;
+}
+
+/*
+ * Right after a guard acted, the memory of a cancelled statement is freed
+ * only at its next interrupt check and a filesystem's figure only as its
+ * files are removed: a cycle that came for another reason (a timer, a
+ * policy change) must not take the unsettled figure for a new need and end
+ * the next largest too.  Until the settle time is over, the server-wide
+ * marks count as not reached in any cycle -- unless a figure rose again.
+ */
+void
+rb_guard_mark_settling(RbHostShot *host)
+{
+	double		disk = -1;
+	int			i;
+
+	if (host == NULL || !watch.active || GetCurrentTimestamp() >= watch.settle_until)
+		return;
+	for (i = 0; i < host->nlocs; i++)
+		if (host->locs[i].ok && host->locs[i].used_pct > disk)
+			disk = host->locs[i].used_pct;
+	if (host->memory_ok && host->memory.used_pct >= watch.quiet_mem_pct)
+		return;
+	if (disk >= 0 && disk >= watch.quiet_disk_pct)
+		return;
+	host->settling = true;
 }
 
 /*

@@ -41,5 +41,6 @@ extern bool rb_guard_check(long *next_ms);
 
 /* the host snapshot for a cycle that evaluates 'set' over 'snap' */
 extern RbHostShot *rb_guard_take(const RbPolicySet *set, const RbSnapshot *snap);
+extern void rb_guard_mark_settling(RbHostShot *host);
 
 #endif							/* PG_RUNBOOK_GUARD_H */

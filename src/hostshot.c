@@ -50,6 +50,7 @@
 #include "catalog/pg_tablespace_d.h"
 #include "common/relpath.h"
 #include "miscadmin.h"
+#include "storage/fd.h"
 #include "utils/timestamp.h"
 
 #include "compat.h"
@@ -659,8 +660,8 @@ rb_host_locations(RbFsLocation **out)
 	location_init(&locs[n++], RB_LOC_WAL, InvalidOid, where, NULL);
 
 	snprintf(where, sizeof(where), "%s/pg_tblspc", DataDir);
-	dir = opendir(where);
-	while (dir && (de = readdir(dir)) != NULL)
+	dir = AllocateDir(where);
+	while ((de = ReadDirExtended(dir, where, DEBUG1)) != NULL)
 	{
 		Oid			oid;
 		char	   *end;
@@ -681,7 +682,7 @@ rb_host_locations(RbFsLocation **out)
 		location_init(&locs[n++], RB_LOC_TABLESPACE, oid, where, tmpdir);
 	}
 	if (dir)
-		closedir(dir);
+		FreeDir(dir);
 	*out = locs;
 	return n;
 }
@@ -828,11 +829,11 @@ pid_index_cmp(const void *a, const void *b)
 static int64
 dir_bytes(const char *path, int *files)
 {
-	DIR		   *dir = opendir(path);
+	DIR		   *dir = AllocateDir(path);
 	struct dirent *de;
 	int64		bytes = 0;
 
-	while (dir && (de = readdir(dir)) != NULL)
+	while ((de = ReadDirExtended(dir, path, DEBUG1)) != NULL)
 	{
 		char		f[MAXPGPATH];
 		struct stat st;
@@ -847,7 +848,7 @@ dir_bytes(const char *path, int *files)
 		}
 	}
 	if (dir)
-		closedir(dir);
+		FreeDir(dir);
 	return bytes;
 }
 
@@ -864,8 +865,8 @@ scan_temp(RbHostShot *shot, PidIndex *index, int nindex)
 
 		if (loc->tmpdir[0] == '\0')
 			continue;
-		dir = opendir(loc->tmpdir);
-		while (dir && (de = readdir(dir)) != NULL)
+		dir = AllocateDir(loc->tmpdir);
+		while ((de = ReadDirExtended(dir, loc->tmpdir, DEBUG1)) != NULL)
 		{
 			const char *p = de->d_name;
 			char		f[MAXPGPATH];
@@ -914,7 +915,7 @@ scan_temp(RbHostShot *shot, PidIndex *index, int nindex)
 				shot->orphan_temp_bytes += bytes;
 		}
 		if (dir)
-			closedir(dir);
+			FreeDir(dir);
 	}
 }
 

@@ -114,6 +114,9 @@ typedef struct RbHostShot
 	int			nprocs;			/* parallel to the pids asked for */
 	RbProcUse  *procs;
 	int64		orphan_temp_bytes;	/* temporary files of no pid asked for */
+	bool		settling;		/* a guard acted moments ago and the figures
+								 * have not risen since: the server-wide marks
+								 * count as not reached (guard.c) */
 } RbHostShot;
 
 /*

@@ -1703,6 +1703,14 @@ scan_file(LogScan *sc, const LogFile *f)
 		s0 = (int) (start - rstart);
 		e0 = Min((int) (end - rstart), len);
 
+		/*
+		 * A file cut shorter meanwhile (copytruncate, a truncating rotation)
+		 * can end before the chunk starts: then nothing of it is read here,
+		 * and e0 - s0 must not go negative (it is a length below).
+		 */
+		if (e0 < s0)
+			e0 = s0;
+
 		/* first record start: after the first newline unless at the file start */
 		if (start == 0)
 			first = next_sync(sc->fmt, buf, 0, e0);

@@ -102,6 +102,15 @@ rb_as_owner(PG_FUNCTION_ARGS)
 	opts.allow_nonatomic = false;
 	opts.dest = None_Receiver;	/* count the rows, keep none */
 	ret = SPI_execute_extended(stmt, &opts);
+	if (ret == SPI_ERROR_TRANSACTION || ret == SPI_ERROR_COPY)
+		ereport(ERROR,
+				(errcode(ret == SPI_ERROR_TRANSACTION ?
+						 ERRCODE_INVALID_TRANSACTION_TERMINATION :
+						 ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("as_owner() cannot run %s",
+						ret == SPI_ERROR_TRANSACTION ? "transaction control statements" :
+						"COPY to or from the client"),
+				 errhint("as_owner() runs statements inside the caller's transaction: leave out BEGIN, COMMIT and ROLLBACK, and COPY to or from STDIN or STDOUT.")));
 	if (ret < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),

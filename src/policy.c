@@ -690,7 +690,7 @@ guard_holds(EvalCtx *ctx, RbPolicy *p, int i, StringInfo why, int64 *figure, int
 			int64		on_fs = 0;
 			int			k;
 
-			if (!fs->ok || fs->used_pct < p->min_disk_pct || per[l] <= 0)
+			if (!fs->ok || host->settling || fs->used_pct < p->min_disk_pct || per[l] <= 0)
 				continue;
 			for (k = 0; k < host->nlocs; k++)
 				if (host->locs[k].ok && host->locs[k].fsid == fs->fsid)
@@ -1031,7 +1031,8 @@ rb_policies_evaluate_host(RbPolicySet *set, RbSnapshot *snap, RbLockShot *locks,
 		p->saturated = !p->saturation ||
 			100.0 * ev->nclients >= p->min_conn_pct * ev->usable_slots;
 		p->mem_reached = !p->mem_guard ||
-			(host != NULL && host->memory_ok && host->memory.used_pct >= p->min_mem_pct);
+			(host != NULL && host->memory_ok && !host->settling &&
+			 host->memory.used_pct >= p->min_mem_pct);
 		if ((p->mem_guard && p->mem_reached) || p->disk_guard)
 			any_guard_quota = true;
 		if (p->saturation && p->saturated && p->action != RB_POLICY_IGNORE)

@@ -441,7 +441,10 @@ run_cycle(CycleResult *res, MemoryContext cyclectx)
 		cycle_no++;
 		/* memory and disk guards: /proc of the sessions they may match */
 		if (rb_policies_need_host(set))
+		{
 			host = rb_guard_take(set, snap);
+			rb_guard_mark_settling(host);
+		}
 		ev = rb_policies_evaluate_host(set, snap,
 									   rb_policies_need_locks(set) ?
 									   rb_lockshot_take_if_waiting(snap) : NULL,
