@@ -2,7 +2,7 @@
 # Benchmark (issues 4, 12, 17): end 900 leaked idle sessions.
 #   baseline:   the runbooks' remedy, verbatim (shared/baselines/kill_idle.sql)
 #               with only its threshold '10 minutes' replaced by '0'
-#   pg_runbook: SELECT * FROM runbook.kill_idle('0', max_actions => 1000)
+#   pg_runbook: SELECT * FROM runbook.kill_idle('0', dry_run => false, max_actions => 1000)
 #               (the per-call limit an on-call role passes; the server's
 #               max_actions_per_cycle stays at its default)
 # Sessions: pgbench clients of a non-superuser role that only \sleep (idle
@@ -124,7 +124,7 @@ BASE_FILE=/work/shared/baselines/kill_idle.sql
 [ -r "$ROOT/../../shared/baselines/kill_idle.sql" ] && BASE_FILE=$ROOT/../../shared/baselines/kill_idle.sql
 BASE=$(sed -e '/^--/d' -e "s/INTERVAL '10 minutes'/INTERVAL '0'/" -e 's/;[[:space:]]*$//' "$BASE_FILE")
 [ -n "$BASE" ] || fail "baseline $BASE_FILE not readable"
-OURS="SELECT * FROM runbook.kill_idle('0', max_actions => $((SESSIONS + 100)))"
+OURS="SELECT * FROM runbook.kill_idle('0', dry_run => false, max_actions => $((SESSIONS + 100)))"
 
 run_side() {	# $1 = label, $2 = statement; sets R_RET R_PSA R_GONE R_N R_Z R_O
 	open_sessions

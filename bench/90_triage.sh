@@ -69,7 +69,8 @@ SQL
 	sleep 1
 	for i in $(seq 1 5); do hold "UPDATE hot SET v = v + 1 WHERE id = 1;\n"; done
 	for i in $(seq 1 240); do
-		[ "$(rb_psql -Atc "SELECT count(*) FILTER (WHERE wait_event_type = 'Lock') = 5 AND count(*) FILTER (WHERE backend_type = 'client backend') >= $((idle + 6)) FROM pg_stat_activity")" = t ] && break
+		# (the waits older than deadlock_timeout: shorter ones are no finding)
+		[ "$(rb_psql -Atc "SELECT count(*) FILTER (WHERE wait_event_type = 'Lock' AND now() - state_change > current_setting('deadlock_timeout')::interval) = 5 AND count(*) FILTER (WHERE backend_type = 'client backend') >= $((idle + 6)) FROM pg_stat_activity")" = t ] && break
 		sleep 0.5
 	done
 	nsess=$(rb_psql -Atc "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")

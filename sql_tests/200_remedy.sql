@@ -53,7 +53,7 @@ SELECT count(*) FROM runbook.kill_idle('0', true, client_network => '::1/128', a
 -- the caller itself: considered by cancel_long('0'), never signalled
 SELECT action, outcome, reason, detail FROM runbook.cancel_long('0', true, application_pattern => 'pg_regress%')
  WHERE pid = pg_backend_pid();
-SELECT action, outcome, reason, detail FROM runbook.cancel_long('0', application_pattern => 'pg_regress%')
+SELECT action, outcome, reason, detail FROM runbook.cancel_long('0', dry_run => false, application_pattern => 'pg_regress%')
  WHERE pid = pg_backend_pid();
 -- ... and that skip of a real run is audited in the ring
 SELECT actor, action, outcome, reason, pid = pg_backend_pid() AS me, acting_role = current_user AS role_ok,

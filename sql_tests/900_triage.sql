@@ -4,14 +4,16 @@
 -- triage(): contract columns
 SELECT a.name, format_type(a.typ, NULL) FROM pg_proc p, unnest(p.proargnames, p.proallargtypes) a(name, typ)
  WHERE p.oid = 'runbook.triage'::regproc;
--- it runs, orders by severity then check, and every row is well formed
+-- it runs, orders the live findings first, then by severity then check, and
+-- every row is well formed
 CREATE TEMP TABLE t AS SELECT row_number() OVER () AS n, * FROM runbook.triage();
 SELECT count(*) > 0 AS has_rows,
        bool_and(severity IN ('SEV1', 'SEV2', 'SEV3', 'SEV4')) AS sev_ok,
        bool_and(check_name IS NOT NULL AND finding IS NOT NULL AND action IS NOT NULL) AS text_ok,
        bool_and(jsonb_typeof(evidence) = 'object') AS evidence_ok
   FROM t;
-SELECT bool_and(a.severity < b.severity OR (a.severity = b.severity AND a.check_name <= b.check_name)) AS ordered
+SELECT bool_and((a.live AND NOT b.live)
+                 OR (a.live = b.live AND (a.severity < b.severity OR (a.severity = b.severity AND a.check_name <= b.check_name)))) AS ordered
   FROM t a JOIN t b ON b.n = a.n + 1;
 CREATE TABLE tri_lock (id int);
 -- a fabricated prepared transaction holding a lock and the xmin horizon

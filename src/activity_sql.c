@@ -51,16 +51,40 @@ PG_FUNCTION_INFO_V1(rb_connections);
  * analysis (locks.c) are made once per call; when no backend waits on a
  * lock the snapshot takes no lock-manager lock and the graph is empty.
  */
+static RbWaitGraph *
+viewer_lockgraph(RbViewer *v)
+{
+	if (v->lockgraph == NULL)
+		v->lockgraph = rb_wait_graph_build(rb_lockshot_take());
+	return (RbWaitGraph *) v->lockgraph;
+}
+
+/*
+ * Does the lock group of 'b' wait on a heavyweight lock?  *root gets the pid
+ * of the root blocker at the head of its wait (0: a prepared transaction;
+ * -1: none, a wait-for cycle).  From the same lock snapshot as blocked_by.
+ */
+static bool
+lock_waiting(RbViewer *v, const RbBackend *b, int *root)
+{
+	RbWaitGraph *g = viewer_lockgraph(v);
+	int			node = rb_wait_graph_node(g, b->leader_pid ? b->leader_pid : b->pid);
+
+	*root = -1;
+	if (node < 0 || !g->nodes[node].waiting)
+		return false;
+	if (g->nodes[node].root >= 0)
+		*root = g->nodes[g->nodes[node].root].pid;
+	return true;
+}
+
 static Datum
 blocked_by_datum(RbViewer *v, const RbBackend *b, bool *isnull)
 {
-	RbWaitGraph *g;
+	RbWaitGraph *g = viewer_lockgraph(v);
 	int			group = b->leader_pid ? b->leader_pid : b->pid;
 	int			node;
 
-	if (v->lockgraph == NULL)
-		v->lockgraph = rb_wait_graph_build(rb_lockshot_take());
-	g = (RbWaitGraph *) v->lockgraph;
 	node = rb_wait_graph_node(g, group);
 	if (node < 0 || !g->nodes[node].waiting)
 	{
@@ -236,10 +260,14 @@ aged_cmp_desc(const void *a, const void *b)
 /*
  * Emit client backends in the wanted states whose age (of the query for
  * active sessions, of the state for idle ones) is at least min_us, oldest
- * first.  Sessions the caller may not see are counted and announced.
+ * first.  Sessions the caller may not see are counted and announced.  With
+ * lock_waits false, active sessions waiting on a heavyweight lock are left
+ * out (victims of a root blocker, not long-running statements).  When the
+ * result has a column after the activity row (long_running() since 1.2), it
+ * is the root blocker of the session's lock wait.
  */
 static void
-emit_aged(FunctionCallInfo fcinfo, int match, int64 min_us)
+emit_aged(FunctionCallInfo fcinfo, int match, int64 min_us, bool lock_waits)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	RbSnapshot *snap;
@@ -249,7 +277,10 @@ emit_aged(FunctionCallInfo fcinfo, int match, int64 min_us)
 	int			hidden = 0;
 	int			i;
 
+	bool		root_col;
+
 	InitMaterializedSRF(fcinfo, 0);
+	root_col = rsinfo->setDesc->natts > RB_ACTIVITY_COLS;
 	snap = rb_snapshot_take(RB_SNAP_QUERY);
 	v = rb_viewer_new();
 	refs = palloc(sizeof(AgedRef) * Max(snap->nbackends, 1));
@@ -276,6 +307,13 @@ emit_aged(FunctionCallInfo fcinfo, int match, int64 min_us)
 		}
 		if (!want || since == 0 || snap->taken_at - since < min_us)
 			continue;
+		if (!lock_waits && match == MATCH_ACTIVE)
+		{
+			int			root;
+
+			if (lock_waiting(v, b, &root))
+				continue;
+		}
 		if (!rb_viewer_can_see(v, b->roleid))
 		{
 			hidden++;
@@ -289,10 +327,21 @@ emit_aged(FunctionCallInfo fcinfo, int match, int64 min_us)
 
 	for (i = 0; i < nrefs; i++)
 	{
-		Datum		values[RB_ACTIVITY_COLS];
-		bool		nulls[RB_ACTIVITY_COLS];
+		Datum		values[RB_ACTIVITY_COLS + 1];
+		bool		nulls[RB_ACTIVITY_COLS + 1];
 
 		rb_activity_row(v, snap->taken_at, refs[i].b, values, nulls);
+		if (root_col)
+		{
+			int			root;
+
+			nulls[RB_ACTIVITY_COLS] = true;
+			if (lock_waiting(v, refs[i].b, &root) && root >= 0)
+			{
+				values[RB_ACTIVITY_COLS] = Int32GetDatum(root);
+				nulls[RB_ACTIVITY_COLS] = false;
+			}
+		}
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 
@@ -303,12 +352,26 @@ emit_aged(FunctionCallInfo fcinfo, int match, int64 min_us)
 				 errhint("Grant pg_read_all_stats (or pg_monitor) to see every session.")));
 }
 
+/*
+ * long_running(min_age, include_lock_waits): a 1.1 definition (before ALTER
+ * EXTENSION UPDATE) has one argument and lists lock waiters too, as 1.1 did.
+ */
 Datum
 rb_long_running(PG_FUNCTION_ARGS)
 {
 	int64		min_us = rb_check_interval_arg(fcinfo, 0, "min_age");
+	bool		lock_waits = true;
 
-	emit_aged(fcinfo, MATCH_ACTIVE, min_us);
+	if (PG_NARGS() > 1)
+	{
+		if (PG_ARGISNULL(1))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("include_lock_waits must not be NULL"),
+					 errhint("Pass false to leave out sessions waiting on a lock (the default), true to list them with their root blocker.")));
+		lock_waits = PG_GETARG_BOOL(1);
+	}
+	emit_aged(fcinfo, MATCH_ACTIVE, min_us, lock_waits);
 	PG_RETURN_VOID();
 }
 
@@ -317,7 +380,7 @@ rb_idle_sessions(PG_FUNCTION_ARGS)
 {
 	int64		min_us = rb_check_interval_arg(fcinfo, 0, "min_idle");
 
-	emit_aged(fcinfo, MATCH_IDLE, min_us);
+	emit_aged(fcinfo, MATCH_IDLE, min_us, true);
 	PG_RETURN_VOID();
 }
 

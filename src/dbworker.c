@@ -82,6 +82,7 @@ static const RbDbCheck rb_db_checks[] = {
 	{"vacuum_status", "vacuum_status", RB_DBCHECK_VIEW},
 	{"sizes", "_sizes_relations", RB_DBCHECK_VIEW},
 	{"dead_tuples_top", "_dead_tuples_top", RB_DBCHECK_VIEW},
+	{"relation_names", "_relation_names", RB_DBCHECK_FUNCTION},
 	{"bloat_report", "_bloat_report", RB_DBCHECK_FUNCTION},
 	{"index_advice", "_index_advice", RB_DBCHECK_FUNCTION},
 	{"migration_status", "_migration_status", RB_DBCHECK_FUNCTION},

@@ -409,9 +409,10 @@ rb_events(PG_FUNCTION_ARGS)
 		for (k = 0; k < e->npids; k++)
 			pids[k] = Int32GetDatum(e->pids[k]);
 		v[4] = PointerGetDatum(construct_array(pids, e->npids, INT4OID, 4, true, TYPALIGN_INT));
-		v[5] = Float8GetDatum(e->value);
+		/* a percent or a count: two decimals, not 87.62886597938144 */
+		v[5] = Float8GetDatum(rint(e->value * 100.0) / 100.0);
 		if (e->threshold > 0)
-			v[6] = Float8GetDatum(e->threshold);
+			v[6] = Float8GetDatum(rint(e->threshold * 100.0) / 100.0);
 		else
 			nl[6] = true;
 		v[7] = CStringGetTextDatum(e->detail);

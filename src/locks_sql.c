@@ -5,12 +5,19 @@
  *		(one row per waiting backend) and runbook.lock_tree() (the same as
  *		an indented tree).  Both read one lock snapshot (lockshot.c) and one
  *		backend snapshot (snapshot.c), analyze with locks.c, and only format.
+ *		A relation of another database is named in that database's catalog
+ *		only: lock_tree() asks it through _on_databases() (a worker
+ *		connected there, where pg_runbook is installed), else shows its oid
+ *		with the database's name.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "access/tupdesc.h"
@@ -26,6 +33,7 @@
 
 #include "pg_runbook.h"
 #include "activity.h"
+#include "databases.h"
 #include "locks.h"
 #include "lockshot.h"
 #include "snapshot.h"
@@ -174,6 +182,143 @@ lock_object_text(const LOCKTAG *tag)
 					tag->locktag_field3, tag->locktag_field4);
 }
 
+/*
+ * Names of relations of other databases, for one lock_tree() call: read in
+ * those databases by resolve_foreign_relations(), used by lock_target_text().
+ */
+typedef struct ForeignRel
+{
+	Oid			dbid;
+	Oid			relid;
+	char	   *name;			/* schema-qualified, or NULL: not known */
+} ForeignRel;
+
+static ForeignRel *foreign_rels = NULL;
+static int	nforeign_rels = 0;
+
+static const char *
+foreign_rel_name(Oid dbid, Oid relid)
+{
+	int			i;
+
+	for (i = 0; i < nforeign_rels; i++)
+		if (foreign_rels[i].dbid == dbid && foreign_rels[i].relid == relid)
+			return foreign_rels[i].name;
+	return NULL;
+}
+
+/*
+ * Ask each other database whose relations the lock snapshot shows for their
+ * names: the check "relation_names" of _on_databases() (a worker connected
+ * there as the calling role; pg_runbook must be installed there).  Any
+ * failure (no extension there, no worker slot, a timeout, no CONNECT) leaves
+ * the oid: the tree is still drawn, in its own subtransaction's safety.
+ */
+static void
+resolve_foreign_relations(RbWaitGraph *g)
+{
+	MemoryContext callerctx = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	Oid			extoid;
+	Oid			nspoid;
+	char	   *version;
+	char	   *schema;
+	int			k;
+
+	foreign_rels = NULL;
+	nforeign_rels = 0;
+	if (g->shot == NULL)
+		return;
+	foreign_rels = palloc0(sizeof(ForeignRel) * Max(g->shot->nlocks, 1));
+	for (k = 0; k < g->shot->nlocks; k++)
+	{
+		const LOCKTAG *tag = &g->shot->locks[k].tag;
+		Oid			relid = lock_relation(tag);
+
+		if (!OidIsValid(relid) || tag->locktag_field1 == MyDatabaseId ||
+			tag->locktag_field1 == InvalidOid)
+			continue;
+		if (foreign_rel_name(tag->locktag_field1, relid) != NULL)
+			continue;
+		foreign_rels[nforeign_rels].dbid = tag->locktag_field1;
+		foreign_rels[nforeign_rels].relid = relid;
+		nforeign_rels++;
+	}
+	if (nforeign_rels == 0 || !rb_db_extension(&extoid, &nspoid, &version))
+		return;
+	schema = get_namespace_name(nspoid);
+	if (schema == NULL)
+		return;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(callerctx);
+	PG_TRY();
+	{
+		char	   *q = psprintf("SELECT (x.r).relid, (x.r).name"
+								 "  FROM %s._on_databases('relation_names', ARRAY[$1]::pg_catalog.name[],"
+								 "                        NULL::%s._relation_name, $2) x"
+								 " WHERE NOT x.summary AND (x.r).relid IS NOT NULL",
+								 quote_identifier(schema), quote_identifier(schema));
+		Oid			argtypes[2] = {TEXTOID, OIDARRAYOID};
+		int			i;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		for (i = 0; i < nforeign_rels; i++)
+		{
+			Oid			dbid = foreign_rels[i].dbid;
+			char	   *dbname;
+			Datum	   *oids;
+			int			n = 0;
+			int			j;
+			Datum		args[2];
+			uint64		r;
+
+			/* one call per database, at its first relation */
+			for (j = 0; j < i; j++)
+				if (foreign_rels[j].dbid == dbid)
+					break;
+			if (j < i)
+				continue;
+			dbname = get_database_name(dbid);
+			if (dbname == NULL)
+				continue;
+			oids = palloc(sizeof(Datum) * nforeign_rels);
+			for (j = i; j < nforeign_rels; j++)
+				if (foreign_rels[j].dbid == dbid)
+					oids[n++] = ObjectIdGetDatum(foreign_rels[j].relid);
+			args[0] = CStringGetTextDatum(dbname);
+			args[1] = PointerGetDatum(construct_array(oids, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+			if (SPI_execute_with_args(q, 2, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+				continue;
+			for (r = 0; r < SPI_processed; r++)
+			{
+				bool		isnull;
+				Oid			relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[r],
+																	SPI_tuptable->tupdesc, 1, &isnull));
+				char	   *name = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2);
+
+				for (j = 0; j < nforeign_rels; j++)
+					if (foreign_rels[j].dbid == dbid && foreign_rels[j].relid == relid && name)
+						foreign_rels[j].name = MemoryContextStrdup(callerctx, name);
+			}
+		}
+		SPI_finish();
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(callerctx);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(callerctx);
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(callerctx);
+		CurrentResourceOwner = owner;
+	}
+	PG_END_TRY();
+}
+
 /* A lock for people: "relation t", "transaction 735", "advisory lock 42". */
 static char *
 lock_target_text(const LOCKTAG *tag)
@@ -184,7 +329,23 @@ lock_target_text(const LOCKTAG *tag)
 
 	if (OidIsValid(relid))
 	{
-		rel = (tag->locktag_field1 == MyDatabaseId) ? get_rel_name(relid) : NULL;
+		/* shared catalogs (database 0) are named from any database */
+		rel = (tag->locktag_field1 == MyDatabaseId || tag->locktag_field1 == InvalidOid) ?
+			get_rel_name(relid) : NULL;
+		if (rel == NULL && tag->locktag_field1 != MyDatabaseId)
+		{
+			/*
+			 * another database's catalog cannot be read from here: the name
+			 * lock_tree() asked that database for, else the oid
+			 */
+			char	   *db = get_database_name(tag->locktag_field1);
+			const char *name = foreign_rel_name(tag->locktag_field1, relid);
+
+			if (db && name)
+				rel = psprintf("%s in database %s", name, db);
+			else if (db)
+				rel = psprintf("%u in database %s", relid, db);
+		}
 		if (rel == NULL)
 			rel = psprintf("%u", relid);
 		else
@@ -423,6 +584,9 @@ rb_blocking_locks(PG_FUNCTION_ARGS)
 	int			nrows;
 	int			i;
 
+	/* no name asked of other databases here (lock_tree() only) */
+	foreign_rels = NULL;
+	nforeign_rels = 0;
 	InitMaterializedSRF(fcinfo, 0);
 	if (!lock_view_snapshots(&g, &snap, &ix))
 		PG_RETURN_VOID();
@@ -863,6 +1027,9 @@ rb_lock_tree(PG_FUNCTION_ARGS)
 			  sizeof(int), kid_cmp);
 	kid_graph = NULL;
 
+	/* the names of other databases' relations, asked there */
+	resolve_foreign_relations(g);
+
 	for (i = 0; i < g->nroots; i++)
 		emit_subtree(&t, g->roots[i], "", true, true);
 
@@ -886,5 +1053,7 @@ rb_lock_tree(PG_FUNCTION_ARGS)
 		for (i = 0; i < m; i++)
 			emit_subtree(&t, members[i], "", i == m - 1, false);
 	}
+	foreign_rels = NULL;
+	nforeign_rels = 0;
 	PG_RETURN_VOID();
 }

@@ -13,6 +13,12 @@
  * not reached yet contributes its crossing time to next_deadline, so the
  * worker can wake up exactly then.
  *
+ * A remedy function's ad hoc policy may skip lock waiters (cancel_long():
+ * a statement waiting on a heavyweight lock is a victim of its root
+ * blocker, not a runaway): its decision is then marked lock_waiter, with the
+ * root, and the caller reports it instead of acting.  The worker's policies
+ * do not set it.
+ *
  * Evaluation has no side effects: the worker and policy_preview() share it.
  *
  *-------------------------------------------------------------------------
@@ -949,7 +955,7 @@ rb_policies_evaluate(RbPolicySet *set, RbSnapshot *snap, RbLockShot *locks,
 
 /*
  * Does evaluating this set need a lock snapshot (some policy is
- * only_if_blocking)?  The caller then passes rb_lockshot_take_if_waiting()
+ * only_if_blocking, or skips lock waiters)?  The caller then passes rb_lockshot_take_if_waiting()
  * of its backend snapshot to rb_policies_evaluate.
  */
 bool
@@ -959,7 +965,7 @@ rb_policies_need_locks(const RbPolicySet *set)
 
 	for (i = 0; i < set->npolicies; i++)
 	{
-		if (set->policies[i].only_if_blocking)
+		if (set->policies[i].only_if_blocking || set->policies[i].skip_lock_waiters)
 			return true;
 	}
 	return false;
@@ -1043,7 +1049,7 @@ rb_policies_evaluate_host(RbPolicySet *set, RbSnapshot *snap, RbLockShot *locks,
 	}
 
 	initStringInfo(&why);
-	ev->decisions = palloc(sizeof(RbDecision) * Max(snap->nbackends, 1));
+	ev->decisions = palloc0(sizeof(RbDecision) * Max(snap->nbackends, 1));
 
 	for (i = 0; i < snap->nbackends; i++)
 	{
@@ -1084,6 +1090,11 @@ rb_policies_evaluate_host(RbPolicySet *set, RbSnapshot *snap, RbLockShot *locks,
 				d->why = pstrdup(why.data);
 				d->figure = figure;
 				d->loc = loc;
+				d->lock_root = -1;
+				d->lock_waiter = p->skip_lock_waiters &&
+					rb_lock_graph_waiting(ctx->graph,
+										  b->leader_pid ? b->leader_pid : b->pid,
+										  &d->lock_root);
 			}
 			break;
 		}

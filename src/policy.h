@@ -91,6 +91,10 @@ typedef struct RbPolicy
 	double		target_disk_pct;	/* < 0 = min_disk_pct */
 	bool		mem_reached;	/* evaluation: not a memory guard, or its
 								 * mark is reached */
+	/* added in 1.2 (not a column: set by remedy functions' ad hoc policies) */
+	bool		skip_lock_waiters;	/* a session waiting on a heavyweight lock
+									 * is a victim, not a target: its decision
+									 * is marked lock_waiter */
 } RbPolicy;
 
 typedef struct RbPolicySet
@@ -125,6 +129,10 @@ typedef struct RbDecision
 	int64		figure;			/* a guard's: private memory, or temporary
 								 * bytes on the filesystem that is full */
 	int			loc;			/* a disk guard's location (host->locs) */
+	bool		lock_waiter;	/* skip_lock_waiters: it waits on a lock (do
+								 * not act on it; its root is lock_root) */
+	int			lock_root;		/* root blocker's pid, 0 = prepared
+								 * transaction, -1 = none (a cycle) */
 } RbDecision;
 
 typedef struct RbEvaluation

@@ -5,7 +5,10 @@
  *		runbook.cancel_long().  Each takes one snapshot, selects the
  *		sessions to consider (state, age and the optional filters), and hands
  *		them to rb_remedy_apply() (remedy.c), which re-checks, signals and
- *		audits.  One output row per session considered.
+ *		audits.  One output row per session considered.  cancel_long()
+ *		leaves out the statements that only wait on a heavyweight lock
+ *		(victims of a root blocker, read from one lock snapshot by the
+ *		policy evaluation): their rows say "skipped" and name the root.
  *
  *-------------------------------------------------------------------------
  */
@@ -144,6 +147,8 @@ typedef struct Cand
 {
 	int64		age;
 	RbBackend  *b;
+	bool		lock_waiter;	/* waits on a heavyweight lock: a victim */
+	int			lock_root;		/* its root blocker (-1: none) */
 } Cand;
 
 static int
@@ -282,7 +287,7 @@ parse_idle_states(FunctionCallInfo fcinfo, int argno)
  */
 static int
 select_sessions(RbSnapshot *snap, uint32 states, bool by_query, int64 min_us,
-				const RbSessionFilter *f, Cand **out)
+				const RbSessionFilter *f, bool skip_lock_waiters, Cand **out)
 {
 	RbPolicy	p;
 	RbPolicySet set;
@@ -300,12 +305,16 @@ select_sessions(RbSnapshot *snap, uint32 states, bool by_query, int64 min_us,
 	p.min_blocked = 1;
 	p.min_xmin_age = -1;
 	p.action = RB_POLICY_TERMINATE;
+	p.skip_lock_waiters = skip_lock_waiters;
 	memset(&set, 0, sizeof(set));
 	set.npolicies = 1;
 	set.policies = &p;
 	set.min_threshold_us = -1;
 
-	ev = rb_policies_evaluate(&set, snap, NULL, 0, RB_EVAL_KEEP_BACKGROUND);
+	/* the lock snapshot only when some backend of this snapshot waits */
+	ev = rb_policies_evaluate(&set, snap,
+							  skip_lock_waiters ? rb_lockshot_take_if_waiting(snap) : NULL,
+							  0, RB_EVAL_KEEP_BACKGROUND);
 	c = palloc(sizeof(Cand) * Max(ev->ndecisions, 1));
 	for (i = 0; i < ev->ndecisions; i++)
 	{
@@ -313,6 +322,8 @@ select_sessions(RbSnapshot *snap, uint32 states, bool by_query, int64 min_us,
 
 		c[i].b = b;
 		c[i].age = snap->taken_at - (by_query ? b->query_start : b->state_start);
+		c[i].lock_waiter = ev->decisions[i].lock_waiter;
+		c[i].lock_root = ev->decisions[i].lock_root;
 	}
 	qsort(c, ev->ndecisions, sizeof(Cand), cand_cmp);
 	*out = c;
@@ -333,16 +344,22 @@ typedef struct RemedyCall
 	int			n;
 	RbTarget   *targets;
 	RbOutcome  *outs;
+	/* sessions left out because they wait on a heavyweight lock */
+	int			nwaiters;
+	RbTarget   *waiters;		/* as judged, for the row */
+	int		   *waiter_root;	/* root blocker pid, 0 = prepared, -1 = none */
 } RemedyCall;
 
 static void
 remedy_call_start(FunctionCallInfo fcinfo, bool dry_run, const char *actor,
 				  uint32 states, bool by_query, int64 min_us,
-				  RbAction action, int flags, RemedyCall *c)
+				  RbAction action, int flags, bool skip_lock_waiters,
+				  RemedyCall *c)
 {
 	RbSessionFilter f;
 	bool		allow_super;
 	Cand	   *cands;
+	int			ncands;
 	int			i;
 
 	parse_filter(fcinfo, 3, &f);
@@ -354,17 +371,55 @@ remedy_call_start(FunctionCallInfo fcinfo, bool dry_run, const char *actor,
 	InitMaterializedSRF(fcinfo, 0);
 	c->snap = rb_snapshot_take(RB_SNAP_QUERY);
 	c->v = rb_viewer_new();
-	c->n = select_sessions(c->snap, states, by_query, min_us, &f, &cands);
+	ncands = select_sessions(c->snap, states, by_query, min_us, &f,
+							 skip_lock_waiters, &cands);
 
-	c->targets = palloc0(sizeof(RbTarget) * Max(c->n, 1));
-	c->outs = palloc0(sizeof(RbOutcome) * Max(c->n, 1));
-	for (i = 0; i < c->n; i++)
+	c->n = c->nwaiters = 0;
+	c->targets = palloc0(sizeof(RbTarget) * Max(ncands, 1));
+	c->outs = palloc0(sizeof(RbOutcome) * Max(ncands, 1));
+	c->waiters = palloc0(sizeof(RbTarget) * Max(ncands, 1));
+	c->waiter_root = palloc0(sizeof(int) * Max(ncands, 1));
+	for (i = 0; i < ncands; i++)
 	{
-		c->targets[i].backend = *cands[i].b;
-		c->targets[i].action = action;
-		c->targets[i].actor = actor;
-		c->targets[i].flags = flags |
-			(allow_super ? RB_TARGET_ALLOW_SUPERUSER : 0);
+		RbTarget   *t;
+
+		if (cands[i].lock_waiter)
+		{
+			c->waiter_root[c->nwaiters] = cands[i].lock_root;
+			t = &c->waiters[c->nwaiters++];
+		}
+		else
+			t = &c->targets[c->n++];
+		t->backend = *cands[i].b;
+		t->action = action;
+		t->actor = actor;
+		t->flags = flags | (allow_super ? RB_TARGET_ALLOW_SUPERUSER : 0);
+	}
+}
+
+/*
+ * The rows of the sessions a call left out because they wait on a
+ * heavyweight lock: never signalled (nor audited), each naming the root
+ * blocker of its wait, which is the session to act on.
+ */
+static void
+put_lock_waiter_rows(ReturnSetInfo *rsinfo, RemedyCall *c)
+{
+	int			i;
+
+	for (i = 0; i < c->nwaiters; i++)
+	{
+		int			root = c->waiter_root[i];
+		char	   *detail;
+
+		if (root > 0)
+			detail = psprintf("waits on a lock behind root blocker pid %d: act on that session (runbook.lock_tree())", root);
+		else if (root == 0)
+			detail = pstrdup("waits on a lock held by a prepared transaction: see pg_prepared_xacts");
+		else
+			detail = pstrdup("waits on a lock in a wait-for cycle: the deadlock detector ends it");
+		put_row(rsinfo, c->v, c->snap->taken_at, &c->waiters[i],
+				c->waiters[i].action, "skipped", "waiting_on_lock", detail);
 	}
 }
 
@@ -384,7 +439,7 @@ rb_kill_idle(PG_FUNCTION_ARGS)
 	int			i;
 
 	remedy_call_start(fcinfo, dry_run, "kill_idle", states, false, min_us,
-					  RB_ACTION_TERMINATE, RB_TARGET_SAME_STATE, &c);
+					  RB_ACTION_TERMINATE, RB_TARGET_SAME_STATE, false, &c);
 
 	rb_remedy_apply_capped(c.targets, c.n, dry_run, c.cap, c.outs);
 
@@ -469,7 +524,7 @@ rb_cancel_long(PG_FUNCTION_ARGS)
 	int			cap;
 
 	remedy_call_start(fcinfo, dry_run, "cancel_long", ST_ACTIVE, true, min_us,
-					  RB_ACTION_CANCEL, RB_TARGET_SAME_QUERY, &c);
+					  RB_ACTION_CANCEL, RB_TARGET_SAME_QUERY, true, &c);
 	snap = c.snap;
 	v = c.v;
 	n = c.n;
@@ -532,6 +587,7 @@ rb_cancel_long(PG_FUNCTION_ARGS)
 					rb_outcome_name(outs[i].outcome), outs[i].reason,
 					outs[i].detail ? outs[i].detail : targets[i].detail);
 	}
+	put_lock_waiter_rows(rsinfo, &c);
 	PG_RETURN_VOID();
 }
 

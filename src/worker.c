@@ -989,9 +989,10 @@ rb_worker_status(PG_FUNCTION_ARGS)
 		nulls[8] = true;
 	if (w.cycles > 0)
 	{
-		values[9] = Float8GetDatum(w.last_cycle_ms);
-		values[10] = Float8GetDatum(w.total_cycle_ms / w.cycles);
-		values[11] = Float8GetDatum(w.max_cycle_ms);
+		/* milliseconds to the microsecond, not 1.8085999999999998 */
+		values[9] = Float8GetDatum(rint(w.last_cycle_ms * 1000.0) / 1000.0);
+		values[10] = Float8GetDatum(rint(w.total_cycle_ms / w.cycles * 1000.0) / 1000.0);
+		values[11] = Float8GetDatum(rint(w.max_cycle_ms * 1000.0) / 1000.0);
 	}
 	else
 		nulls[9] = nulls[10] = nulls[11] = true;

@@ -37,7 +37,7 @@ INSERT INTO @extschema@.alert_thresholds (name, value, unit, description, user_s
  ('wraparound_sev2_pct',         50,         'percent', 'the same, SEV2 at or above; DatabaseWraparoundRisk', false),
  ('replication_lag_bytes',       104857600,  'bytes',   'a replica replaying this far behind: SEV3; DatabaseReplicationLag', false),
  ('replication_lag_sev2_bytes',  1073741824, 'bytes',   'the same, SEV2', false),
- ('slot_retained_bytes',         1073741824, 'bytes',   'an inactive replication slot retaining this much WAL: SEV2', false),
+ ('slot_retained_bytes',         1073741824, 'bytes',   'an inactive replication slot retaining this much WAL: SEV2 (any inactive slot holding a WAL segment: SEV3)', false),
  ('dead_tuples_pct',             20,         'percent', 'n_dead_tup of n_live_tup + n_dead_tup: DatabaseHighDeadTuples and SEV3 at or above', false),
  ('dead_tuples_min',             10000,      'count',   'ignore tables with fewer dead tuples than this', false),
  ('slow_query_mean_ms',          1000,       'ms',      'pg_stat_statements mean time per call: DatabaseSlowQueries and SEV3 at or above', false),
@@ -47,7 +47,9 @@ INSERT INTO @extschema@.alert_thresholds (name, value, unit, description, user_s
  ('memory_sev3_pct',             80,         'percent', 'the same, SEV3 at or above', false),
  ('disk_sev1_pct',               95,         'percent', 'a filesystem holding the data directory, pg_wal or a tablespace used (space or inodes): SEV1 at or above', false),
  ('disk_sev2_pct',               90,         'percent', 'the same, SEV2 at or above', false),
- ('disk_sev3_pct',               80,         'percent', 'the same, SEV3 at or above', false);
+ ('disk_sev3_pct',               80,         'percent', 'the same, SEV3 at or above', false),
+ ('slow_query_share_pct',        20,         'percent', 'a statement taking this share of all statement time (pg_stat_statements), with a mean of at least slow_query_share_mean_ms: SEV3', false),
+ ('slow_query_share_mean_ms',    20,         'ms',      'a statement faster than this per call is ordinary traffic whatever its share of the time', false);
 
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.alert_thresholds', 'WHERE user_set');
 

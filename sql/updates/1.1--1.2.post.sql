@@ -19,3 +19,20 @@ INSERT INTO @extschema@.policies
 SELECT * FROM @extschema@._starter_policies() s
  WHERE s.name IN ('starter_memory_guard', 'starter_disk_guard')
 ON CONFLICT (name) DO NOTHING;
+
+-- issue 23: the share of statement time (slow_queries) and the changed
+-- description of slot_retained_bytes (rows users did not change only); the
+-- write trigger is off too, so that the update does not mark the row user_set
+ALTER TABLE @extschema@.alert_thresholds DISABLE TRIGGER alert_thresholds_stamp;
+ALTER TABLE @extschema@.alert_thresholds DISABLE TRIGGER alert_thresholds_write;
+
+INSERT INTO @extschema@.alert_thresholds (name, value, unit, description, user_set) VALUES
+ ('slow_query_share_pct',        20,         'percent', 'a statement taking this share of all statement time (pg_stat_statements), with a mean of at least slow_query_share_mean_ms: SEV3', false),
+ ('slow_query_share_mean_ms',    20,         'ms',      'a statement faster than this per call is ordinary traffic whatever its share of the time', false)
+ON CONFLICT (name) DO NOTHING;
+UPDATE @extschema@.alert_thresholds
+   SET description = 'an inactive replication slot retaining this much WAL: SEV2 (any inactive slot holding a WAL segment: SEV3)'
+ WHERE name = 'slot_retained_bytes' AND NOT user_set;
+
+ALTER TABLE @extschema@.alert_thresholds ENABLE TRIGGER alert_thresholds_write;
+ALTER TABLE @extschema@.alert_thresholds ENABLE TRIGGER alert_thresholds_stamp;

@@ -85,6 +85,16 @@ DROP FUNCTION @extschema@.triage();
 DROP FUNCTION @extschema@._triage_rows();
 DROP FUNCTION @extschema@._triage_dead_tuples(@extschema@.sessions[], jsonb, integer[]);
 
+-- long_running(): include_lock_waits and the root_blocker column (issue 23)
+DROP FUNCTION @extschema@.long_running(interval);
+
+-- triage(): also the live column (a finding about the past ranks after the
+-- live ones) (issue 23): dropped above
+
+-- slow_queries(): include_utility, lock_wait_pct and lock_wait_note; ranked
+-- by total time by default (issue 23)
+DROP FUNCTION @extschema@.slow_queries(integer, text, bigint);
+
 -- ---------------------------------------------------------------------
 -- Every database from one call, part 2 (issue 24): bloat_report(),
 -- index_advice(), migration_status(), integrity_check() and

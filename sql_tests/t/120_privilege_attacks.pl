@@ -276,7 +276,7 @@ like($ic, qr/child_i_pid_fkey:ok:/, 'foreign key over int is checked (the shadow
 
 # ---- mechanism 2: the audit writer under the hostile search_path (attack 2)
 my $kill = $node->safe_psql('otherdb',
-	"SELECT outcome FROM runbook.kill_idle('0', role_name => 'victim')");
+	"SELECT outcome FROM runbook.kill_idle('0', dry_run => false, role_name => 'victim')");
 is($kill, 'terminated', 'real kill_idle run');
 ok($node->poll_query_until('otherdb', "SELECT count(*) > 0 FROM runbook.actions WHERE pid OPERATOR(pg_catalog.=) $vpid"),
 	'audit writer copied the action under the hostile search_path');
@@ -346,7 +346,7 @@ my $wpid = dba_sql('SELECT pid FROM runbook.worker_status()');
 $node->safe_psql('postgres', "SELECT pg_terminate_backend($wpid)");
 ok(dba_poll("SELECT running AND pid OPERATOR(pg_catalog.<>) $wpid FROM runbook.worker_status()"),
 	'worker restarted');
-is(dba_sql("SELECT outcome FROM runbook.kill_idle('0', role_name => 'victim', application_pattern => 'v2')", 'otherdb'),
+is(dba_sql("SELECT outcome FROM runbook.kill_idle('0', dry_run => false, role_name => 'victim', application_pattern => 'v2')", 'otherdb'),
 	'terminated', 'real kill_idle run with hostile database defaults');
 ok(dba_poll("SELECT count(*) > 0 FROM runbook.actions WHERE pid OPERATOR(pg_catalog.=) $vpid2", 'otherdb'),
 	'the audit writer copies the action although the database defaults to read-only, 1 ms timeouts, serializable');

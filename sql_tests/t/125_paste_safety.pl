@@ -377,7 +377,7 @@ my %data = map { $_ => 1 } qw(
   table_schemaname table_relname bloat_pretty kind method);
 # per function: a column whose name means something else there
 my %data_in = map { $_ => 1 } (
-	'events().detail', 'recent_actions().detail', 'recent_actions().reason', 'recent_actions().action',
+	'slow_queries().lock_wait_note', 'events().detail', 'recent_actions().detail', 'recent_actions().reason', 'recent_actions().action',
 	'policy_preview().detail', 'policy_preview().reason', 'policy_preview().action', 'actions.detail',
 	'actions.reason', 'actions.action', 'events_archive.detail', 'enable_starter_policies().action',
 	'disk_usage().detail', 'policies.action', 'audit_status().last_error',

@@ -138,9 +138,9 @@ is(outcomes("SELECT * FROM runbook.kill_idle('0', true, application_pattern => '
 	  . 'tap_ex1:skipped:exempt_role tap_ex2:skipped:exempt_role tap_ex3:skipped:exempt_role '
 	  . 'tap_selfish:dry_run: tap_super:skipped:superuser tap_wal:skipped:not_client_backend',
 	'without pg_signal_backend: only sessions of roles one has the privileges of (like pg_terminate_backend)');
-is(outcomes("SELECT * FROM runbook.kill_idle('0', allow_superuser => true, application_pattern => 'tap\\_super')", 'oncall'),
+is(outcomes("SELECT * FROM runbook.kill_idle('0', dry_run => false, allow_superuser => true, application_pattern => 'tap\\_super')", 'oncall'),
 	'tap_super:skipped:permission_denied', 'pg_signal_backend cannot end a superuser session, even opting in');
-is(outcomes("SELECT * FROM runbook.kill_idle('0', application_pattern => 'tap\\_super')", 'oncall'),
+is(outcomes("SELECT * FROM runbook.kill_idle('0', dry_run => false, application_pattern => 'tap\\_super')", 'oncall'),
 	'tap_super:skipped:superuser', 'superuser sessions are skipped without the opt-in');
 ok(alive('tap_super'), 'the superuser session is still there');
 
@@ -154,7 +154,7 @@ chomp $cpid;
 $caller->query_safe("SET pg_runbook.test_delay_before_signal = '10s'");
 $caller->query_until(qr/calling/, "\\echo calling\n"
 	  . "SELECT 'flip=' || application_name || ':' || outcome || ':' || coalesce(reason, '') "
-	  . "FROM runbook.kill_idle('0', application_pattern => 'tap\\_flip');\n");
+	  . "FROM runbook.kill_idle('0', dry_run => false, application_pattern => 'tap\\_flip');\n");
 ok($node->poll_query_until('postgres',
 		"SELECT wait_event = 'Extension' FROM pg_stat_activity WHERE pid = $cpid"),
 	'the call chose its target and waits before the re-check');
@@ -177,7 +177,7 @@ my $expected_run = 'tap_app1:terminated: tap_app2:terminated: '
   . 'tap_ex1:skipped:exempt_role tap_ex2:skipped:exempt_role tap_ex3:skipped:exempt_role '
   . 'tap_flip:terminated: tap_iit:terminated: tap_selfish:terminated: '
   . 'tap_super:skipped:superuser tap_wal:skipped:not_client_backend';
-is(outcomes("SELECT * FROM runbook.kill_idle('0', states => '{idle,idle in transaction}', application_pattern => 'tap\\_%')",
+is(outcomes("SELECT * FROM runbook.kill_idle('0', dry_run => false, states => '{idle,idle in transaction}', application_pattern => 'tap\\_%')",
 		undef, 'BEGIN', 'ROLLBACK'),
 	$expected_run,
 	'kill_idle: exactly the idle and idle-in-transaction sessions of non-exempt plain roles are ended');
@@ -209,14 +209,14 @@ like($log, qr/actor="kill_idle" .* outcome=skipped reason=exempt_role pid=$pid{t
 is(scalar(() = $log =~ /pg_runbook audit: .*actor="kill_idle"/g), 10, 'ten LOG lines for ten decisions');
 
 # ---- superuser session: only a superuser that opts in
-is(outcomes("SELECT * FROM runbook.kill_idle('0', allow_superuser => true, application_pattern => 'tap\\_super')"),
+is(outcomes("SELECT * FROM runbook.kill_idle('0', dry_run => false, allow_superuser => true, application_pattern => 'tap\\_super')"),
 	'tap_super:terminated:', 'a superuser that opts in ends a superuser session');
 ok(wait_gone('tap_super'), 'the superuser session is gone');
 
 # ---- cancel_long: cancel, the caller itself, escalation
 is($node->safe_psql('postgres', "SELECT outcome || ':' || reason FROM runbook.cancel_long('0', true) WHERE pid = pg_backend_pid()"),
 	'skipped:own_backend', 'the caller is considered and skipped as own_backend');
-is(outcomes("SELECT * FROM runbook.cancel_long('1s', application_pattern => 'tap\\_act')"),
+is(outcomes("SELECT * FROM runbook.cancel_long('1s', dry_run => false, application_pattern => 'tap\\_act')"),
 	'tap_act:cancelled:', 'cancel_long cancels the long statement');
 ok($node->poll_query_until('postgres', "SELECT state = 'idle' FROM pg_stat_activity WHERE pid = $pid{tap_act}"),
 	'the session survives the cancel and is idle');
@@ -227,7 +227,7 @@ $stub->query_until(qr/stubborn/, "\\echo stubborn\n"
 $node->poll_query_until('postgres',
 	"SELECT now() - query_start > '1s' FROM pg_stat_activity WHERE pid = $pid{tap_stub} AND state = 'active'");
 is($node->safe_psql('postgres',
-		"SELECT action || ':' || outcome || ':' || detail FROM runbook.cancel_long('1s', terminate_after => '1s', application_pattern => 'tap\\_stub')"),
+		"SELECT action || ':' || outcome || ':' || detail FROM runbook.cancel_long('1s', dry_run => false, terminate_after => '1s', application_pattern => 'tap\\_stub')"),
 	'terminate:terminated:statement still running 00:00:01 after cancel',
 	'a statement that ignores the cancel is terminated after the grace period');
 ok(wait_gone('tap_stub'), 'the stubborn session is gone');
@@ -245,7 +245,7 @@ ok($node->poll_query_until('postgres',
 		"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_runbook worker' AND state = 'idle'"),
 	'the pg_runbook worker is running and idle');
 is($node->safe_psql('postgres',
-		"SELECT outcome || ':' || reason FROM runbook.kill_idle('0', application_pattern => '%') WHERE backend_type = 'pg_runbook worker'"),
+		"SELECT outcome || ':' || reason FROM runbook.kill_idle('0', dry_run => false, application_pattern => '%') WHERE backend_type = 'pg_runbook worker'"),
 	'skipped:worker', 'kill_idle never ends the pg_runbook worker (a real run)');
 
 for my $s (values %sess)
@@ -264,7 +264,7 @@ my $idle_pid = $idle->query_safe('SELECT pg_backend_pid()');
 chomp $idle_pid;
 is($plain->safe_psql('postgres', "SELECT outcome FROM runbook.kill_idle('0', true) WHERE pid = $idle_pid"),
 	'dry_run', 'dry run works without preload (and finds the idle session)');
-($ret, $out, $err) = $plain->psql('postgres', "SELECT * FROM runbook.kill_idle('0')",
+($ret, $out, $err) = $plain->psql('postgres', "SELECT * FROM runbook.kill_idle('0', dry_run => false)",
 	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
 like($err, qr/ERROR:  55000: runbook.kill_idle\(\) needs pg_runbook in shared_preload_libraries/,
 	'a real run needs preload');

@@ -28,7 +28,7 @@ chomp $pid;
 
 my $log_offset = -s $standby->logfile;
 is($standby->safe_psql('postgres',
-		"SELECT outcome FROM runbook.kill_idle('0', application_pattern => 'tap\\_standby%')"),
+		"SELECT outcome FROM runbook.kill_idle('0', dry_run => false, application_pattern => 'tap\\_standby%')"),
 	'terminated', 'kill_idle ends an idle session on a standby');
 ok($standby->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $pid"),
 	'the session is gone');

@@ -69,7 +69,7 @@ open_sessions('big', 40);
 my $log_offset = -s $node->logfile;
 is($node->safe_psql('postgres',
 		"SELECT count(*) FILTER (WHERE outcome = 'terminated') || '/' || count(*) "
-		  . "FROM runbook.kill_idle('0', application_pattern => 'big\\_%', max_actions => 100)"),
+		  . "FROM runbook.kill_idle('0', dry_run => false, application_pattern => 'big\\_%', max_actions => 100)"),
 	'40/40', 'one call terminates 40 sessions (ring of 16 slots)');
 ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name LIKE 'big\\_%'"),
 	'the 40 sessions are gone');
@@ -90,7 +90,7 @@ my $seq0 = $node->safe_psql('postgres', 'SELECT max(seq) FROM runbook.recent_act
 $log_offset = -s $node->logfile;
 is($node->safe_psql('postgres',
 		"SET pg_runbook.audit_wait = '1s'; SELECT count(*) FILTER (WHERE outcome = 'terminated') "
-		  . "FROM runbook.kill_idle('0', application_pattern => 'spill\\_%', max_actions => 100)"),
+		  . "FROM runbook.kill_idle('0', dry_run => false, application_pattern => 'spill\\_%', max_actions => 100)"),
 	'20', 'with the table locked, the call still ends all 20 sessions');
 is(status('spilled'), '4', 'four entries found no free slot: spilled, counted');
 $log = slurp_file($node->logfile, $log_offset);
@@ -110,7 +110,7 @@ my $caller = $node->background_psql('postgres', on_error_stop => 0);
 my $cpid = $caller->query_safe('SELECT pg_backend_pid()');
 chomp $cpid;
 $caller->query_safe("SET pg_runbook.audit_wait = '10min'");
-$caller->query_until(qr/calling/, "\\echo calling\nSELECT count(*) FROM runbook.kill_idle('0', application_pattern => 'cancel\\_%', max_actions => 100);\n");
+$caller->query_until(qr/calling/, "\\echo calling\nSELECT count(*) FROM runbook.kill_idle('0', dry_run => false, application_pattern => 'cancel\\_%', max_actions => 100);\n");
 ok($node->poll_query_until('postgres',
 		"SELECT wait_event = 'Extension' FROM pg_stat_activity WHERE pid = $cpid"),
 	'the call waits for room in the ring');
@@ -142,7 +142,7 @@ is($node->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE bac
 $locker->query_safe('ROLLBACK');
 
 # the next call that records starts the writer, which copies everything
-$node->safe_psql('postgres', "SELECT * FROM runbook.kill_idle('0', application_pattern => 'cancel\\_%')");
+$node->safe_psql('postgres', "SELECT * FROM runbook.kill_idle('0', dry_run => false, application_pattern => 'cancel\\_%')");
 ok($node->poll_query_until('postgres', 'SELECT pending = 0 FROM runbook.audit_status()'),
 	'the next recording call starts the writer: nothing pending');
 is($node->safe_psql('postgres', "SELECT count(*) FROM runbook.actions WHERE application_name LIKE 'cancel\\_%'"),
@@ -158,7 +158,7 @@ $node->safe_psql('postgres', q{
 });
 open_sessions('retry', 1);
 my $f0 = status('writer_failures');
-$node->safe_psql('postgres', "SELECT * FROM runbook.kill_idle('0', application_pattern => 'retry\\_%')");
+$node->safe_psql('postgres', "SELECT * FROM runbook.kill_idle('0', dry_run => false, application_pattern => 'retry\\_%')");
 ok($node->poll_query_until('postgres', "SELECT writer_failures > $f0 AND last_error = 'planted failure' FROM runbook.audit_status()"),
 	'the copy failed, and audit_status() says why');
 is(status('pending'), '1', 'the entry waits in the ring');
@@ -187,7 +187,7 @@ my $seq6 = $node->safe_psql('postgres', 'SELECT coalesce(max(seq), 0) FROM runbo
 $log_offset = -s $node->logfile;
 is($node->safe_psql('postgres',
 		"SELECT string_agg(outcome || ':' || coalesce(reason, '') || ':' || CASE WHEN detail LIKE '%not audited%' THEN 'unaudited' ELSE 'audited' END, ' ' ORDER BY outcome DESC, detail) "
-		  . "FROM runbook.kill_idle('0', application_pattern => 'skip%', max_actions => 2)",
+		  . "FROM runbook.kill_idle('0', dry_run => false, application_pattern => 'skip%', max_actions => 2)",
 		extra_params => [ '-U', 'oncall' ]),
 	'terminated::audited skipped:superuser:audited ' . join(' ', ('skipped:superuser:unaudited') x 5),
 	'the call reports all seven: one terminated, six skipped (five of them not audited)');

@@ -222,7 +222,7 @@ is($node->safe_psql('postgres',
 		  . "(SELECT outcome, reason, count(*) AS n FROM runbook.kill_idle('0', true, role_name => 'leak') GROUP BY 1, 2) s"),
 	'100 dry_run:, 800 skipped:cap_reached', 'by default a call acts on pg_runbook.max_actions_per_cycle (100) sessions');
 ($ret, $out, $err) = $node->psql('postgres',
-	"SET ROLE oncall; SELECT count(*) FROM runbook.kill_idle('0', role_name => 'leak', max_actions => 20000)",
+	"SET ROLE oncall; SELECT count(*) FROM runbook.kill_idle('0', dry_run => false, role_name => 'leak', max_actions => 20000)",
 	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
 like($err, qr/ERROR:  22023: max_actions 20000 is above pg_runbook.max_actions_per_call_limit \(10000\).*HINT:  A superuser can raise/s,
 	'max_actions above the limit is refused, with a hint');
@@ -234,7 +234,7 @@ like($err, qr/permission denied to set parameter "pg_runbook.max_actions_per_cal
 like($err, qr/ERROR:  22023: max_actions must be at least 1/, 'max_actions 0 is refused');
 is($node->safe_psql('postgres',
 		"SET ROLE oncall; SELECT count(*) FILTER (WHERE outcome = 'terminated') || '/' || count(*) "
-		  . "FROM runbook.kill_idle('0', role_name => 'leak', max_actions => 1000)"),
+		  . "FROM runbook.kill_idle('0', dry_run => false, role_name => 'leak', max_actions => 1000)"),
 	"$nsess/$nsess", "an on-call role ends all $nsess sessions in one call with max_actions => 1000");
 ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE usename = 'leak'"),
 	'they are gone');

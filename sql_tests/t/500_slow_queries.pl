@@ -1,6 +1,7 @@
 # slow_queries on a server that preloads pg_stat_statements: statements run a
 # known number of times appear with those call counts, in every ordering,
-# with the extension installed in a schema of its own.
+# with the extension installed in a schema of its own; sleep and utility
+# statements only on request (include_utility).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -31,20 +32,28 @@ $node->safe_psql('postgres', 'SELECT /* rb_count */ count(*) FROM t WHERE id < '
 $node->safe_psql('postgres', 'SELECT /* rb_sleep */ pg_sleep(0.2)') for (1 .. 3);
 $node->safe_psql('postgres', 'SELECT /* rb_rows */ id FROM t WHERE id <= 250') for (1 .. 2);
 
+$node->safe_psql('postgres', 'VACUUM /* rb_utility */ t');
+
 sub row_for
 {
-	my ($order, $marker) = @_;
+	my ($order, $marker, $utility) = @_;
+	$utility //= 'false';
 	return $node->safe_psql('postgres', qq{
 		SELECT rank, calls, rows, usename, datname
-		  FROM runbook.slow_queries(100, '$order')
+		  FROM runbook.slow_queries(100, '$order', include_utility => $utility)
 		 WHERE query LIKE '%$marker%' AND query NOT LIKE '%slow_queries%'});
 }
 
 # constants are normalised: one entry, seven calls
 is(row_for('calls', 'rb_count'), '1|7|7|' . $node->safe_psql('postgres', 'SELECT current_user') . '|postgres',
 	'7 runs of the count statement: first by calls, 7 calls, 7 rows');
-like(row_for('mean', 'rb_sleep'), qr/^1\|3\|3\|/, 'the sleeping statement ranks first by mean, 3 calls');
-like(row_for('total', 'rb_sleep'), qr/^1\|3\|/, 'and first by total');
+is(row_for('total', 'rb_sleep'), '', 'a sleeping statement is left out by default');
+is(row_for('total', 'rb_utility'), '', 'so is a utility statement (VACUUM)');
+like(row_for('mean', 'rb_sleep', 'true'), qr/^1\|3\|3\|/, 'with include_utility: the sleeping statement ranks first by mean, 3 calls');
+like(row_for('total', 'rb_sleep', 'true'), qr/^1\|3\|/, 'and first by total');
+like(row_for('total', 'rb_utility', 'true'), qr/^\d+\|1\|/, 'and the VACUUM is there');
+like($node->safe_psql('postgres', q{SELECT query FROM runbook.slow_queries(10) WHERE query NOT LIKE '%slow_queries%' ORDER BY rank LIMIT 1}), qr/rb_count|rb_rows/,
+	'by default, ranked by total time among the statements left');
 like(row_for('rows', 'rb_rows'), qr/^1\|2\|500\|/, 'the 250-row statement ranks first by rows (2 calls, 500 rows)');
 
 # times: milliseconds and intervals agree; the sleep took at least 200 ms a call
@@ -52,7 +61,7 @@ is($node->safe_psql('postgres', q{
 	SELECT mean_ms >= 200, max_ms >= mean_ms, total_ms >= 600,
 	       mean_time = make_interval(secs => mean_ms / 1000.0),
 	       total_time >= interval '600 ms'
-	  FROM runbook.slow_queries(1, 'mean')}),
+	  FROM runbook.slow_queries(1, 'mean', include_utility => true)}),
 	't|t|t|t|t', 'mean/max/total in ms and as intervals');
 
 # hit ratio and I/O time (track_io_timing is on: a number, never NULL)

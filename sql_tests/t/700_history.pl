@@ -73,7 +73,16 @@ ok($node->poll_query_until('postgres',
 
 # three more: it grows
 my $t_grow = now_text();
-add_waiter() for 1 .. 3;
+# (each count seen by a sample before the next waiter comes: the sampler
+# reports a queue that doubled, 1 -> 2 -> 4; had it seen 1 -> 3 under load,
+# 4 would not be a doubling of 3)
+for my $n (2 .. 4)
+{
+	add_waiter();
+	$node->poll_query_until('postgres',
+		"SELECT count(*) > 0 FROM runbook.history('$t0') WHERE lock_waiters = $n")
+	  or die "no sample saw $n waiters";
+}
 ok($node->poll_query_until('postgres',
 		"SELECT count(*) > 0 FROM runbook.history('$t0') WHERE lock_waiters = 4"),
 	'a sample shows the four waiters');

@@ -49,6 +49,14 @@ $waiter->query_until(qr/started/, "\\echo started\nUPDATE t SET v = v + 1 WHERE 
 $node->poll_query_until('postgres',
 	"SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $wpid")
   or die 'waiter never waited';
+# a wait shorter than deadlock_timeout is ordinary traffic, not a finding
+sq(q{SET deadlock_timeout = '1h'});
+is(sq(q{SELECT count(*) FROM runbook.triage() WHERE check_name IN ('idle_in_transaction_blocking', 'lock_waits')}),
+	'0', 'a wait younger than deadlock_timeout is no finding');
+sq(q{RESET deadlock_timeout});
+$node->poll_query_until('postgres',
+	"SELECT now() - state_change > current_setting('deadlock_timeout')::interval FROM pg_stat_activity WHERE pid = $wpid")
+  or die 'waiter never waited past deadlock_timeout';
 
 # Default thresholds: the wait is younger than a minute, so SEV3.
 my $row = sq(q{SELECT severity || '|' || (evidence->>'pid') || '|' || (evidence->'blocked_pids')::text
@@ -62,8 +70,8 @@ is(sq(q{SELECT evidence->'root_blockers' FROM runbook.triage() WHERE check_name 
 is(sq(q{SELECT firing FROM runbook.alerts WHERE alert = 'DatabaseLockWaits'}), 'f',
 	'DatabaseLockWaits does not fire below its threshold');
 like(sq(q{SELECT remedy_sql FROM runbook.triage() WHERE check_name = 'idle_in_transaction_blocking'}),
-	qr/^SELECT \* FROM runbook\.terminate\($bpid, 'idle in transaction, blocking 1 session\(s\)'\);  SELECT \* FROM runbook\.terminate_blockers\('\d+ s', dry_run => true\);  -- [^\n]*$/,
-	'remedy: the audited runbook.terminate of the blocker with its reason, terminate_blockers (dry run) as the alternative');
+	qr/^SELECT \* FROM runbook\.terminate\($bpid, 'idle in transaction, blocking 1 session\(s\)'\);  SELECT \* FROM runbook\.terminate_blockers\('\d+ s', dry_run => true\);$/,
+	'remedy: the audited runbook.terminate of the blocker with its reason, then the dry run of terminate_blockers listing every root');
 is(sq(q{SELECT count(*) FROM runbook.triage() WHERE check_name = 'idle_in_transaction'}), '0',
 	'the blocker is not counted again as a plain idle transaction');
 
@@ -129,7 +137,7 @@ is( $node->safe_psql('restored',
 		"SELECT string_agg(name || '=' || value, ',') FROM runbook.alert_thresholds WHERE user_set"),
 	'lock_wait_seconds=0', 'restored database keeps the changed threshold');
 is($node->safe_psql('restored', 'SELECT count(*) FROM runbook.alert_thresholds'),
-	'26', 'and the shipped defaults, once each');
+	'28', 'and the shipped defaults, once each');
 
 $mon->quit;
 $node->stop;

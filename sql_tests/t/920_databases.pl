@@ -93,8 +93,8 @@ is($tri, 'databases|SEV4|closed databases|SEV4|noext databases|SEV4|oldver dead_
 	'triage(): dead tuples in shop, and closed, noext and oldver reported as not checked');
 is(psq('postgres', q{SELECT (evidence->'tables'->0->>'n_dead_tup') || '|' || (evidence->'tables'->0->>'relation') || '|' || remedy_sql
                      FROM runbook.triage() WHERE check_name = 'dead_tuples'}),
-	"$shop_dead|public.orders|VACUUM (VERBOSE, ANALYZE) public.orders;",
-	'the dead tuples are those pg_stat_user_tables shows in shop; the remedy to run there');
+	"$shop_dead|public.orders|ALTER TABLE public.orders RESET (autovacuum_enabled);  VACUUM (VERBOSE, ANALYZE) public.orders;",
+	'the dead tuples are those pg_stat_user_tables shows in shop; the remedy to run there (its autovacuum is off: turned back on first)');
 is(psq('postgres', q{SELECT finding || '|' || remedy_sql FROM runbook.triage() WHERE check_name = 'databases' AND datname = 'noext'}),
 	'database noext not checked: pg_runbook is not installed in this database|CREATE EXTENSION pg_runbook;',
 	'noext: not checked, why, and the fix to run in that database');

@@ -85,3 +85,31 @@ COMMENT ON FUNCTION @extschema@.disk_usage() IS
 
 REVOKE ALL ON FUNCTION @extschema@.disk_usage() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.disk_usage() TO pg_monitor;
+
+-- Free bytes of the filesystem that holds pg_wal, when runbook.host() is
+-- there to tell (NULL otherwise): what an inactive slot's WAL is measured
+-- against when max_slot_wal_keep_size does not limit it.
+CREATE OR REPLACE FUNCTION @extschema@._wal_free_bytes()
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    b bigint;
+BEGIN
+    IF to_regprocedure('@extschema@.host()') IS NULL THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE format('SELECT h.free_bytes FROM %I.host() h WHERE h.kind = %L AND h.name = %L LIMIT 1',
+                   '@extschema@', 'filesystem', 'pg_wal') INTO b;
+    RETURN b;
+EXCEPTION WHEN undefined_column OR undefined_function OR feature_not_supported OR insufficient_privilege THEN
+    RETURN NULL;
+END
+$fn$;
+
+COMMENT ON FUNCTION @extschema@._wal_free_bytes() IS
+'internal: free bytes of the filesystem of pg_wal (from runbook.host() when it exists), else NULL';
+
+REVOKE ALL ON FUNCTION @extschema@._wal_free_bytes() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._wal_free_bytes() TO pg_monitor;

@@ -2,9 +2,42 @@
 -- foreign keys without an index, sequential-scan-heavy tables; each with
 -- the reason (_runnable('text')) and the DDL to run (_runnable('sql'): names
 -- only as quoted identifiers, never in a comment), in every database of
--- the server (or the named ones).  _index_advice() is one database's part,
--- run in each by _on_databases(): its DDL is to be run in the database of
--- its row (datname).
+-- the server (or the named ones: index_advice_server.sql).  _index_advice()
+-- is one database's part, run in each: its DDL is to be run in the
+-- database of its row (datname).  Tables of extensions (pg_runbook's own) are left out.
+-- A table is no longer sequential-scan-heavy once an index serves its
+-- lookups (_index_serves_now()).
+
+-- Does an index serve the lookups of a table now?  16+: its last index
+-- scan is newer than its last sequential scan.  15 keeps no such times: an
+-- index that backs no constraint has been scanned at least min_scans times
+-- (an index made for the lookups that the sequential scans did).
+CREATE OR REPLACE FUNCTION @extschema@._index_serves_now(rel oid, min_scans bigint)
+RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    yes boolean;
+BEGIN
+    IF current_setting('server_version_num')::integer >= 160000 THEN
+        EXECUTE 'SELECT coalesce(t.last_idx_scan > coalesce(t.last_seq_scan, ''-infinity''), false)
+                   FROM pg_catalog.pg_stat_all_tables t WHERE t.relid = $1'
+           INTO yes USING rel;
+        RETURN coalesce(yes, false);
+    END IF;
+    RETURN EXISTS (SELECT 1 FROM pg_index i
+                    WHERE i.indrelid = rel AND i.indisvalid
+                      AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+                      AND pg_stat_get_numscans(i.indexrelid) >= min_scans);
+END
+$fn$;
+
+COMMENT ON FUNCTION @extschema@._index_serves_now(oid, bigint) IS
+'internal: an index serves the lookups of this table now (16+: its last index scan is newer than its last sequential scan; 15: an index backing no constraint was scanned min_scans times)';
+
+REVOKE ALL ON FUNCTION @extschema@._index_serves_now(oid, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._index_serves_now(oid, bigint) TO pg_monitor;
 
 CREATE OR REPLACE FUNCTION @extschema@._index_advice(
     min_table_bytes bigint,
@@ -62,6 +95,9 @@ WITH reset AS (
      WHERE c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace,
                                   'pg_toast'::regnamespace)
        AND c.relpersistence <> 't'
+       -- an extension's own tables (pg_runbook's audit, say) are its business
+       AND NOT EXISTS (SELECT 1 FROM pg_depend dp
+                        WHERE dp.classid = 'pg_class'::regclass AND dp.objid = i.indrelid AND dp.deptype = 'e')
 ), ranked AS (
     SELECT x.indexrelid, x.indrelid, x.relam, x.indisunique, x.indisreplident,
            x.backs_constraint, x.fk_target, x.conname,
@@ -135,6 +171,8 @@ WITH reset AS (
       JOIN pg_class c ON c.oid = con.conrelid
      WHERE con.contype = 'f'
        AND c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+       AND NOT EXISTS (SELECT 1 FROM pg_depend dp
+                        WHERE dp.classid = 'pg_class'::regclass AND dp.objid = con.conrelid AND dp.deptype = 'e')
        AND NOT EXISTS (
            SELECT 1 FROM pg_index i
             WHERE i.indrelid = con.conrelid AND i.indisvalid AND i.indpred IS NULL
@@ -215,6 +253,11 @@ SELECT 'seq_scan_heavy', NULL, s.relid::regclass,
    AND s.seq_scan >= min_seq_scans
    AND s.seq_scan > coalesce(s.idx_scan, 0)
    AND s.seq_tup_read / greatest(s.seq_scan, 1) >= 10000
+   AND NOT EXISTS (SELECT 1 FROM pg_depend dp
+                    WHERE dp.classid = 'pg_class'::regclass AND dp.objid = s.relid AND dp.deptype = 'e')
+   -- the counters add up since the statistics reset: once an index serves
+   -- the lookups, the old sequential scans are not the present
+   AND NOT @extschema@._index_serves_now(s.relid, min_seq_scans)
 ORDER BY 1, 3, 2
        ) a(verdict, index, table_name, size_bytes, size_pretty, keep, reason, ddl, stats_since)
   LEFT JOIN pg_class c ON c.oid = coalesce(a.index, a.table_name)
@@ -228,50 +271,3 @@ COMMENT ON FUNCTION @extschema@._index_advice(bigint, bigint) IS
 
 REVOKE ALL ON FUNCTION @extschema@._index_advice(bigint, bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@._index_advice(bigint, bigint) TO pg_monitor;
-
-CREATE OR REPLACE FUNCTION @extschema@.index_advice(
-    min_table_bytes bigint DEFAULT 10485760,
-    min_seq_scans bigint DEFAULT 50,
-    databases name[] DEFAULT NULL)
-RETURNS SETOF @extschema@.index_advice_row
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $fn$
-DECLARE
-    h bigint;
-BEGIN
-    IF @extschema@._this_database_only(databases) THEN
-        RETURN QUERY SELECT * FROM @extschema@._index_advice(min_table_bytes, min_seq_scans);
-        RETURN;
-    END IF;
-    h := @extschema@._on_databases_start('index_advice', databases, NULL::@extschema@.index_advice_row, min_table_bytes, min_seq_scans);
-    -- this database, here, while the workers read the others; an error is
-    -- its row, as for another database
-    IF databases IS NULL OR current_database() = ANY (databases) THEN
-        BEGIN
-            RETURN QUERY SELECT * FROM @extschema@._index_advice(min_table_bytes, min_seq_scans);
-        EXCEPTION WHEN OTHERS THEN
-            RETURN QUERY SELECT (@extschema@._not_checked_row(NULL::@extschema@.index_advice_row, current_database(), 'error',
-                                     format('%s (SQLSTATE %s)', SQLERRM, SQLSTATE), 'reason', 'ddl', '{"verdict": "not_checked"}')).*;
-        END;
-    END IF;
-    -- the other databases' rows; a database that could not be checked is
-    -- one row that says why, with the statement that fixes it (to run in
-    -- that database)
-    RETURN QUERY
-    SELECT (y.v).*
-      FROM (SELECT CASE WHEN x.summary
-                        THEN @extschema@._not_checked_row(NULL::@extschema@.index_advice_row, x.datname, x.code, x.reason,
-                                                          'reason', 'ddl', '{"verdict": "not_checked"}')
-                        ELSE x.r END AS v
-              FROM @extschema@._on_databases_collect(h, NULL::@extschema@.index_advice_row) x
-             WHERE NOT x.summary OR NOT x.checked
-            OFFSET 0) y;
-END
-$fn$;
-
-COMMENT ON FUNCTION @extschema@.index_advice(bigint, bigint, name[]) IS
-'unused (never PK/unique/constraint), duplicate and redundant (respecting predicates, expressions, collations, operator classes, uniqueness; says which to keep), invalid (not a build in progress), foreign keys without an index, seq-scan-heavy large tables: each with the reason and the DDL to run in its database; in every database of the server (databases NULL) or the named ones (index, table_name and keep are NULL for another database''s: datname, schemaname, relname, table_relname name them); a database that could not be checked is a row of verdict not_checked';
-
-REVOKE ALL ON FUNCTION @extschema@.index_advice(bigint, bigint, name[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@.index_advice(bigint, bigint, name[]) TO pg_monitor;

@@ -69,6 +69,37 @@ f(setting, suggested, severity, reason, remedy) AS (
        AND current_setting('archive_command') = ''
        AND current_setting('archive_library') = ''
     UNION ALL
+    -- anti-wraparound autovacuum starts only at this age: far up, a database
+    -- it cannot freeze in time (template0 takes no connections, a horizon
+    -- held) nears the shutdown at 2^31
+    SELECT 'autovacuum_freeze_max_age', '200000000',
+           CASE WHEN current_setting('autovacuum_freeze_max_age')::bigint > 1000000000 THEN 'high' ELSE 'medium' END,
+           format('anti-wraparound autovacuum starts only at %s transactions, %s%% of the 2^31 limit: a database it cannot freeze in time (one that takes no connections, a horizon held back) comes near the shutdown',
+                  current_setting('autovacuum_freeze_max_age'),
+                  round(100.0 * current_setting('autovacuum_freeze_max_age')::bigint / 2147483648, 1)),
+           NULL
+     WHERE current_setting('autovacuum_freeze_max_age')::bigint > 400000000
+    UNION ALL
+    SELECT 'autovacuum_multixact_freeze_max_age', '400000000',
+           CASE WHEN current_setting('autovacuum_multixact_freeze_max_age')::bigint > 1000000000 THEN 'high' ELSE 'medium' END,
+           format('anti-wraparound autovacuum for multixacts starts only at %s, %s%% of the 2^31 limit',
+                  current_setting('autovacuum_multixact_freeze_max_age'),
+                  round(100.0 * current_setting('autovacuum_multixact_freeze_max_age')::bigint / 2147483648, 1)),
+           NULL
+     WHERE current_setting('autovacuum_multixact_freeze_max_age')::bigint > 800000000
+    UNION ALL
+    -- -1 (the default): a replication slot whose consumer is gone keeps WAL
+    -- until the disk is full
+    SELECT 'max_slot_wal_keep_size',
+           CASE WHEN w.free IS NOT NULL THEN greatest(1, w.free / 2 / 1073741824) || 'GB' ELSE '10GB' END,
+           CASE WHEN EXISTS (SELECT 1 FROM pg_replication_slots) THEN 'medium' ELSE 'low' END,
+           'no limit on the WAL a replication slot keeps: a slot whose consumer is gone fills the WAL filesystem and the server stops; with a limit the slot is invalidated instead'
+             || CASE WHEN w.free IS NOT NULL THEN format(' (suggested: half of the %s free there now)', pg_size_pretty(w.free)) ELSE '' END
+             || CASE WHEN EXISTS (SELECT 1 FROM pg_replication_slots) THEN '; this server has replication slots' ELSE '' END,
+           NULL
+      FROM (SELECT @extschema@._wal_free_bytes() AS free) w
+     WHERE current_setting('max_slot_wal_keep_size') IN ('-1', '-1MB')
+    UNION ALL
     SELECT 'archive_mode', 'on', 'medium',
            'no WAL archive: no point-in-time recovery, a restore loses everything since the last base backup', NULL
      WHERE current_setting('archive_mode') = 'off'

@@ -1,10 +1,24 @@
--- runbook.slow_queries(top, order_by, min_calls): pg_stat_statements,
--- whichever version is installed.
+-- runbook.slow_queries(top, order_by, min_calls, include_utility):
+-- pg_stat_statements, whichever version is installed.  Ranked by total time
+-- by default, with each statement's share of all statement time (the
+-- statements that cost the server most, as pghero ranks them: a 192 ms
+-- query called a thousand times before a 5 s report run once).  Utility
+-- statements (VACUUM, CALL, COPY, DDL, EXPLAIN, transaction control) and
+-- statements that sleep (pg_sleep) are left out unless include_utility.
+-- pg_stat_statements does not record time spent waiting on locks: where the
+-- flight recorder (pg_runbook's sampler, one sample a second for the last
+-- hour) saw the statement, lock_wait_pct is the share of its samples that
+-- waited on a heavyweight lock, and the ranking by total time counts the
+-- time without that share (a victim that waited 3 s on one lock is not the
+-- costliest statement); lock_wait_note says when it cannot tell.
+-- (1.2: a new argument and two columns, so the update drops the 1.1
+-- function first; order_by's default was 'mean'.)
 
 CREATE OR REPLACE FUNCTION @extschema@.slow_queries(
     top integer DEFAULT 10,
-    order_by text DEFAULT 'mean',
+    order_by text DEFAULT 'total',
     min_calls bigint DEFAULT 1,
+    include_utility boolean DEFAULT false,
     OUT rank integer,
     OUT queryid bigint,
     OUT usename name,
@@ -25,7 +39,9 @@ CREATE OR REPLACE FUNCTION @extschema@.slow_queries(
     OUT hit_ratio numeric,
     OUT temp_blks_written bigint,
     OUT io_ms numeric,
-    OUT query text)
+    OUT query text,
+    OUT lock_wait_pct numeric,
+    OUT lock_wait_note text)
 RETURNS SETOF record
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -48,6 +64,7 @@ DECLARE
     c text;
     order_clause text;
     q text;
+    sampled boolean := false;
 BEGIN
     IF top IS NULL OR top < 1 THEN
         RAISE EXCEPTION 'top must be at least 1'
@@ -65,6 +82,13 @@ BEGIN
         RAISE EXCEPTION 'min_calls must be at least 1'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF include_utility IS NULL THEN
+        RAISE EXCEPTION 'include_utility must not be NULL'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass true to list utility and sleep statements too, false (the default) to leave them out.';
+    END IF;
+    -- the flight recorder's samples exist only with the library preloaded
+    sampled := @extschema@._is_preloaded();
 
     SELECT n.nspname, e.extversion INTO pgss_schema, pgss_version
       FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
@@ -143,7 +167,8 @@ BEGIN
 
     order_clause := CASE ord
         WHEN 'mean'  THEN 'x.mean_ms DESC NULLS LAST, x.calls DESC'
-        WHEN 'total' THEN 'x.total_ms DESC NULLS LAST, x.calls DESC'
+        -- the time spent running: less the share the flight recorder saw waiting on locks
+        WHEN 'total' THEN 'x.total_ms * (1 - coalesce(x.lock_s / nullif(x.active_s, 0), 0)) DESC NULLS LAST, x.calls DESC'
         WHEN 'calls' THEN 'x.calls DESC, x.total_ms DESC NULLS LAST'
         WHEN 'rows'  THEN 'x.rows DESC, x.total_ms DESC NULLS LAST'
         WHEN 'io'    THEN 'coalesce(x.io_ms, 0) DESC, x.shared_blks_read + x.temp_blks_written DESC, x.total_ms DESC NULLS LAST'
@@ -151,7 +176,9 @@ BEGIN
 
     -- One pass over the entries with their texts, kept to a top-N sort (no
     -- window over all entries, which would sort every text); the grand
-    -- total for pct_of_total comes from a pass without texts.
+    -- total for pct_of_total comes from a pass without texts (every
+    -- statement: the share of all statement time).  Utility: the first
+    -- word, after leading comments, is not one of a plannable statement's.
     q := format($q$
         SELECT (row_number() OVER (ORDER BY %1$s))::integer,
                x.queryid, r.rolname, d.datname, x.calls,
@@ -167,27 +194,41 @@ BEGIN
                round(x.shared_blks_hit::numeric / nullif(x.shared_blks_hit + x.shared_blks_read, 0), 4),
                x.temp_blks_written,
                round(x.io_ms::numeric, 3),
-               x.query
+               x.query,
+               CASE WHEN x.active_s > 0 THEN round((100.0 * x.lock_s / x.active_s)::numeric, 1) END,
+               CASE WHEN NOT $3 THEN 'cannot tell: pg_stat_statements does not record lock waits, and the flight recorder (pg_runbook preloaded) is not running'
+                    WHEN x.active_s IS NULL THEN 'cannot tell: pg_stat_statements does not record lock waits, and the flight recorder (1 sample a second, the last hour) never saw it run'
+                    ELSE format('%%s of %%s sampled seconds (flight recorder, the last hour) waiting on a heavyweight lock', round(x.lock_s::numeric, 1), round(x.active_s::numeric, 1))
+               END
           FROM (SELECT x.*
                   FROM (SELECT s.userid, s.dbid, s.queryid, s.calls,
                                %2$s AS total_ms, %3$s AS mean_ms, %4$s AS max_ms, %5$s AS stddev_ms,
                                s.rows, s.shared_blks_hit, s.shared_blks_read, s.temp_blks_written,
-                               %6$s AS io_ms, s.query
-                          FROM %7$I.pg_stat_statements(true) s) x
+                               %6$s AS io_ms, s.query, w.active_s, w.lock_s
+                          FROM %7$I.pg_stat_statements(true) s
+                          -- the flight recorder's samples of each statement (one row per queryid seen)
+                          LEFT JOIN (SELECT ws.queryid, sum(ws.seconds) AS active_s,
+                                            coalesce(sum(ws.seconds) FILTER (WHERE ws.wait_event_type = 'Lock'), 0) AS lock_s
+                                       FROM %9$I._wait_samples(now() - interval '1 hour', now()) ws
+                                      WHERE $3 AND ws.kind = 'query' AND ws.queryid IS NOT NULL
+                                      GROUP BY ws.queryid) w ON w.queryid = s.queryid) x
                  WHERE x.calls >= $1
+                   AND ($4 OR (x.query !~* '\mpg_sleep(_for|_until)?\s*\('
+                               AND regexp_replace(x.query, '^(\s+|/\*([^*]|\*+[^*/])*\*+/|--[^\n]*(\n|$))*', '')
+                                   ~* '^(\(|select\M|insert\M|update\M|delete\M|merge\M|with\M|values\M|table\M)'))
                  ORDER BY %1$s
                  LIMIT $2) x
           LEFT JOIN pg_catalog.pg_roles r ON r.oid = x.userid
           LEFT JOIN pg_catalog.pg_database d ON d.oid = x.dbid
          ORDER BY 1
-    $q$, order_clause, c_total, c_mean, c_max, c_stddev, c_io, pgss_schema, c_total);
+    $q$, order_clause, c_total, c_mean, c_max, c_stddev, c_io, pgss_schema, c_total, '@extschema@');
 
-    RETURN QUERY EXECUTE q USING min_calls, top;
+    RETURN QUERY EXECUTE q USING min_calls, top, sampled, include_utility;
 END
 $fn$;
 
-COMMENT ON FUNCTION @extschema@.slow_queries(integer, text, bigint) IS
-'top statements from pg_stat_statements (any version) by mean, total, calls, rows or io; times in ms and as intervals, hit ratio, I/O time when tracked';
+COMMENT ON FUNCTION @extschema@.slow_queries(integer, text, bigint, boolean) IS
+'top statements from pg_stat_statements (any version) by total (default), mean, calls, rows or io, with the share of all statement time; utility and sleep statements only with include_utility; times in ms and as intervals, hit ratio, I/O time when tracked; the share of sampled time waiting on locks where the flight recorder saw the statement (pg_stat_statements cannot tell)';
 
-REVOKE ALL ON FUNCTION @extschema@.slow_queries(integer, text, bigint) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@.slow_queries(integer, text, bigint) TO pg_monitor;
+REVOKE ALL ON FUNCTION @extschema@.slow_queries(integer, text, bigint, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.slow_queries(integer, text, bigint, boolean) TO pg_monitor;

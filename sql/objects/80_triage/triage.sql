@@ -8,7 +8,9 @@
 -- the per-database checks (triage_database.sql) in every database of the
 -- server and reports the databases it could not check.  A finding's
 -- datname is the database it is about (from its evidence when the check
--- does not set it), NULL for the server as a whole.
+-- does not set it), NULL for the server as a whole.  A finding about the
+-- past (the server log: its evidence has past_at) has live = false and
+-- ranks after every live one.
 
 CREATE OR REPLACE FUNCTION @extschema@._triage_rows(
     OUT severity text,
@@ -18,7 +20,8 @@ CREATE OR REPLACE FUNCTION @extschema@._triage_rows(
     OUT action text,
     OUT remedy_sql text,
     OUT datname name,
-    OUT ord integer)
+    OUT ord integer,
+    OUT live boolean)
 RETURNS SETOF record
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -29,7 +32,7 @@ DECLARE
         'idle_in_transaction', 'xmin_horizon', 'prepared_transactions', 'replication_slots_xmin',
         'wraparound', 'replication', 'worker', 'config', 'migrations',
         'checksum_failures', 'invalid_indexes', 'not_valid_constraints', 'server_log',
-        'databases', 'slow_queries'];
+        'databases', 'bloat', 'slow_queries'];
     sess    @extschema@.sessions[];
     waits   jsonb;
     roots   integer[];
@@ -58,6 +61,7 @@ BEGIN
                 evidence := f.evidence; action := f.action; remedy_sql := f.remedy_sql;
                 datname := coalesce(f.datname, (f.evidence->>'datname')::name,
                                     CASE WHEN chk = 'migrations' THEN current_database() END);
+                live := f.evidence->'past_at' IS NULL;
                 n := n + 1; ord := n; RETURN NEXT;
             END LOOP;
         EXCEPTION WHEN OTHERS THEN
@@ -73,7 +77,7 @@ BEGIN
                            WHEN chk = 'server_log' THEN 'see log_summary()'
                            WHEN chk = 'slow_queries' THEN 'install pg_stat_statements'
                            ELSE 'grant pg_monitor to the caller' END;
-            remedy_sql := NULL; datname := NULL;
+            remedy_sql := NULL; datname := NULL; live := true;
             n := n + 1; ord := n; RETURN NEXT;
         END;
     END LOOP;
@@ -82,7 +86,7 @@ BEGIN
         severity := 'SEV4'; check_name := 'summary';
         finding := 'no problem found';
         evidence := jsonb_build_object('checked_at', now());
-        action := 'none'; remedy_sql := NULL; datname := NULL;
+        action := 'none'; remedy_sql := NULL; datname := NULL; live := true;
         n := n + 1; ord := n; RETURN NEXT;
     END IF;
 END
@@ -101,18 +105,19 @@ CREATE OR REPLACE FUNCTION @extschema@.triage(
     OUT evidence jsonb,
     OUT action text,
     OUT remedy_sql text,
-    OUT datname name)
+    OUT datname name,
+    OUT live boolean)
 RETURNS SETOF record
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT t.severity, t.check_name, t.finding, t.evidence, t.action, t.remedy_sql, t.datname
+    SELECT t.severity, t.check_name, t.finding, t.evidence, t.action, t.remedy_sql, t.datname, t.live
       FROM @extschema@._triage_rows() t
-     ORDER BY t.severity, t.check_name, t.ord
+     ORDER BY t.live DESC, t.severity, t.check_name, t.ord
 $$;
 
 COMMENT ON FUNCTION @extschema@.triage() IS
-'what is wrong now, SEV1 (act now) to SEV4 (information), with evidence, the SQL to run next (audited runbook.terminate/cancel, never the bare built-ins) and the database it is about; includes data integrity (checksum failures, invalid indexes, NOT VALID constraints, failed migrations), the server log of the last hour, and the per-database checks in every database of the server (a database it could not check is a finding); thresholds in alert_thresholds';
+'what is wrong now, SEV1 (act now) to SEV4 (information), with evidence, the SQL to run next (audited runbook.terminate/cancel, never the bare built-ins) and the database it is about; includes data integrity (checksum failures, invalid indexes, NOT VALID constraints, failed migrations), the server log of the last hour, which is the past (live = false, ranked after the live findings), and the per-database checks in every database of the server (a database it could not check is a finding); thresholds in alert_thresholds';
 
 REVOKE ALL ON FUNCTION @extschema@.triage() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.triage() TO pg_monitor;

@@ -72,7 +72,8 @@ BEGIN
     END IF;
 
     -- the internal texts: the same facts as triage()
-    SELECT jsonb_agg(to_jsonb(t) ORDER BY t.n), min(t.severity) FILTER (WHERE t.check_name <> 'summary')
+    -- the worst live finding (a past one of the server log is not the state now)
+    SELECT jsonb_agg(to_jsonb(t) ORDER BY t.n), min(t.severity) FILTER (WHERE t.check_name <> 'summary' AND t.live)
       INTO f, worst
       FROM (SELECT row_number() OVER () AS n, * FROM @extschema@.triage()) t;
     SELECT string_agg(x.cnt || ' ' || x.severity, ', ' ORDER BY x.severity) INTO counts

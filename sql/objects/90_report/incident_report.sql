@@ -77,7 +77,8 @@ BEGIN
     END IF;
 
     -- triage() once: its ordered rows give both the severity and the table
-    SELECT jsonb_agg(to_jsonb(t) ORDER BY t.n), min(t.severity) INTO findings, sev
+    -- (the severity: the worst live finding; the server log's are the past)
+    SELECT jsonb_agg(to_jsonb(t) ORDER BY t.n), coalesce(min(t.severity) FILTER (WHERE t.live), 'SEV4') INTO findings, sev
       FROM (SELECT row_number() OVER () AS n, * FROM @extschema@.triage()) t;
     SELECT * INTO c FROM @extschema@.connections();
 

@@ -17,10 +17,12 @@ BEGIN
         f.evidence := jsonb_strip_nulls(jsonb_build_object('tool', r.tool, 'migration_table', r.migration_table::text,
                           'status', r.status, 'migration', r.migration, 'started_at', r.started_at, 'detail', r.detail));
         -- what to do, with the tool's shell command (built by _runnable('shell')) to read
-        -- as a command; remedy_sql holds only SQL
+        -- as a command; remedy_sql holds only SQL; one line (a tool's log, as
+        -- Prisma keeps the whole error on many lines, stays in the evidence)
         f.action := CASE WHEN r.remedy_command IS NOT NULL
                          THEN @extschema@._runnable('text', '%s; in a shell: %s', coalesce(r.remedy, 'repair the migration'), r.remedy_command)
-                         ELSE coalesce(r.remedy, r.detail, 'repair the migration, then rerun the tool') END;
+                         ELSE @extschema@._runnable('text', '%s', coalesce(r.remedy, nullif(split_part(r.detail, E'\n', 1), ''),
+                                                                     'repair the migration, then rerun the tool')) END;
         f.remedy_sql := coalesce(r.remedy_sql,
                                  @extschema@._runnable('sql', 'SELECT tool, migration_table, status, migration, detail, remedy, remedy_command FROM %I.migration_status() WHERE status <> ''last_applied'';',
                                                        '@extschema@'));

@@ -23,8 +23,8 @@ BEGIN
                             r.gid, r.database, date_trunc('second', r.age));
         f.evidence := jsonb_build_object('source', 'prepared', 'gid', r.gid, 'owner', r.owner, 'datname', r.database,
                                          'age_s', @extschema@._secs(r.age), 'xid_age', r.xid_age);
-        f.action := 'ask the transaction manager to finish it; if it is orphaned, commit or roll it back by hand';
-        f.remedy_sql := @extschema@._runnable('sql', 'ROLLBACK PREPARED %L;  -- or COMMIT PREPARED; run it in the database of the transaction (evidence: datname)', r.gid);
+        f.action := @extschema@._runnable('text', 'ask the transaction manager to finish it; if it is orphaned, roll it back by hand in database %I (or COMMIT PREPARED if its work must stay)', r.database);
+        f.remedy_sql := @extschema@._runnable('sql', 'ROLLBACK PREPARED %L;', r.gid);
         RETURN NEXT f;
     END LOOP;
 END
