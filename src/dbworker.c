@@ -88,6 +88,7 @@ static const RbDbCheck rb_db_checks[] = {
 	{"migration_status", "_migration_status", RB_DBCHECK_FUNCTION},
 	{"integrity_check", "_integrity_check", RB_DBCHECK_FUNCTION},
 	{"sequences_near_overflow", "_sequences_near_overflow", RB_DBCHECK_FUNCTION},
+	{"wraparound_tables", "_wraparound_tables", RB_DBCHECK_VIEW},
 };
 
 /* index of a check by name, or -1 */

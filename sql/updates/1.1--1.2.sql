@@ -192,3 +192,10 @@ CREATE TYPE @extschema@.sequences_near_overflow_row AS (
 
 COMMENT ON TYPE @extschema@.sequences_near_overflow_row IS
 'a row of sequences_near_overflow(): the sequence (schemaname, relname) and the column it feeds (table_schemaname, table_relname, column_name) in a database, how much of its range is used, and the remedy';
+
+-- triage(): the invalid indexes, NOT VALID constraints and migrations
+-- checks become per-database checks (_triage_db_<name>(thresholds), run in
+-- every database by the check "databases") (issue 24)
+DROP FUNCTION @extschema@._triage_invalid_indexes(@extschema@.sessions[], jsonb, integer[]);
+DROP FUNCTION @extschema@._triage_not_valid_constraints(@extschema@.sessions[], jsonb, integer[]);
+DROP FUNCTION @extschema@._triage_migrations(@extschema@.sessions[], jsonb, integer[]);

@@ -362,7 +362,7 @@ my %prose = map { $_ => 1 } (
 	'lock_tree().line', 'triage().action', 'index_advice().reason', 'integrity_check().detail',
 	'migration_status().remedy', 'migration_status().detail', 'replication_status().detail',
 	'config_check().reason', 'wraparound.detail', 'incident_message().<ret>', 'incident_report().<ret>',
-	'bloat_report().reason');
+	'bloat_report().reason', '_wraparound_tables.detail', 'wraparound().detail');
 # raw values shown as data (names, query texts, states, settings); never text
 # to paste.  A new column is pasted (sql) until it is listed here.
 my %data = map { $_ => 1 } qw(

@@ -300,6 +300,38 @@ is(psq('postgres', q{SELECT string_agg(datname, ' ' ORDER BY datname) FROM runbo
 is(psq('postgres', q{SELECT string_agg(datname, ' ' ORDER BY datname) FROM runbook.bloat_report() WHERE reason LIKE 'not checked: %'}),
 	$unchecked, 'bloat_report(): the same');
 
+# triage() from postgres: shop's conditions are findings with datname shop
+# (its per-database checks ran there, in a worker), each cross-checked
+# against shop's own catalogs; the same findings as triage() in shop
+my $shop_tri = psq('postgres', q{SELECT string_agg(check_name || '|' || severity, ' ' ORDER BY check_name, severity)
+                                 FROM runbook.triage() WHERE datname = 'shop'
+                                  AND check_name IN ('invalid_indexes', 'not_valid_constraints', 'migrations', 'sequences', 'dead_tuples')});
+is($shop_tri, 'dead_tuples|SEV3 invalid_indexes|SEV3 migrations|SEV2 migrations|SEV2 not_valid_constraints|SEV3 sequences|SEV2',
+	'triage() from postgres: dead tuples, the invalid index, the failed Flyway and Prisma migrations, the NOT VALID key, the serial near overflow, all of shop');
+is(psq('postgres', q{SELECT evidence->>'index' FROM runbook.triage() WHERE datname = 'shop' AND check_name = 'invalid_indexes'}),
+	psq('shop', q{SELECT string_agg(n.nspname || '.' || c.relname, ',') FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                  JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT i.indisvalid}),
+	'... the invalid index is the one pg_index of shop shows invalid');
+is(psq('postgres', q{SELECT evidence->>'constraint' FROM runbook.triage() WHERE datname = 'shop' AND check_name = 'not_valid_constraints'}),
+	psq('shop', q{SELECT string_agg(conname, ',') FROM pg_constraint WHERE NOT convalidated}),
+	'... the NOT VALID constraint is the one pg_constraint of shop shows not validated');
+is(psq('postgres', q{SELECT (evidence->>'last_value') || '|' || (evidence->>'sequence') || '|' || (evidence->>'column') FROM runbook.triage()
+                     WHERE datname = 'shop' AND check_name = 'sequences'}),
+	psq('shop', q{SELECT last_value || '|' || schemaname || '.' || sequencename || '|id' FROM pg_sequences WHERE sequencename = 'payments_id_seq'}),
+	'... the sequence and its last value as pg_sequences shows them in shop');
+is(psq('postgres', q{SELECT remedy_sql FROM runbook.triage() WHERE datname = 'shop' AND check_name = 'sequences'}),
+	psq('postgres', q{SELECT remedy FROM runbook.sequences_near_overflow(databases => ARRAY['shop']) WHERE relname = 'payments_id_seq'}),
+	'... with the remedy of sequences_near_overflow(), to run in shop');
+is(psq('postgres', q{SELECT string_agg(evidence->>'tool', ',' ORDER BY evidence->>'tool') FROM runbook.triage() WHERE datname = 'shop' AND check_name = 'migrations'}),
+	'flyway,prisma', '... the failed migrations are those of flyway_schema_history and _prisma_migrations in shop');
+my $findq = q{SELECT string_agg(check_name || '|' || severity || '|' || finding || '|' || coalesce(remedy_sql, '-'), E'\n' ORDER BY check_name, finding)
+              FROM runbook.triage() WHERE datname = 'shop'
+               AND check_name IN ('invalid_indexes', 'not_valid_constraints', 'migrations', 'sequences', 'dead_tuples')};
+is(psq('postgres', $findq), psq('shop', $findq), 'triage() in shop itself: the same findings, word for word');
+is(psq('postgres', q{SET ROLE mon; SELECT string_agg(check_name, ' ' ORDER BY check_name) FROM runbook.triage() WHERE datname = 'shop'
+                     AND check_name IN ('invalid_indexes', 'not_valid_constraints', 'sequences')}),
+	'invalid_indexes not_valid_constraints sequences', 'a pg_monitor role sees them too (its workers connect to shop as mon)');
+
 # each condition of shop, from postgres, with its datname and names
 is(psq('postgres', q{SELECT string_agg(verdict || ':' || relname || ':' || table_relname || ':' || coalesce(index::text, 'NULL'), ' ' ORDER BY verdict, relname)
                      FROM runbook.index_advice() WHERE datname = 'shop' AND table_relname IN ('payments', 'emails')

@@ -61,8 +61,12 @@ BEGIN
     END IF;
     timeout_ms := greatest(1, least(extract(epoch FROM probe_timeout) * 1000, 2147483647))::integer;
 
-    -- prisma migrate holds advisory lock 72707369 (bigint form) while it runs
-    prisma_locked := EXISTS (
+    -- prisma migrate holds advisory lock 72707369 (bigint form) while it
+    -- runs; pg_locks is read only where prisma has its table (it copies the
+    -- whole lock table, and a database without migration tables reads
+    -- nothing but pg_class: a check that runs in every database)
+    prisma_locked := EXISTS (SELECT 1 FROM pg_class c WHERE c.relname = '_prisma_migrations' AND c.relkind IN ('r', 'p'))
+        AND EXISTS (
         SELECT 1 FROM pg_locks l
          WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = 72707369
            AND l.objsubid = 1 AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database()));
