@@ -28,8 +28,12 @@
  * that has sent its last row and only exits does not count), and only as
  * many as free background-worker slots allow (a database waits for a slot
  * while one of ours holds one, and is reported when none can be had); each
- * database gets pg_runbook.per_database_timeout from its worker's start,
- * then it is reported as timed out and its worker is stopped.  The caller
+ * database's check gets pg_runbook.per_database_timeout from its worker's
+ * start, then it is reported as timed out and its worker is stopped.  A
+ * worker whose check is over within it only waits for us to read its rows
+ * (RbDbwFixed.sending): that wait, while we check our own database or run
+ * the caller's SQL between _on_databases_start() and _collect(), is not
+ * counted against the budget.  The caller
  * is never blocked on a lock: it only waits on its latch, interruptibly.
  *
  * Nothing is left running: each worker's segment carries an on_dsm_detach
@@ -832,6 +836,7 @@ rb_task_start(RbFanout *fo, RbDbTask *t)
 	if (tz != NULL && strlen(tz) < RB_DBW_VERSION_LEN)
 		strlcpy(fixed->timezone, tz, RB_DBW_VERSION_LEN);
 	pg_atomic_init_u32(&fixed->state, RB_DBW_STARTING);
+	pg_atomic_init_u32(&fixed->sending, 0);
 	shm_toc_insert(toc, RB_DBW_KEY_FIXED, fixed);
 
 	argspace = shm_toc_allocate(toc, Max(argsz, 1));
@@ -1144,7 +1149,18 @@ rb_fanout_run(RbFanout *fo)
 					progress = true;
 					continue;
 				}
-				if (now >= t->deadline)
+				if (t->state == RB_TASK_RUNNING &&
+					pg_atomic_read_u32(&t->fixed->sending) != 0)
+				{
+					/*
+					 * Its check is over within the budget: only its rows
+					 * are left to read (it sets our latch as it sends).
+					 * The budget bounds the check, never the caller's own
+					 * work before it reads (its own database, or the SQL
+					 * between _on_databases_start() and _collect()).
+					 */
+				}
+				else if (now >= t->deadline)
 				{
 					/* over its budget: stop it; it is reported as timed out */
 					if (!t->timed_out && t->state == RB_TASK_RUNNING)

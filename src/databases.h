@@ -78,6 +78,10 @@ typedef struct RbDbwFixed
 	char		timezone[RB_DBW_VERSION_LEN];	/* the caller's TimeZone, or "" */
 
 	/* set by the worker */
+	pg_atomic_uint32 sending;	/* 1: the check has run (its transaction is
+								 * over) and its rows are being sent; the
+								 * budget no longer applies: the worker only
+								 * waits for the caller to read them */
 	pg_atomic_uint32 state;		/* RbDbwState */
 	char		detail[RB_DBW_DETAIL_LEN];	/* e.g. the version found there */
 	uint64		nrows;

@@ -417,6 +417,23 @@ $node->poll_query_until('shop', q{SELECT n_dead_tup = 0 FROM pg_stat_user_tables
 is(psq('postgres', q{SELECT string_agg(check_name || ':' || relname, ' ' ORDER BY 1) FROM runbook.integrity_check(databases => ARRAY['shop'])}), '',
 	'integrity_check(): nothing left to report in shop');
 
+# a database whose rows outgrow the queue (64 kB) while the caller is busy
+# elsewhere: the worker keeps its rows until its check is over and sends
+# them after it; the budget bounds the check, not the caller's own work
+# (here 2.5 s of it between start and collect, the budget 1 s)
+cmp_ok(psq('shop', q{SELECT sum(pg_column_size(s.*)) FROM runbook._sizes_relations s}), '>', 2 * 65536,
+	"shop's sizes rows are more than twice the queue");
+my $wide = psq('postgres', q{BEGIN;
+	SET LOCAL pg_runbook.per_database_timeout = '1s';
+	SELECT runbook._on_databases_start('sizes', ARRAY['shop'], NULL::runbook._sizes_relations) AS h \gset
+	SELECT pg_sleep(2.5) \gset
+	SELECT coalesce(string_agg(code || ': ' || reason, ' ') FILTER (WHERE summary), 'checked') || '|' || count(*) FILTER (WHERE NOT summary)
+	  FROM runbook._on_databases_collect(:h, NULL::runbook._sizes_relations);
+	COMMIT;});
+is($wide, 'checked|' . psq('shop', 'SELECT count(*) FROM runbook._sizes_relations'),
+	'rows beyond the queue while the caller was busy past the budget: shop checked, every row (as many as shop has)');
+is(workers_now(), '0', '... and its worker is gone');
+
 # a database whose probes are slow stays checked: a probe is cut to what
 # is left of the database's time budget (a migration table of 3,000,000
 # rows, read in about 1.5 s here, with probe_timeout 1h under a budget of
