@@ -98,6 +98,7 @@ int			rb_per_database_workers = 2;
 int			rb_per_database_timeout_ms = 10000;
 #ifdef RB_TEST_HOOKS
 static int	rb_test_per_database_delay_ms = 0;
+static bool rb_test_no_segment = false;
 #endif
 
 /* datconnlimit of a database whose DROP DATABASE was interrupted */
@@ -153,6 +154,14 @@ rb_databases_define_gucs(void)
 							PGC_SUSET,
 							GUC_UNIT_MS | GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
+	DefineCustomBoolVariable("pg_runbook.test_per_database_no_segment",
+							 "Test only: a whole-server call finds no dynamic shared memory segment left.",
+							 "Used by the test suite for a server at its limit on segments. Leave off.",
+							 &rb_test_no_segment,
+							 false,
+							 PGC_SUSET,
+							 GUC_NOT_IN_SAMPLE,
+							 NULL, NULL, NULL);
 #endif
 }
 
@@ -763,12 +772,23 @@ rb_task_run_here(RbFanout *fo, RbDbTask *t)
 
 /* ---------- another database: a worker ---------- */
 
+/* what rb_task_start() did */
+typedef enum RbStartResult
+{
+	RB_START_STARTED,			/* the worker is registered */
+	RB_START_NO_SLOT,			/* no background-worker slot is free */
+	RB_START_REFUSED			/* no segment: the database is refused */
+} RbStartResult;
+
 /*
  * Start the worker of one database: its segment (the fixed part, the
  * arguments, the error and tuple queues), its guard, its registration.
- * False when no background-worker slot is free (nothing is left over).
+ * Nothing is left over when it does not start: no background-worker slot
+ * free (the database waits for one), or no dynamic shared memory segment
+ * left (the server's limit on segments is reached: the database is
+ * refused, with that reason, rather than the whole call failing).
  */
-static bool
+static RbStartResult
 rb_task_start(RbFanout *fo, RbDbTask *t)
 {
 	shm_toc_estimator e;
@@ -810,8 +830,19 @@ rb_task_start(RbFanout *fo, RbDbTask *t)
 
 		if (fo->segowner != NULL)
 			CurrentResourceOwner = fo->segowner;
-		seg = dsm_create(segsize, 0);
+#ifdef RB_TEST_HOOKS
+		if (rb_test_no_segment)
+			seg = NULL;
+		else
+#endif
+			seg = dsm_create(segsize, DSM_CREATE_NULL_IF_MAXSEGMENTS);
 		CurrentResourceOwner = oldowner;
+	}
+	if (seg == NULL)
+	{
+		rb_task_refuse(t, "no_shared_memory",
+					   "no dynamic shared memory segment is left for its worker (the server's limit on segments is reached)");
+		return RB_START_REFUSED;
 	}
 	toc = shm_toc_create(RB_DBW_MAGIC, dsm_segment_address(seg), segsize);
 
@@ -882,7 +913,7 @@ rb_task_start(RbFanout *fo, RbDbTask *t)
 	if (!ok)
 	{
 		dsm_detach(seg);
-		return false;
+		return RB_START_NO_SLOT;
 	}
 	guard->handle = handle;
 
@@ -894,7 +925,7 @@ rb_task_start(RbFanout *fo, RbDbTask *t)
 	t->started = GetCurrentTimestamp();
 	t->deadline = TimestampTzPlusMilliseconds(t->started, rb_per_database_timeout_ms);
 	t->state = RB_TASK_RUNNING;
-	return true;
+	return RB_START_STARTED;
 }
 
 /* Read what the worker reported on its error queue (the first error). */
@@ -1050,6 +1081,7 @@ rb_fanout_start_workers(RbFanout *fo)
 	int			active = 0;		/* checks in progress */
 	int			busy = 0;		/* our workers that hold a slot */
 	bool		progress = false;
+	RbStartResult res;
 	int			i;
 
 	for (i = 0; i < fo->ntasks; i++)
@@ -1065,11 +1097,14 @@ rb_fanout_start_workers(RbFanout *fo)
 
 		if (t->state != RB_TASK_PENDING || t->is_current)
 			continue;
-		if (rb_task_start(fo, t))
+		res = rb_task_start(fo, t);
+		if (res == RB_START_STARTED)
 		{
 			active++;
 			busy++;
 		}
+		else if (res == RB_START_REFUSED)
+			progress = true;	/* reported; the next one */
 		else if (busy == 0)
 		{
 			/* none of ours will free one: say so, and try the next */

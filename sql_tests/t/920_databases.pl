@@ -200,6 +200,16 @@ like(psq('postgres', q{SET pg_runbook.test_per_database_delay = '5s'; SET pg_run
                      SELECT severity || '|' || finding FROM runbook.triage() WHERE check_name = 'databases' AND datname = 'shop'}),
 	qr/^SEV3\|database shop not checked: timed out after 500 ms/, 'triage(): a database that timed out is a SEV3 finding');
 
+# ---- no dynamic shared memory segment left (the server's limit) ----------
+# (a test setting stands for dsm_create() finding the limit reached)
+is(psq('postgres', q{SET pg_runbook.test_per_database_no_segment = on;
+                   SELECT string_agg(datname || ':' || coalesce(code, '-'), ' ' ORDER BY datname)
+                     FROM runbook.databases() WHERE datname IN ('shop', 'postgres')}),
+	'postgres:- shop:no_shared_memory', 'no segment left: the database is refused with its reason, the call goes on');
+like(psq('postgres', q{SET pg_runbook.test_per_database_no_segment = on;
+                     SELECT severity || '|' || finding FROM runbook.triage() WHERE check_name = 'databases' AND datname = 'shop'}),
+	qr/^SEV4\|database shop not checked: no dynamic shared memory segment is left/, 'triage(): a finding that says so');
+
 # ---- cancelling the caller leaves no worker behind --------------------------
 ($rc, $out, $err) = $node->psql('postgres', q{SET pg_runbook.test_per_database_delay = '30s'; SET statement_timeout = '2s';
                                              SELECT * FROM runbook.triage()});

@@ -51,6 +51,7 @@ BEGIN
                 WHEN 'connection_limit' THEN 'the role or database is at its connection limit: run triage() again when connections are free'
                 WHEN 'no_slot' THEN 'only reserved connection slots are left: run triage() as a superuser, or when connections are free'
                 WHEN 'no_worker_slot' THEN 'raise max_worker_processes (restart) or wait for background workers to end'
+                WHEN 'no_shared_memory' THEN 'the server is out of dynamic shared memory segments (parallel queries hold them): run triage() again when they are released'
                 ELSE 'see the reason; runbook.databases() checks every database again' END;
             f.remedy_sql := fix;
             RETURN NEXT f;
