@@ -338,9 +338,15 @@ my $findq = q{SELECT string_agg(check_name || '|' || severity || '|' || finding 
               FROM runbook.triage() WHERE datname = 'shop'
                AND check_name IN ('invalid_indexes', 'not_valid_constraints', 'migrations', 'sequences', 'dead_tuples')};
 is(psq('postgres', $findq), psq('shop', $findq), 'triage() in shop itself: the same findings, word for word');
-is(psq('postgres', q{SET ROLE mon; SELECT string_agg(check_name, ' ' ORDER BY check_name) FROM runbook.triage() WHERE datname = 'shop'
+is(psq('postgres', q{SET ROLE mon; SELECT string_agg(check_name || ':' || severity, ' ' ORDER BY check_name) FROM runbook.triage() WHERE datname = 'shop'
                      AND check_name IN ('invalid_indexes', 'not_valid_constraints', 'sequences')}),
-	'invalid_indexes not_valid_constraints sequences', 'a pg_monitor role sees them too (its workers connect to shop as mon)');
+	'invalid_indexes:SEV3 not_valid_constraints:SEV3 sequences:SEV4',
+	'a pg_monitor role sees them too (its workers connect to shop as mon), but for the sequence, which it may not read ...');
+is(psq('postgres', q{SET ROLE mon; SELECT finding FROM runbook.triage() WHERE datname = 'shop' AND check_name = 'sequences'}),
+	'1 sequence(s) in shop not read: no SELECT or USAGE privilege on the sequence',
+	'... and triage() says so rather than stay silent');
+is(psq('shop', q{SELECT count(*) FROM pg_class WHERE relkind = 'S' AND NOT has_sequence_privilege('mon', oid, 'SELECT,USAGE')}), '1',
+	'... (pg_class of shop: one sequence, which mon may not read)');
 
 # each condition of shop, from postgres, with its datname and names
 is(psq('postgres', q{SELECT string_agg(verdict || ':' || relname || ':' || table_relname || ':' || coalesce(index::text, 'NULL'), ' ' ORDER BY verdict, relname)

@@ -4,8 +4,9 @@
 -- sequences_near_overflow()) reports at the threshold sequence_used_pct of
 -- the database triage() runs in.  An exhausted sequence (inserts that need
 -- a value fail now) is SEV1, sequence_used_sev2_pct SEV2, the rest SEV3;
--- one finding per sequence, the five most used.  A sequence that could not
--- be read now (locked) is no finding.  The remedy is
+-- one finding per sequence, the five most used.  Sequences the caller may
+-- not read (pg_monitor has no SELECT on them) or that were locked are one
+-- SEV4 finding per database: the check did not cover them.  The remedy is
 -- sequences_near_overflow()'s, to be run in this database (the finding's
 -- datname).
 
@@ -19,14 +20,24 @@ DECLARE
     r       record;
     t_pct   numeric := coalesce((thresholds->>'sequence_used_pct')::numeric, @extschema@._threshold('sequence_used_pct'));
     t_sev2  numeric := coalesce((thresholds->>'sequence_used_sev2_pct')::numeric, @extschema@._threshold('sequence_used_sev2_pct'));
+    n       integer := 0;
+    skipped integer := 0;
+    why     text;
+    names   text[] := '{}';
 BEGIN
     f.check_name := 'sequences';
     FOR r IN
         SELECT s.* FROM @extschema@._sequences_near_overflow((least(greatest(t_pct, 0), 100) / 100)::real) s
-         WHERE s.pct_used IS NOT NULL
-         ORDER BY s.pct_used DESC, s.schemaname, s.relname
-         LIMIT 5
+         ORDER BY s.pct_used DESC NULLS LAST, s.schemaname, s.relname
     LOOP
+        IF r.pct_used IS NULL THEN
+            skipped := skipped + 1;
+            why := coalesce(why, r.status);
+            IF skipped <= 5 THEN names := names || format('%I.%I', r.schemaname, r.relname); END IF;
+            CONTINUE;
+        END IF;
+        n := n + 1;
+        CONTINUE WHEN n > 5;
         f.severity := CASE WHEN r.pct_used >= 100 THEN 'SEV1' WHEN r.pct_used >= t_sev2 THEN 'SEV2' ELSE 'SEV3' END;
         f.finding := CASE WHEN r.table_relname IS NOT NULL
             THEN format('sequence %I.%I of %I.%I.%I (%s) in %s has used %s%% of its range (%s values left)',
@@ -48,6 +59,18 @@ BEGIN
         f.datname := current_database();
         RETURN NEXT f;
     END LOOP;
+    IF skipped > 0 THEN
+        f.severity := 'SEV4';
+        f.finding := format('%s sequence(s) in %s not read: %s', skipped, quote_ident(current_database()),
+                            regexp_replace(why, '^skipped: ', ''));
+        f.evidence := jsonb_build_object('datname', current_database(), 'skipped', skipped, 'reason', why,
+                                         'sequences', to_jsonb(names));
+        f.action := 'run triage() as a role that may read them (their owner, or a member of pg_read_all_data), or again once they are not locked';
+        f.remedy_sql := @extschema@._runnable('sql', 'SELECT schemaname, relname, status FROM %I.sequences_near_overflow(databases => ARRAY[current_database()]) WHERE pct_used IS NULL;',
+                                              '@extschema@');
+        f.datname := current_database();
+        RETURN NEXT f;
+    END IF;
 END
 $fn$;
 
