@@ -56,6 +56,7 @@ rb_shmem_startup(void)
 		pg_atomic_init_u32(&rb_shared->wall_peak_waiters, 0);
 		pg_atomic_init_u64(&rb_shared->wall_waits, 0);
 		pg_atomic_init_u64(&rb_shared->wall_not_waited, 0);
+		pg_atomic_init_u64(&rb_shared->wall_last_arrival, 0);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }

@@ -61,6 +61,8 @@ typedef struct RbShared
 									 * (wall.c) */
 	pg_atomic_uint32 wall_peak_waiters;	/* most waiting at once */
 	pg_atomic_uint64 wall_waits;	/* connections that waited, in total */
+	pg_atomic_uint64 wall_last_arrival;	/* when an ordinary connection last
+										 * reached the wall (TimestampTz) */
 	pg_atomic_uint64 wall_not_waited;	/* ordinary connections at the wall
 										 * that did not wait: no room */
 	RbWorkerState worker;

@@ -30,6 +30,13 @@ piece() {
 	printf '\n'
 }
 objects() { find sql/objects -name '*.sql' | LC_ALL=C sort; }
+# A source file is about one thing (one object or a small family): at most
+# 300 lines (ARCHITECTURE.md).  The released scripts are artifacts, not sources.
+long=$(find sql/install sql/objects sql/seed sql/updates -name '*.sql' -exec awk 'END { if (NR > 300) print FILENAME ": " NR " lines" }' {} \;)
+if [ -n "$long" ]; then
+	printf 'sql-build: a source file over 300 lines (split it by concern):\n%s\n' "$long" >&2
+	exit 1
+fi
 case ${1:-} in
 install)
 	echo '\echo Use "CREATE EXTENSION pg_runbook" to load this file. \quit'

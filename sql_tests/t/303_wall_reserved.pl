@@ -16,8 +16,11 @@
 #     counter does not move) and an exempt role's is refused at once, while
 #     an ordinary one waits;
 #  2. the same wall, three loops of rb_hammer opening connections without
-#     pause: every superuser login succeeds, and at most wait_limit
-#     connections ever waited at once;
+#     pause (a storm): every superuser login succeeds, at most wait_limit
+#     connections ever waited at once, and in the storm nobody waits (a
+#     connection in transit holds a PGPROC before any hook sees it; with
+#     waiters beside several of them, 2 superuser logins of 600 failed,
+#     so only a lone connection waits, src/wall.c);
 #  3. a leak the policy can act on (rb_hammer's idle sessions fill the
 #     slots, the loops keep connecting and stay connected a moment): every
 #     superuser login succeeds.
@@ -181,7 +184,11 @@ superuser_logins('stuck wall', 20);
 my ($okc, $failc) = stop_hammer(@h);
 my ($w4, $nw4, $peak4) = counters();
 note("stuck wall: ordinary attempts $okc in, $failc refused; waited $w4, did not wait $nw4, peak $peak4");
-cmp_ok($w4, '>', $w3, 'ordinary connections still waited at the wall');
+# the first connection of the storm waited (the poll above); after it, an
+# arrival waits only after 100 ms without another, which a storm of three
+# loops leaves seldom (a loaded machine may pause them)
+cmp_ok($w4 - $w3, '<', ($okc + $failc) / 10,
+	sprintf('in the storm almost nobody waited (%d of %d attempts)', $w4 - $w3, $okc + $failc));
 cmp_ok($peak4, '<=', $limit, "at most $limit waited at once (peak $peak4)");
 is($okc, 0, 'none of them got in: the policy cannot end the fillers');
 

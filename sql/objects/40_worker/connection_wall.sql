@@ -1,6 +1,6 @@
 -- runbook.connection_wall(): the connection hook's waits at the saturation
 -- wall (src/wall.c): how many ordinary connections wait for a slot now, the
--- most that may, and how many waited or found no room since the server
+-- most that may, and how many waited or did not (no room, or a storm) since the server
 -- started.
 
 CREATE OR REPLACE FUNCTION @extschema@.connection_wall(
@@ -17,7 +17,7 @@ SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'rb_connection_wall';
 
 COMMENT ON FUNCTION @extschema@.connection_wall() IS
-'the saturation wall: ordinary connections waiting for a slot now (at most wait_limit, so that keep_free slots stay free for superusers and reserved-slot roles, who never wait), the most that waited at once, and how many waited or found no room since the server started';
+'the saturation wall: ordinary connections waiting for a slot now (at most wait_limit, so that keep_free slots stay free for superusers and reserved-slot roles, who never wait), the most that waited at once, and how many waited or did not (no room, or another arrived within 100 ms: only a lone connection waits) since the server started';
 
 REVOKE ALL ON FUNCTION @extschema@.connection_wall() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.connection_wall() TO pg_monitor;
