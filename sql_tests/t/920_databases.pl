@@ -338,6 +338,8 @@ my $findq = q{SELECT string_agg(check_name || '|' || severity || '|' || finding 
               FROM runbook.triage() WHERE datname = 'shop'
                AND check_name IN ('invalid_indexes', 'not_valid_constraints', 'migrations', 'sequences', 'dead_tuples')};
 is(psq('postgres', $findq), psq('shop', $findq), 'triage() in shop itself: the same findings, word for word');
+like(psq('postgres', q{SELECT runbook.incident_message('resolve')}), qr/^- Invalid indexes: SEV3 \(database shop\) \S/m,
+	'incident_message(resolve) from postgres: the invalid index of shop, named with its database');
 is(psq('postgres', q{SET ROLE mon; SELECT string_agg(check_name || ':' || severity, ' ' ORDER BY check_name) FROM runbook.triage() WHERE datname = 'shop'
                      AND check_name IN ('invalid_indexes', 'not_valid_constraints', 'sequences')}),
 	'invalid_indexes:SEV3 not_valid_constraints:SEV3 sequences:SEV4',
