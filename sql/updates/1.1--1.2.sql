@@ -199,3 +199,7 @@ COMMENT ON TYPE @extschema@.sequences_near_overflow_row IS
 DROP FUNCTION @extschema@._triage_invalid_indexes(@extschema@.sessions[], jsonb, integer[]);
 DROP FUNCTION @extschema@._triage_not_valid_constraints(@extschema@.sessions[], jsonb, integer[]);
 DROP FUNCTION @extschema@._triage_migrations(@extschema@.sessions[], jsonb, integer[]);
+
+-- triage()'s sequences check reads every sequence of a database: a
+-- pg_monitor role may read pg_runbook's own (as sql/install/20_actions.sql)
+GRANT SELECT ON SEQUENCE @extschema@.actions_id_seq TO pg_monitor;
