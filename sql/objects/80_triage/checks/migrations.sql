@@ -29,7 +29,7 @@ BEGIN
                          ELSE @extschema@._runnable('text', '%s', coalesce(r.remedy, nullif(split_part(r.detail, E'\n', 1), ''),
                                                                      'repair the migration, then rerun the tool')) END;
         f.remedy_sql := coalesce(r.remedy_sql,
-                                 @extschema@._runnable('sql', 'SELECT tool, migration_table, status, migration, detail, remedy, remedy_command FROM %I.migration_status(databases => ARRAY[current_database()]) WHERE status <> ''last_applied'';',
+                                 @extschema@._runnable('sql', 'SELECT tool, migration_table, status, migration, detail, remedy, remedy_command FROM %I.migration_status() WHERE status <> ''last_applied'';',
                                                        '@extschema@'));
         f.datname := current_database();
         RETURN NEXT f;
