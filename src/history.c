@@ -1088,6 +1088,8 @@ rb_history_sampler_main(Datum arg)
 	/* a fixed environment that database and role settings cannot change */
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("stats_fetch_consistency", "none", PGC_SUSET, PGC_S_OVERRIDE);
+	/* its statements are not recorded in pg_stat_statements */
+	rb_worker_untracked();
 
 	LWLockAcquire(hist->lock, LW_EXCLUSIVE);
 	hist->status.pid = MyProcPid;

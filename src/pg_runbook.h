@@ -39,6 +39,7 @@ extern void rb_register_static_worker(const char *function, const char *name);
 
 /* ---- privilege safety (security.c) ---- */
 extern void rb_worker_fixed_environment(void);
+extern void rb_worker_untracked(void);
 extern void rb_dbworker_fixed_environment(const char *timezone);
 extern void rb_append_escaped(StringInfo s, const char *val);
 extern char *rb_escape_text(const char *val);

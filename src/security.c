@@ -16,6 +16,23 @@
 #include "pg_runbook.h"
 
 /*
+ * Statements of pg_runbook's own background workers (the policy worker, the
+ * audit writer, the sampler, the per-database workers) are not recorded in
+ * pg_stat_statements: they are pg_runbook's bookkeeping (reading
+ * runbook.policies and runbook.alert_thresholds, writing runbook.actions,
+ * the check a per-database worker runs for its caller, whose own call is
+ * recorded, as a parallel worker's part is), not the workload a DBA ranks
+ * with slow_queries().  pg_stat_statements.track = none at PGC_S_OVERRIDE;
+ * nothing to do when pg_stat_statements is not loaded.
+ */
+void
+rb_worker_untracked(void)
+{
+	if (GetConfigOption("pg_stat_statements.track", true, false) != NULL)
+		SetConfigOption("pg_stat_statements.track", "none", PGC_SUSET, PGC_S_OVERRIDE);
+}
+
+/*
  * The environment of both background workers (policy worker and audit
  * writer), forced right after BackgroundWorkerInitializeConnection*(): the
  * settings of ALTER DATABASE / ALTER ROLE ... SET were applied by then, and
@@ -39,6 +56,7 @@
  *							  a postgresql.conf setting (sighup) that no
  *							  database or role can change; initdb sets it to
  *							  the same zone as timezone.
+ *	pg_stat_statements.track  none (rb_worker_untracked())
  */
 void
 rb_worker_fixed_environment(void)
@@ -64,6 +82,7 @@ rb_worker_fixed_environment(void)
 			continue;
 		SetConfigOption(fixed[i][0], fixed[i][1], PGC_SUSET, PGC_S_OVERRIDE);
 	}
+	rb_worker_untracked();
 	logtz = GetConfigOption("log_timezone", false, false);
 	if (logtz != NULL)
 		SetConfigOption("TimeZone", pstrdup(logtz), PGC_SUSET, PGC_S_OVERRIDE);
@@ -152,6 +171,7 @@ rb_escape_text(const char *val)
  *							  _read_refusal())
  *	TimeZone				  the caller's, so that times in the check's
  *							  texts read as in the caller's session
+ *	pg_stat_statements.track  none (rb_worker_untracked())
  */
 void
 rb_dbworker_fixed_environment(const char *timezone)
@@ -181,6 +201,7 @@ rb_dbworker_fixed_environment(const char *timezone)
 			continue;
 		SetConfigOption(fixed[i][0], fixed[i][1], PGC_SUSET, PGC_S_OVERRIDE);
 	}
+	rb_worker_untracked();
 	if (timezone != NULL && timezone[0] != '\0')
 		SetConfigOption("TimeZone", timezone, PGC_SUSET, PGC_S_OVERRIDE);
 }

@@ -13,6 +13,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes qw(usleep);
 
 sub make_node
 {
@@ -62,16 +63,25 @@ sub deadlock
 }
 
 # Fill every connection slot, then one more connection is refused: 53300.
+# A session that is leaving keeps its slot until its backend has exited:
+# before each connection, wait until the held sessions are the only ones
+# (counted by the first of them: a psql started to count would be leaving
+# while the next one connects, refused, a second 53300).
 sub too_many_clients
 {
 	my $node = shift;
-	my @held;
-	while ($node->safe_psql('postgres',
-			q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'}) < 6)
+	my @held = ($node->background_psql('postgres'));
+	while (@held < 6)
 	{
+		my $tries = 0;
+		until ($held[0]->query_safe(
+				q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'}) == @held)
+		{
+			die 'sessions still leaving' if ++$tries > 10 * $PostgreSQL::Test::Utils::timeout_default;
+			usleep(100_000);
+		}
 		push @held, $node->background_psql('postgres');
 	}
-	push @held, $node->background_psql('postgres');    # the sixth slot: full
 	my ($ret, $out, $err) = $node->psql('postgres', 'SELECT 1');
 	like($err, qr/too many clients already/, $node->name . ': the seventh connection is refused');
 	$_->quit for @held;
@@ -105,6 +115,7 @@ log_filename = 'server.log'}])    # no escape: the file is server.json
 	my ($name, $conf) = @$dest;
 	my $node = make_node($name, $conf, $name eq 'jsonlog' ? (extra => ['--data-checksums']) : ());
 	$nodes{$name} = $node;
+	# (the log's times have milliseconds: t0 is compared truncated to them)
 	my $t0 = $node->safe_psql('postgres', 'SELECT now()');
 	produce_errors($node);
 	# the collector writes asynchronously: wait for the last error to land
@@ -113,7 +124,7 @@ log_filename = 'server.log'}])    # no escape: the file is server.json
 	is($node->safe_psql('postgres', $want), $expect,
 		"$name: each error counted once, by category, severity and SQLSTATE");
 	is( $node->safe_psql('postgres', qq{
-			SELECT string_agg(category || ':' || (first_at >= '$t0' AND last_at <= now() AND first_at <= last_at), ',' ORDER BY category)
+			SELECT string_agg(category || ':' || (first_at >= date_trunc('milliseconds', '$t0'::timestamptz) AND last_at <= now() AND first_at <= last_at), ',' ORDER BY category)
 			  FROM runbook.log_summary('10 min')
 			 WHERE category IN ('division_by_zero', 'deadlock', 'too_many_connections')}),
 		'deadlock:true,division_by_zero:true,too_many_connections:true',
@@ -407,12 +418,22 @@ ok(!-e $pwned, 'and the command substitution in it did not run');
 	$node->poll_query_until('postgres', "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $wpid")
 	  or die 'waiter never waited';
 	$node->safe_psql('postgres', q{UPDATE runbook.alert_thresholds SET value = 0 WHERE name = 'lock_wait_seconds'});
-	my $t_before = $node->safe_psql('postgres', q{SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')});
+	# a wait shorter than deadlock_timeout (100ms here) is ordinary traffic
+	# and no finding: wait until triage sees this one past it (a fast
+	# machine asks within those 100ms)
+	$node->poll_query_until('postgres', qq{
+		SELECT count(*) = 1 FROM runbook.triage()
+		 WHERE check_name = 'lock_waits' AND evidence->'root_blockers' = '[$bpid]'})
+	  or die 'the lock wait never became a finding';
+	my $minute = q{SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')};
+	my $t_before = $node->safe_psql('postgres', $minute);
 
 	my $m = $node->safe_psql('postgres', q{SELECT runbook.incident_message('declare')});
+	my $t_after = $node->safe_psql('postgres', $minute);
 	# SEV1 while the refused connection is younger than 5 minutes, SEV2 after
 	like($m, qr/^\@channel INCIDENT DECLARED: Database Issue\n\nSeverity: SEV[12]\n/, 'declare: title and worst severity');
-	like($m, qr/^Time Detected: \Q$t_before\E:\d\d UTC$/m, 'declare: time detected, UTC');
+	# (the minute may turn between the two reads)
+	like($m, qr/^Time Detected: (?:\Q$t_before\E|\Q$t_after\E):\d\d UTC$/m, 'declare: time detected, UTC');
 	like($m, qr/^First Sign: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(first deadlock in the server log\)$/m,
 		'declare: the first sign is the earliest: the deadlock in the log, before the lock queue');
 	like($m, qr/^- SEV2 idle_in_transaction_blocking: pid $bpid \(app, checkout\) is idle in transaction/m,

@@ -11,6 +11,10 @@
 -- waited on a heavyweight lock, and the ranking by total time counts the
 -- time without that share (a victim that waited 3 s on one lock is not the
 -- costliest statement); lock_wait_note says when it cannot tell.
+-- pg_runbook's own background workers (policy worker, audit writer,
+-- sampler, per-database workers) run with pg_stat_statements.track = none
+-- (src/security.c): their bookkeeping statements are never recorded, so
+-- they never rank among the application's.
 -- (1.2: a new argument and two columns, so the update drops the 1.1
 -- function first; order_by's default was 'mean'.)
 
@@ -228,7 +232,7 @@ END
 $fn$;
 
 COMMENT ON FUNCTION @extschema@.slow_queries(integer, text, bigint, boolean) IS
-'top statements from pg_stat_statements (any version) by total (default), mean, calls, rows or io, with the share of all statement time; utility and sleep statements only with include_utility; times in ms and as intervals, hit ratio, I/O time when tracked; the share of sampled time waiting on locks where the flight recorder saw the statement (pg_stat_statements cannot tell)';
+'top statements from pg_stat_statements (any version) by total (default), mean, calls, rows or io, with the share of all statement time; utility and sleep statements only with include_utility; times in ms and as intervals, hit ratio, I/O time when tracked; the share of sampled time waiting on locks where the flight recorder saw the statement (pg_stat_statements cannot tell); pg_runbook''s own workers record no statements there';
 
 REVOKE ALL ON FUNCTION @extschema@.slow_queries(integer, text, bigint, boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.slow_queries(integer, text, bigint, boolean) TO pg_monitor;
