@@ -16,6 +16,15 @@ INSERT INTO t SELECT generate_series(1, 20000);
 DELETE FROM t;
 SELECT pg_stat_force_next_flush();
 SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 't';
+-- the conditions of the per-database functions
+CREATE TABLE p (id serial PRIMARY KEY, v int, note text);
+INSERT INTO p (v, note) SELECT g, 'n' || g FROM generate_series(1, 10) g;
+ALTER TABLE p ADD CONSTRAINT p_v_check CHECK (v > 5) NOT VALID;
+SELECT setval('p_id_seq', 2100000000) > 0 AS near_the_end;
+CREATE INDEX p_note ON p (note);
+CREATE INDEX p_note_dup ON p (note);
+CREATE TABLE knex_migrations_lock (index serial PRIMARY KEY, is_locked int);
+INSERT INTO knex_migrations_lock (is_locked) VALUES (1);
 \c rb_fanout_c
 CREATE EXTENSION pg_runbook;
 \c contrib_regression
@@ -46,6 +55,50 @@ SELECT check_name, datname, severity, finding, remedy_sql
  WHERE check_name IN ('dead_tuples', 'databases') AND datname LIKE 'rb\_fanout\_%'
  ORDER BY datname, check_name;
 
+-- the per-database functions over the server: rows of another database
+-- with datname, relation NULL, schemaname and relname; a database not
+-- checked is one row with the fix
+SELECT verdict, datname, index, schemaname, relname, table_relname, ddl
+  FROM runbook.index_advice(databases => ARRAY['rb_fanout_a', 'rb_fanout_b'])
+ WHERE verdict IN ('duplicate', 'not_checked')
+ ORDER BY datname, verdict;
+SELECT check_name, status, datname, relation, schemaname, relname, detail, remedy_sql
+  FROM runbook.integrity_check(databases => ARRAY['rb_fanout_a', 'rb_fanout_b'])
+ ORDER BY datname, check_name;
+SELECT datname, sequence, schemaname, relname, table_relname, column_name, column_type, status, remedy
+  FROM runbook.sequences_near_overflow(databases => ARRAY['rb_fanout_a', 'rb_fanout_b'])
+ ORDER BY datname;
+SELECT datname, tool, migration_table, schemaname, relname, status, detail, remedy_command, remedy_sql
+  FROM runbook.migration_status(databases => ARRAY['rb_fanout_a', 'rb_fanout_b'])
+ ORDER BY datname, tool;
+SELECT datname, relation, schemaname, relname, kind, dead_tuples, remedy, reason
+  FROM runbook.bloat_report(databases => ARRAY['rb_fanout_a', 'rb_fanout_b'])
+ WHERE relname = 't' OR kind IS NULL
+ ORDER BY datname;
+-- this database read here while the worker reads the other: both
+SELECT datname = current_database() AS here, count(*) > 0 AS has_rows, count(relation) = count(*) AS relation_known
+  FROM runbook.bloat_report(databases => ARRAY[current_database(), 'rb_fanout_a']::name[])
+ GROUP BY 1 ORDER BY 1;
+-- a relation names one of this database: the call covers it alone
+SELECT * FROM runbook.bloat_report(rel => 'pg_class', databases => ARRAY['rb_fanout_a']);
+-- a call started and never collected is stopped when its transaction ends
+BEGIN;
+SET LOCAL pg_runbook.test_per_database_delay = '60s';
+SELECT runbook._on_databases_start('vacuum_status', ARRAY['rb_fanout_a'], NULL::runbook.vacuum_status) > 0 AS started;
+DO $$ BEGIN
+  FOR i IN 1..1200 LOOP
+    PERFORM pg_stat_clear_snapshot();
+    EXIT WHEN EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'pg_runbook per-database check' AND state = 'active');
+    PERFORM pg_sleep(0.05);
+  END LOOP;
+END $$;
+SELECT count(*) AS workers_running FROM pg_stat_activity
+ WHERE backend_type = 'pg_runbook per-database check';
+COMMIT;
+SELECT count(*) AS workers_left FROM pg_stat_activity
+ WHERE backend_type = 'pg_runbook per-database check';
+SELECT * FROM runbook._on_databases_collect(1, NULL::runbook.vacuum_status);
+
 -- metrics: the family covers each database, or says it does not
 SELECT metric, labels, value
   FROM runbook.metric_samples(ARRAY['pg_runbook_table_dead_tuples', 'pg_runbook_check_up'])
@@ -71,6 +124,14 @@ SELECT datname, checked, code, reason
 SET pg_runbook.per_database_timeout = '10min';
 SET statement_timeout = '1s';
 SELECT count(*) FROM runbook.vacuum_status(ARRAY['rb_fanout_a', 'rb_fanout_b']);
+RESET statement_timeout;
+SELECT count(*) AS workers_left FROM pg_stat_activity
+ WHERE backend_type = 'pg_runbook per-database check';
+-- ... also while the rows of a started call are collected
+SET statement_timeout = '1s';
+\set VERBOSITY terse
+SELECT count(*) FROM runbook.index_advice(databases => ARRAY['rb_fanout_a', 'rb_fanout_b']);
+\set VERBOSITY default
 RESET statement_timeout;
 SELECT count(*) AS workers_left FROM pg_stat_activity
  WHERE backend_type = 'pg_runbook per-database check';

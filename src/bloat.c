@@ -162,6 +162,8 @@ typedef struct BRel
 	int16		fillfactor;		/* -1: the access method's default */
 	int8		dedup;			/* deduplicate_items: -1 unset, 0 off, 1 on */
 	uint32		hash;			/* RELOID syscache hash value */
+	Oid			nsp;			/* relnamespace */
+	int			name;			/* its relname in BCat.names */
 	int			cols;			/* first BCol, -1: none */
 	int			idx;			/* BIdx of an index, -1 */
 	BCounts		counts;			/* a table's, filled on first use */
@@ -180,6 +182,9 @@ typedef struct BCat
 	BKey	   *keys;
 	int			nkeys;
 	int			capkeys;
+	StringInfoData names;		/* relnames, each NUL-terminated (BRel.name):
+								 * an arena, so that the array qsort moves
+								 * stays small */
 } BCat;
 
 /* ---------- pg_class invalidations since the scan ---------- */
@@ -316,6 +321,17 @@ rel_from_tuple(BRel *r, HeapTuple tup, TupleDesc desc)
 	return true;
 }
 
+/* The relation's schema and name, as its pg_class row has them. */
+static void
+cat_set_name(BCat *c, BRel *r, HeapTuple tup)
+{
+	Form_pg_class cls = (Form_pg_class) GETSTRUCT(tup);
+
+	r->nsp = cls->relnamespace;
+	r->name = c->names.len;
+	appendBinaryStringInfo(&c->names, NameStr(cls->relname), strlen(NameStr(cls->relname)) + 1);
+}
+
 static BRel *
 cat_new_rel(BCat *c)
 {
@@ -336,6 +352,7 @@ cat_add_tuple(BCat *c, HeapTuple tup, TupleDesc desc, bool report)
 	if (rel_from_tuple(r, tup, desc))
 	{
 		r->report = r->report && report;
+		cat_set_name(c, r, tup);
 		c->nrels++;
 	}
 }
@@ -649,7 +666,7 @@ cat_load_one(BCat *c, Oid only)
  * arrived since the scan).  False if it is gone.
  */
 static bool
-rel_refresh(BRel *r)
+rel_refresh(BCat *c, BRel *r)
 {
 	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(r->oid));
 	BRel		fresh;
@@ -663,6 +680,10 @@ rel_refresh(BRel *r)
 		ReleaseSysCache(tup);
 		return false;
 	}
+	/* renamed meanwhile: the new name */
+	if (strcmp(NameStr(((Form_pg_class) GETSTRUCT(tup))->relname), c->names.data + r->name) != 0 ||
+		((Form_pg_class) GETSTRUCT(tup))->relnamespace != r->nsp)
+		cat_set_name(c, r, tup);
 	ReleaseSysCache(tup);
 	r->relam = fresh.relam;
 	r->toast = fresh.toast;
@@ -1673,7 +1694,7 @@ row_estimate(BCat *c, Sizer *s, BloatRow *r)
 			r->table = c->idx[rel->idx].indrelid;
 		return true;
 	}
-	if (inval_seen(rel->hash) && !rel_refresh(rel))
+	if (inval_seen(rel->hash) && !rel_refresh(c, rel))
 	{
 		UnlockRelationOid(rel->oid, AccessShareLock);
 		return false;
@@ -1685,7 +1706,7 @@ row_estimate(BCat *c, Sizer *s, BloatRow *r)
 
 		if (toast && ConditionalLockRelationOid(toast->oid, AccessShareLock))
 		{
-			if (!inval_seen(toast->hash) || rel_refresh(toast))
+			if (!inval_seen(toast->hash) || rel_refresh(c, toast))
 				r->toast = main_fork_bytes(s, toast);
 			UnlockRelationOid(toast->oid, AccessShareLock);
 		}
@@ -1759,6 +1780,7 @@ static void
 bloat_begin(BCat *c, Sizer *s, Oid only)
 {
 	memset(c, 0, sizeof(*c));
+	initStringInfo(&c->names);
 	neqcache = 0;
 	inval_begin();
 	if (OidIsValid(only))
@@ -1795,6 +1817,53 @@ bloat_end(Sizer *s)
 	inval_tracking = false;
 }
 
+/* schema names of the rows: few schemas, looked up once each */
+typedef struct NspCache
+{
+	int			n;
+	Oid			oid[32];
+	Datum		name[32];
+} NspCache;
+
+static Datum
+nsp_name(NspCache *nc, Oid nsp, bool *isnull)
+{
+	int			i;
+	char	   *name;
+	NameData   *d;
+
+	for (i = 0; i < nc->n; i++)
+		if (nc->oid[i] == nsp)
+		{
+			*isnull = nc->name[i] == (Datum) 0;
+			return nc->name[i];
+		}
+	name = get_namespace_name(nsp);
+	d = NULL;
+	if (name != NULL)
+	{
+		d = palloc0(sizeof(NameData));
+		namestrcpy(d, name);
+	}
+	if (nc->n < lengthof(nc->oid))
+	{
+		nc->oid[nc->n] = nsp;
+		nc->name[nc->n] = d ? NameGetDatum(d) : (Datum) 0;
+		nc->n++;
+	}
+	*isnull = (d == NULL);
+	return d ? NameGetDatum(d) : (Datum) 0;
+}
+
+static Datum
+rel_name(BCat *c, BRel *r)
+{
+	NameData   *d = palloc(sizeof(NameData));
+
+	namestrcpy(d, c->names.data + r->name);
+	return NameGetDatum(d);
+}
+
 /*
  * runbook._bloat_rows(rel regclass): bloat_report()'s rows for method
  * 'estimate' but the remedy text, with the advice it is made from
@@ -1812,17 +1881,23 @@ rb_bloat_rows(PG_FUNCTION_ARGS)
 	Datum		kinds[2] = {CStringGetTextDatum("table"), CStringGetTextDatum("index")};
 	Datum		confs[3] = {CStringGetTextDatum("low"), CStringGetTextDatum("medium"), CStringGetTextDatum("high")};
 	Datum		advices[lengthof(advice_names)];
+	NspCache	nc;
+	MemoryContext rowcxt;
+	MemoryContext oldcxt;
 
 	for (i = 0; i < lengthof(advice_names); i++)
 		advices[i] = advice_names[i] ? CStringGetTextDatum(advice_names[i]) : (Datum) 0;
+	nc.n = 0;
 	InitMaterializedSRF(fcinfo, 0);
 	bloat_begin(&c, &s, only);
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "bloat row", ALLOCSET_SMALL_SIZES);
 	for (i = 0; i < c.nrels; i++)
 	{
 		BloatRow	r;
 		RowOut		o;
-		Datum		values[17];
-		bool		nulls[17];
+		Datum		values[20];
+		bool		nulls[20];
+		BRel	   *tbl;
 
 		CHECK_FOR_INTERRUPTS();
 		if (!c.rels[i].report)
@@ -1874,9 +1949,20 @@ rb_bloat_rows(PG_FUNCTION_ARGS)
 		nulls[15] = !r.skipped && r.reason.len == 0;
 		values[16] = advices[o.advice];
 		nulls[16] = advice_names[o.advice] == NULL;
+		/* the names, for rows read from another database (relation NULL there) */
+		values[17] = nsp_name(&nc, r.rel->nsp, &nulls[17]);
+		oldcxt = MemoryContextSwitchTo(rowcxt);
+		values[18] = rel_name(&c, r.rel);
+		nulls[18] = false;
+		tbl = OidIsValid(r.table) ? cat_find(&c, r.table) : NULL;
+		values[19] = tbl ? rel_name(&c, tbl) : (Datum) 0;
+		nulls[19] = (tbl == NULL);
+		MemoryContextSwitchTo(oldcxt);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		MemoryContextReset(rowcxt);
 		pfree(r.reason.data);
 	}
+	MemoryContextDelete(rowcxt);
 	bloat_end(&s);
 	return (Datum) 0;
 }

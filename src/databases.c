@@ -28,8 +28,12 @@
  * that has sent its last row and only exits does not count), and only as
  * many as free background-worker slots allow (a database waits for a slot
  * while one of ours holds one, and is reported when none can be had); each
- * database gets pg_runbook.per_database_timeout from its worker's start,
- * then it is reported as timed out and its worker is stopped.  The caller
+ * database's check gets pg_runbook.per_database_timeout from its worker's
+ * start, then it is reported as timed out and its worker is stopped.  A
+ * worker whose check is over within it only waits for us to read its rows
+ * (RbDbwFixed.sending): that wait, while we check our own database or run
+ * the caller's SQL between _on_databases_start() and _collect(), is not
+ * counted against the budget.  The caller
  * is never blocked on a lock: it only waits on its latch, interruptibly.
  *
  * Nothing is left running: each worker's segment carries an on_dsm_detach
@@ -72,6 +76,7 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -80,28 +85,53 @@
 
 #include "pg_runbook.h"
 #include "databases.h"
+#include "hostshot.h"
 #include "snapshot.h"
 
 PG_FUNCTION_INFO_V1(rb_on_databases);
 PG_FUNCTION_INFO_V1(rb_databases_probe);
+PG_FUNCTION_INFO_V1(rb_check_deadline);
+PG_FUNCTION_INFO_V1(rb_on_databases_start);
+PG_FUNCTION_INFO_V1(rb_on_databases_collect);
 
 int			rb_per_database_workers = 2;
 int			rb_per_database_timeout_ms = 10000;
 #ifdef RB_TEST_HOOKS
 static int	rb_test_per_database_delay_ms = 0;
+static bool rb_test_no_segment = false;
 #endif
 
 /* datconnlimit of a database whose DROP DATABASE was interrupted */
 #define RB_DATCONNLIMIT_INVALID_DB	(-2)
 
+/*
+ * The default of pg_runbook.per_database_workers: one more than the CPUs
+ * the server may run on, at least 2 and at most 4.  A per-database worker
+ * lives a few milliseconds and spends part of them waiting (the
+ * postmaster's fork, its connection, the caller reading its rows): one
+ * more than the CPUs keeps them busy.  At most 4: a call must leave
+ * max_worker_processes slots (8 by default) to parallel query and to other
+ * extensions.
+ */
+static int
+rb_default_per_database_workers(void)
+{
+	int			n = rb_host_cpus();
+
+	if (n <= 0)
+		return 2;
+	return Min(Max(n + 1, 2), 4);
+}
+
 void
 rb_databases_define_gucs(void)
 {
+	rb_per_database_workers = rb_default_per_database_workers();
 	DefineCustomIntVariable("pg_runbook.per_database_workers",
 							"Most background workers one whole-server call runs at once (one per database).",
-							"Each worker uses a max_worker_processes slot while it runs; a database waits for a free slot.",
+							"Each worker uses a max_worker_processes slot while it runs; a database waits for a free slot. Default: the CPUs the server may use plus one, between 2 and 4.",
 							&rb_per_database_workers,
-							2, 1, 64,
+							rb_per_database_workers, 1, 64,
 							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);
@@ -124,6 +154,14 @@ rb_databases_define_gucs(void)
 							PGC_SUSET,
 							GUC_UNIT_MS | GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
+	DefineCustomBoolVariable("pg_runbook.test_per_database_no_segment",
+							 "Test only: a whole-server call finds no dynamic shared memory segment left.",
+							 "Used by the test suite for a server at its limit on segments. Leave off.",
+							 &rb_test_no_segment,
+							 false,
+							 PGC_SUSET,
+							 GUC_NOT_IN_SAMPLE,
+							 NULL, NULL, NULL);
 #endif
 }
 
@@ -214,11 +252,13 @@ typedef struct RbFanout
 	TupleDesc	rowdesc;
 	TupleDesc	wiredesc;		/* its columns without dropped ones */
 	int		   *wiremap;		/* wire column -> rowdesc attribute */
-	bool	   *wirereg;		/* a reg* column: NULL for other databases */
+	char	   *wirereg;		/* a reg* column: RB_REG_* */
 	Datum	   *wvalues;		/* one received row */
 	bool	   *wnulls;
 	/* the output of _on_databases(): datname, summary, ..., r */
 	TupleDesc	outdesc;
+	Oid			rowtype;		/* the check's row type (0: the probe) */
+	ResourceOwner segowner;		/* owner of the segments (NULL: current) */
 	MemoryContext querycxt;		/* where the tuplestores live */
 	ResourceOwner owner;		/* ... and whose temporary files they use:
 								 * the caller's, so that they outlive the
@@ -239,12 +279,25 @@ rb_builtin_type(Oid typid)
 		typid != UNKNOWNOID && get_typtype(typid) != TYPTYPE_PSEUDO;
 }
 
-static bool
-rb_is_reg_type(Oid typid)
+/*
+ * reg* columns of another database's rows.  A regclass names a relation of
+ * that database: always NULL here (pg_class there is not pg_class here).
+ * The other reg* types name definitions (types, functions, operators,
+ * roles...): one made by initdb (an OID below FirstNormalObjectId) is the
+ * same object in every database, made from the same template; another is
+ * NULL.
+ */
+#define RB_REG_NONE		0
+#define RB_REG_CLASS	1
+#define RB_REG_OTHER	2
+
+static char
+rb_reg_kind(Oid typid)
 {
 	switch (typid)
 	{
 		case REGCLASSOID:
+			return RB_REG_CLASS;
 		case REGPROCOID:
 		case REGPROCEDUREOID:
 		case REGOPEROID:
@@ -255,9 +308,9 @@ rb_is_reg_type(Oid typid)
 		case REGNAMESPACEOID:
 		case REGROLEOID:
 		case REGCOLLATIONOID:
-			return true;
+			return RB_REG_OTHER;
 		default:
-			return false;
+			return RB_REG_NONE;
 	}
 }
 
@@ -277,7 +330,7 @@ rb_fanout_rowtype(RbFanout *fo, Oid rowtype)
 	desc = lookup_rowtype_tupdesc_copy(rowtype, -1);
 	fo->rowdesc = desc;
 	fo->wiremap = palloc(sizeof(int) * desc->natts);
-	fo->wirereg = palloc(sizeof(bool) * desc->natts);
+	fo->wirereg = palloc(sizeof(char) * desc->natts);
 	for (i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute a = TupleDescAttr(desc, i);
@@ -291,7 +344,7 @@ rb_fanout_rowtype(RbFanout *fo, Oid rowtype)
 							NameStr(a->attname), format_type_be(rowtype), format_type_be(a->atttypid)),
 					 errhint("A per-database check returns columns of built-in types only.")));
 		fo->wiremap[n] = i;
-		fo->wirereg[n] = rb_is_reg_type(a->atttypid);
+		fo->wirereg[n] = rb_reg_kind(a->atttypid);
 		n++;
 	}
 	if (n > RB_DBW_MAX_COLS)
@@ -346,6 +399,8 @@ rb_fanout_args(RbFanout *fo, FunctionCallInfo fcinfo, int firstarg)
 			fo->args[i] = PG_GETARG_DATUM(firstarg + i);
 			if (typlen == -1)
 				fo->args[i] = PointerGetDatum(PG_DETOAST_DATUM(fo->args[i]));
+			/* ours, in the call's memory (a started call outlives the expression) */
+			fo->args[i] = datumCopy(fo->args[i], typbyval, typlen);
 		}
 	}
 }
@@ -557,8 +612,9 @@ rb_fanout_databases(RbFanout *fo, ArrayType *names, bool templates_too)
 
 /*
  * Keep one row of a database's check: the wire columns put into the row
- * type, reg* columns NULL for another database's row (their OIDs name
- * objects of that database and mean nothing here).  The rows of a database
+ * type, regclass columns NULL for another database's row (their OIDs name
+ * relations of that database and mean nothing here), other reg* columns
+ * too unless initdb made the object (rb_reg_kind()).  The rows of a database
  * are kept apart until it is known to be checked: a check that fails half
  * way returns none of its rows.
  */
@@ -590,7 +646,12 @@ rb_task_keep_row(RbFanout *fo, RbDbTask *t, Datum *wvalues, bool *wnulls)
 	{
 		int			a = fo->wiremap[i];
 
-		if (wnulls[i] || (fo->wirereg[i] && !t->is_current))
+		if (wnulls[i])
+			continue;
+		if (!t->is_current &&
+			(fo->wirereg[i] == RB_REG_CLASS ||
+			 (fo->wirereg[i] == RB_REG_OTHER &&
+			  DatumGetObjectId(wvalues[i]) >= FirstNormalObjectId)))
 			continue;
 		rvalues[a] = wvalues[i];
 		rnulls[a] = false;
@@ -711,12 +772,23 @@ rb_task_run_here(RbFanout *fo, RbDbTask *t)
 
 /* ---------- another database: a worker ---------- */
 
+/* what rb_task_start() did */
+typedef enum RbStartResult
+{
+	RB_START_STARTED,			/* the worker is registered */
+	RB_START_NO_SLOT,			/* no background-worker slot is free */
+	RB_START_REFUSED			/* no segment: the database is refused */
+} RbStartResult;
+
 /*
  * Start the worker of one database: its segment (the fixed part, the
  * arguments, the error and tuple queues), its guard, its registration.
- * False when no background-worker slot is free (nothing is left over).
+ * Nothing is left over when it does not start: no background-worker slot
+ * free (the database waits for one), or no dynamic shared memory segment
+ * left (the server's limit on segments is reached: the database is
+ * refused, with that reason, rather than the whole call failing).
  */
-static bool
+static RbStartResult
 rb_task_start(RbFanout *fo, RbDbTask *t)
 {
 	shm_toc_estimator e;
@@ -753,7 +825,25 @@ rb_task_start(RbFanout *fo, RbDbTask *t)
 	shm_toc_estimate_keys(&e, 4);
 	segsize = shm_toc_estimate(&e);
 
-	seg = dsm_create(segsize, 0);
+	{
+		ResourceOwner oldowner = CurrentResourceOwner;
+
+		if (fo->segowner != NULL)
+			CurrentResourceOwner = fo->segowner;
+#ifdef RB_TEST_HOOKS
+		if (rb_test_no_segment)
+			seg = NULL;
+		else
+#endif
+			seg = dsm_create(segsize, DSM_CREATE_NULL_IF_MAXSEGMENTS);
+		CurrentResourceOwner = oldowner;
+	}
+	if (seg == NULL)
+	{
+		rb_task_refuse(t, "no_shared_memory",
+					   "no dynamic shared memory segment is left for its worker (the server's limit on segments is reached)");
+		return RB_START_REFUSED;
+	}
 	toc = shm_toc_create(RB_DBW_MAGIC, dsm_segment_address(seg), segsize);
 
 	fixed = shm_toc_allocate(toc, sizeof(RbDbwFixed));
@@ -768,6 +858,7 @@ rb_task_start(RbFanout *fo, RbDbTask *t)
 	for (i = 0; i < fixed->ncols; i++)
 		fixed->coltypes[i] = TupleDescAttr(fo->wiredesc, i)->atttypid;
 	fixed->budget_ms = rb_per_database_timeout_ms;
+	fixed->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), rb_per_database_timeout_ms);
 #ifdef RB_TEST_HOOKS
 	fixed->test_delay_ms = rb_test_per_database_delay_ms;
 #endif
@@ -776,6 +867,7 @@ rb_task_start(RbFanout *fo, RbDbTask *t)
 	if (tz != NULL && strlen(tz) < RB_DBW_VERSION_LEN)
 		strlcpy(fixed->timezone, tz, RB_DBW_VERSION_LEN);
 	pg_atomic_init_u32(&fixed->state, RB_DBW_STARTING);
+	pg_atomic_init_u32(&fixed->sending, 0);
 	shm_toc_insert(toc, RB_DBW_KEY_FIXED, fixed);
 
 	argspace = shm_toc_allocate(toc, Max(argsz, 1));
@@ -821,7 +913,7 @@ rb_task_start(RbFanout *fo, RbDbTask *t)
 	if (!ok)
 	{
 		dsm_detach(seg);
-		return false;
+		return RB_START_NO_SLOT;
 	}
 	guard->handle = handle;
 
@@ -833,7 +925,7 @@ rb_task_start(RbFanout *fo, RbDbTask *t)
 	t->started = GetCurrentTimestamp();
 	t->deadline = TimestampTzPlusMilliseconds(t->started, rb_per_database_timeout_ms);
 	t->state = RB_TASK_RUNNING;
-	return true;
+	return RB_START_STARTED;
 }
 
 /* Read what the worker reported on its error queue (the first error). */
@@ -978,6 +1070,56 @@ rb_task_finish(RbFanout *fo, RbDbTask *t)
 }
 
 /*
+ * Start workers up to the limit: checks in progress.  A worker that has
+ * sent its last row is only exiting (its exit is awaited, but holds up no
+ * other database).  True when a database was refused meanwhile.
+ */
+static bool
+rb_fanout_start_workers(RbFanout *fo)
+{
+	int			maxw = Min(rb_per_database_workers, max_worker_processes);
+	int			active = 0;		/* checks in progress */
+	int			busy = 0;		/* our workers that hold a slot */
+	bool		progress = false;
+	RbStartResult res;
+	int			i;
+
+	for (i = 0; i < fo->ntasks; i++)
+	{
+		if (fo->tasks[i].state == RB_TASK_RUNNING)
+			active++;
+		if (fo->tasks[i].state == RB_TASK_RUNNING || fo->tasks[i].state == RB_TASK_EXITING)
+			busy++;
+	}
+	for (i = 0; i < fo->ntasks && active < maxw; i++)
+	{
+		RbDbTask   *t = &fo->tasks[i];
+
+		if (t->state != RB_TASK_PENDING || t->is_current)
+			continue;
+		res = rb_task_start(fo, t);
+		if (res == RB_START_STARTED)
+		{
+			active++;
+			busy++;
+		}
+		else if (res == RB_START_REFUSED)
+			progress = true;	/* reported; the next one */
+		else if (busy == 0)
+		{
+			/* none of ours will free one: say so, and try the next */
+			rb_task_refuse(t, "no_worker_slot",
+						   "no background worker slot is free (max_worker_processes = %d)",
+						   max_worker_processes);
+			progress = true;
+		}
+		else
+			break;				/* one of ours will end and free a slot */
+	}
+	return progress;
+}
+
+/*
  * Run the call: the current database here, the others in workers, at most
  * pg_runbook.per_database_workers at once, each within its time budget.
  * Returns when every database has its outcome.
@@ -985,53 +1127,18 @@ rb_task_finish(RbFanout *fo, RbDbTask *t)
 static void
 rb_fanout_run(RbFanout *fo)
 {
-	int			maxw = Min(rb_per_database_workers, max_worker_processes);
 	bool		here_done = false;
 	int			i;
 
 	for (;;)
 	{
-		int			active = 0;	/* checks in progress */
-		int			busy = 0;	/* our workers that hold a slot */
 		bool		more = false;
 		bool		progress = false;
 		long		timeout = -1;
 		TimestampTz now;
 
-		/*
-		 * Start workers up to the limit: checks in progress.  A worker that
-		 * has sent its last row is only exiting (its exit is awaited below,
-		 * but holds up no other database).
-		 */
-		for (i = 0; i < fo->ntasks; i++)
-		{
-			if (fo->tasks[i].state == RB_TASK_RUNNING)
-				active++;
-			if (fo->tasks[i].state == RB_TASK_RUNNING || fo->tasks[i].state == RB_TASK_EXITING)
-				busy++;
-		}
-		for (i = 0; i < fo->ntasks && active < maxw; i++)
-		{
-			RbDbTask   *t = &fo->tasks[i];
-
-			if (t->state != RB_TASK_PENDING || t->is_current)
-				continue;
-			if (rb_task_start(fo, t))
-			{
-				active++;
-				busy++;
-			}
-			else if (busy == 0)
-			{
-				/* none of ours will free one: say so, and try the next */
-				rb_task_refuse(t, "no_worker_slot",
-							   "no background worker slot is free (max_worker_processes = %d)",
-							   max_worker_processes);
-				progress = true;
-			}
-			else
-				break;			/* one of ours will end and free a slot */
-		}
+		if (rb_fanout_start_workers(fo))
+			progress = true;
 
 		/* the current database, here, while the first workers start */
 		if (!here_done)
@@ -1077,7 +1184,18 @@ rb_fanout_run(RbFanout *fo)
 					progress = true;
 					continue;
 				}
-				if (now >= t->deadline)
+				if (t->state == RB_TASK_RUNNING &&
+					pg_atomic_read_u32(&t->fixed->sending) != 0)
+				{
+					/*
+					 * Its check is over within the budget: only its rows
+					 * are left to read (it sets our latch as it sends).
+					 * The budget bounds the check, never the caller's own
+					 * work before it reads (its own database, or the SQL
+					 * between _on_databases_start() and _collect()).
+					 */
+				}
+				else if (now >= t->deadline)
 				{
 					/* over its budget: stop it; it is reported as timed out */
 					if (!t->timed_out && t->state == RB_TASK_RUNNING)
@@ -1111,14 +1229,24 @@ rb_fanout_run(RbFanout *fo)
 /* ---------- the SQL functions ---------- */
 
 static RbFanout *
-rb_fanout_begin(FunctionCallInfo fcinfo, int check, int dbarg, bool templates_too)
+rb_fanout_begin(FunctionCallInfo fcinfo, int check, int dbarg, bool templates_too,
+				MemoryContext querycxt, ResourceOwner owner)
 {
 	RbFanout   *fo = palloc0(sizeof(RbFanout));
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 
+	/*
+	 * A per-database check reads its own database: one that reached for
+	 * the others would start workers from a worker, a call the caller's
+	 * budget and worker limit do not bound.
+	 */
+	if (rb_in_dbworker)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a per-database check cannot check other databases"),
+				 errhint("A per-database check calls the functions of its own database (runbook._bloat_report(), not runbook.bloat_report()).")));
 	fo->check = check;
-	fo->querycxt = rsinfo->econtext->ecxt_per_query_memory;
-	fo->owner = CurrentResourceOwner;
+	fo->querycxt = querycxt;
+	fo->owner = owner;
 	fo->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_runbook per-database row",
 									   ALLOCSET_DEFAULT_SIZES);
 	rb_fanout_role(fo);
@@ -1148,33 +1276,14 @@ rb_check_arg(FunctionCallInfo fcinfo)
 }
 
 /*
- * runbook._on_databases(check text, databases name[], rowtype anyelement
- *						 [, VARIADIC args "any"])
- *	 RETURNS TABLE (datname name, summary boolean, checked boolean, code text,
- *					reason text, elapsed_ms float8, r anyelement)
- *
- * Per database, in name order: one summary row (r NULL; checked, or code
- * and reason), then its rows (summary false), only if it was checked.
+ * The result of a call: per database, in name order, its summary row and,
+ * if it was checked, its rows.  The rows' tuplestores are released.
  */
-Datum
-rb_on_databases(PG_FUNCTION_ARGS)
+static void
+rb_fanout_output(RbFanout *fo, ReturnSetInfo *rsinfo)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	int			check = rb_check_arg(fcinfo);
-	Oid			rowtype = get_fn_expr_argtype(fcinfo->flinfo, 2);
-	RbFanout   *fo;
 	TupleTableSlot *slot;
 	int			i;
-
-	InitMaterializedSRF(fcinfo, 0);
-	fo = rb_fanout_begin(fcinfo, check, 1, false);
-	fo->outdesc = rsinfo->setDesc;
-	rb_fanout_rowtype(fo, rowtype);
-	rb_fanout_args(fo, fcinfo, 3);
-	fo->wvalues = palloc(sizeof(Datum) * Max(fo->wiredesc->natts, 1));
-	fo->wnulls = palloc(sizeof(bool) * Max(fo->wiredesc->natts, 1));
-
-	rb_fanout_run(fo);
 
 	slot = MakeSingleTupleTableSlot(fo->outdesc, &TTSOpsMinimalTuple);
 	for (i = 0; i < fo->ntasks; i++)
@@ -1202,8 +1311,40 @@ rb_on_databases(PG_FUNCTION_ARGS)
 		}
 		if (t->rows != NULL)
 			tuplestore_end(t->rows);
+		t->rows = NULL;
 	}
 	ExecDropSingleTupleTableSlot(slot);
+}
+
+/*
+ * runbook._on_databases(check text, databases name[], rowtype anyelement
+ *						 [, VARIADIC args "any"])
+ *	 RETURNS TABLE (datname name, summary boolean, checked boolean, code text,
+ *					reason text, elapsed_ms float8, r anyelement)
+ *
+ * Per database, in name order: one summary row (r NULL; checked, or code
+ * and reason), then its rows (summary false), only if it was checked.
+ */
+Datum
+rb_on_databases(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			check = rb_check_arg(fcinfo);
+	Oid			rowtype = get_fn_expr_argtype(fcinfo->flinfo, 2);
+	RbFanout   *fo;
+
+	InitMaterializedSRF(fcinfo, 0);
+	fo = rb_fanout_begin(fcinfo, check, 1, false,
+						 rsinfo->econtext->ecxt_per_query_memory, CurrentResourceOwner);
+	fo->outdesc = rsinfo->setDesc;
+	fo->rowtype = rowtype;
+	rb_fanout_rowtype(fo, rowtype);
+	rb_fanout_args(fo, fcinfo, 3);
+	fo->wvalues = palloc(sizeof(Datum) * Max(fo->wiredesc->natts, 1));
+	fo->wnulls = palloc(sizeof(bool) * Max(fo->wiredesc->natts, 1));
+
+	rb_fanout_run(fo);
+	rb_fanout_output(fo, rsinfo);
 	return (Datum) 0;
 }
 
@@ -1224,7 +1365,8 @@ rb_databases_probe(PG_FUNCTION_ARGS)
 	int			i;
 
 	InitMaterializedSRF(fcinfo, 0);
-	fo = rb_fanout_begin(fcinfo, rb_db_check_lookup("probe"), 0, true);
+	fo = rb_fanout_begin(fcinfo, rb_db_check_lookup("probe"), 0, true,
+						 rsinfo->econtext->ecxt_per_query_memory, CurrentResourceOwner);
 	rb_fanout_run(fo);
 
 	for (i = 0; i < fo->ntasks; i++)
@@ -1247,5 +1389,244 @@ rb_databases_probe(PG_FUNCTION_ARGS)
 		out[7] = Float8GetDatum(t->elapsed_ms);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, onulls);
 	}
+	return (Datum) 0;
+}
+
+/*
+ * runbook._check_deadline() RETURNS timestamptz
+ *
+ * In a per-database worker, the end of the database's time budget
+ * (pg_runbook.per_database_timeout, as its caller counts it): a check with
+ * time-bounded probes of its own (orphaned rows, migration tables) keeps
+ * them within it and reports what it skipped, rather than losing the whole
+ * database to the budget.  NULL anywhere else (the caller's own database:
+ * its statement_timeout governs).
+ */
+Datum
+rb_check_deadline(PG_FUNCTION_ARGS)
+{
+	if (!rb_in_dbworker || rb_dbworker_deadline == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ(rb_dbworker_deadline);
+}
+
+/* ---------- a call started now, its rows collected later ---------- */
+
+/*
+ * runbook._on_databases_start(check, databases, rowtype [, args...]) starts
+ * the workers of a call for the OTHER databases of the call (the caller
+ * checks its own database itself meanwhile: that is the point) and returns
+ * a handle; runbook._on_databases_collect(handle, rowtype) runs the call to
+ * its end and returns what _on_databases() would, without the current
+ * database.  The first pg_runbook.per_database_workers workers start at
+ * once; the rest, the time budgets and the rows are handled by collect.
+ *
+ * A started call lives until it is collected or its transaction ends: its
+ * memory is a child of TopTransactionContext, its segments belong to the
+ * transaction's resource owner (an error anywhere detaches them: their
+ * guards stop the workers), and at commit a call never collected is
+ * stopped the same way.  At most RB_MAX_STARTED calls per session.
+ */
+#define RB_MAX_STARTED 4
+
+typedef struct RbStarted
+{
+	int64		id;				/* 0: a free slot */
+	RbFanout   *fo;
+	MemoryContext cxt;
+} RbStarted;
+
+static RbStarted rb_started[RB_MAX_STARTED];
+static int64 rb_started_next = 1;
+static bool rb_started_callback = false;
+
+/* Stop what a started call still runs: detach its segments (the guards
+ * stop the workers and wait for them) and drop its rows. */
+static void
+rb_started_stop(RbFanout *fo)
+{
+	int			i;
+
+	for (i = 0; i < fo->ntasks; i++)
+	{
+		RbDbTask   *t = &fo->tasks[i];
+
+		if (t->seg != NULL)
+		{
+			dsm_detach(t->seg);
+			t->seg = NULL;
+		}
+		if (t->rows != NULL)
+		{
+			tuplestore_end(t->rows);
+			t->rows = NULL;
+		}
+	}
+}
+
+static void
+rb_started_xact_callback(XactEvent event, void *arg)
+{
+	int			i;
+
+	for (i = 0; i < RB_MAX_STARTED; i++)
+	{
+		if (rb_started[i].id == 0)
+			continue;
+		switch (event)
+		{
+			case XACT_EVENT_PRE_COMMIT:
+			case XACT_EVENT_PARALLEL_PRE_COMMIT:
+			case XACT_EVENT_PRE_PREPARE:
+				/* never collected: stopped now, before the transaction's end */
+				rb_started_stop(rb_started[i].fo);
+				break;
+			default:
+				/*
+				 * The end (commit or abort): the memory goes with the
+				 * transaction; on abort the resource owner detaches the
+				 * segments (the guards stop the workers).
+				 */
+				rb_started[i].id = 0;
+				rb_started[i].fo = NULL;
+				rb_started[i].cxt = NULL;
+				break;
+		}
+	}
+}
+
+static RbStarted *
+rb_started_find(int64 id)
+{
+	int			i;
+
+	for (i = 0; i < RB_MAX_STARTED; i++)
+		if (rb_started[i].id == id && id != 0)
+			return &rb_started[i];
+	return NULL;
+}
+
+/*
+ * runbook._on_databases_start(check text, databases name[], rowtype
+ *							   anyelement [, VARIADIC args "any"])
+ *	 RETURNS bigint
+ */
+Datum
+rb_on_databases_start(PG_FUNCTION_ARGS)
+{
+	int			check = rb_check_arg(fcinfo);
+	Oid			rowtype = get_fn_expr_argtype(fcinfo->flinfo, 2);
+	RbStarted  *slot = NULL;
+	MemoryContext cxt;
+	MemoryContext old;
+	RbFanout   *fo;
+	int			i,
+				n;
+
+	for (i = 0; i < RB_MAX_STARTED; i++)
+		if (rb_started[i].id == 0)
+		{
+			slot = &rb_started[i];
+			break;
+		}
+	if (slot == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("at most %d per-database calls may be started and not collected at once", RB_MAX_STARTED),
+				 errhint("Collect a started call with runbook._on_databases_collect().")));
+	if (!rb_started_callback)
+	{
+		RegisterXactCallback(rb_started_xact_callback, NULL);
+		rb_started_callback = true;
+	}
+
+	cxt = AllocSetContextCreate(TopTransactionContext, "pg_runbook started per-database call",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	fo = rb_fanout_begin(fcinfo, check, 1, false, cxt, TopTransactionResourceOwner);
+	fo->segowner = TopTransactionResourceOwner;
+	fo->rowtype = rowtype;
+	rb_fanout_rowtype(fo, rowtype);
+	rb_fanout_args(fo, fcinfo, 3);
+	fo->wvalues = palloc(sizeof(Datum) * Max(fo->wiredesc->natts, 1));
+	fo->wnulls = palloc(sizeof(bool) * Max(fo->wiredesc->natts, 1));
+	/* the result's layout: datname, summary, checked, code, reason, elapsed_ms, r */
+	fo->outdesc = CreateTemplateTupleDesc(RB_OUT_NATTS);
+	TupleDescInitEntry(fo->outdesc, 1, "datname", NAMEOID, -1, 0);
+	TupleDescInitEntry(fo->outdesc, 2, "summary", BOOLOID, -1, 0);
+	TupleDescInitEntry(fo->outdesc, 3, "checked", BOOLOID, -1, 0);
+	TupleDescInitEntry(fo->outdesc, 4, "code", TEXTOID, -1, 0);
+	TupleDescInitEntry(fo->outdesc, 5, "reason", TEXTOID, -1, 0);
+	TupleDescInitEntry(fo->outdesc, 6, "elapsed_ms", FLOAT8OID, -1, 0);
+	TupleDescInitEntry(fo->outdesc, 7, "r", rowtype, -1, 0);
+
+	/* the caller checks its own database itself */
+	for (i = 0, n = 0; i < fo->ntasks; i++)
+		if (!fo->tasks[i].is_current)
+			fo->tasks[n++] = fo->tasks[i];
+	fo->ntasks = n;
+
+	(void) rb_fanout_start_workers(fo);
+	MemoryContextSwitchTo(old);
+
+	slot->id = rb_started_next++;
+	slot->fo = fo;
+	slot->cxt = cxt;
+	PG_RETURN_INT64(slot->id);
+}
+
+/*
+ * runbook._on_databases_collect(handle bigint, rowtype anyelement)
+ *	 RETURNS TABLE (datname name, summary boolean, checked boolean, code text,
+ *					reason text, elapsed_ms float8, r anyelement)
+ */
+Datum
+rb_on_databases_collect(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	RbStarted  *volatile st = PG_ARGISNULL(0) ? NULL : rb_started_find(PG_GETARG_INT64(0));
+	Oid			rowtype = get_fn_expr_argtype(fcinfo->flinfo, 1);
+	RbFanout   *volatile fo;
+	MemoryContext old;
+
+	if (st == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("no started per-database call with this handle in this transaction"),
+				 errhint("runbook._on_databases_start() returns the handle; a call is collected once.")));
+	fo = st->fo;
+	if (rowtype != fo->rowtype)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("rowtype %s is not the one the call was started with (%s)",
+						format_type_be(rowtype), format_type_be(fo->rowtype))));
+	InitMaterializedSRF(fcinfo, 0);
+
+	/*
+	 * The call's memory and resource owner stay those of its start.  An
+	 * error (a cancel) while it runs stops it at once, even when a
+	 * subtransaction catches the error: the call is over either way.
+	 */
+	old = MemoryContextSwitchTo(st->cxt);
+	PG_TRY();
+	{
+		rb_fanout_run(fo);
+	}
+	PG_CATCH();
+	{
+		rb_started_stop(fo);
+		st->id = 0;
+		st->fo = NULL;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	rb_fanout_output(fo, rsinfo);
+
+	/* collected: its memory is released (its segments were, task by task) */
+	st->id = 0;
+	st->fo = NULL;
+	MemoryContextDelete(st->cxt);
+	st->cxt = NULL;
 	return (Datum) 0;
 }

@@ -22,6 +22,7 @@
 #include "postgres.h"
 
 #include "port/atomics.h"
+#include "datatype/timestamp.h"
 
 /* shm_toc magic and keys of one worker's segment */
 #define RB_DBW_MAGIC			0x52424457	/* "RBDW" */
@@ -70,11 +71,17 @@ typedef struct RbDbwFixed
 	int			ncols;			/* the row type the caller expects */
 	Oid			coltypes[RB_DBW_MAX_COLS];
 	int			budget_ms;		/* pg_runbook.per_database_timeout */
+	TimestampTz deadline;		/* the end of the budget, as the caller
+								 * counts it (set before the start) */
 	int			test_delay_ms;	/* test builds: sleep before the check */
 	char		extversion[RB_DBW_VERSION_LEN]; /* the caller's version */
 	char		timezone[RB_DBW_VERSION_LEN];	/* the caller's TimeZone, or "" */
 
 	/* set by the worker */
+	pg_atomic_uint32 sending;	/* 1: the check has run (its transaction is
+								 * over) and its rows are being sent; the
+								 * budget no longer applies: the worker only
+								 * waits for the caller to read them */
 	pg_atomic_uint32 state;		/* RbDbwState */
 	char		detail[RB_DBW_DETAIL_LEN];	/* e.g. the version found there */
 	uint64		nrows;
@@ -100,6 +107,14 @@ extern int	rb_db_check_lookup(const char *name);
 extern const RbDbCheck *rb_db_check(int index);
 extern char *rb_db_check_query(int index, const char *schema, int nargs);
 extern bool rb_db_extension(Oid *extoid, Oid *nspoid, char **version);
+
+/*
+ * In a per-database worker (dbworker.c): true, and the end of the
+ * database's time budget.  A check runs in one database only: a whole-server
+ * call from inside a worker is refused (databases.c).
+ */
+extern bool rb_in_dbworker;
+extern TimestampTz rb_dbworker_deadline;
 
 /* the worker's entry point (dbworker.c) */
 extern PGDLLEXPORT void rb_dbworker_main(Datum main_arg);

@@ -15,10 +15,11 @@
  * its environment (read-only transactions, a pinned search_path, a short
  * lock_timeout, no parallel query), and runs ONE check of the fixed list
  * below: the check's function or view of the pg_runbook extension installed
- * in that database, which must be at the caller's version.  Its rows go
- * back over the tuple queue as heap tuples of built-in types; what it found
- * (done, not installed, another version) goes into the segment's fixed
- * part.
+ * in that database, which must be at the caller's version.  Its rows are
+ * kept until its transaction has ended (no snapshot, no lock held while
+ * the caller is busy elsewhere), then go back over the tuple queue as heap
+ * tuples of built-in types; what it found (done, not installed, another
+ * version) goes into the segment's fixed part.
  *
  * No SQL text crosses the segment: the caller names the check by its index
  * in rb_db_checks[] and passes typed arguments; the query is built here
@@ -58,6 +59,7 @@
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timeout.h"
@@ -73,6 +75,9 @@
  * database as it is installed there.  Adding a check: one line here, and
  * the object in sql/objects/ (ARCHITECTURE.md has the recipe).
  */
+bool		rb_in_dbworker = false;
+TimestampTz rb_dbworker_deadline = 0;
+
 static const RbDbCheck rb_db_checks[] = {
 	{"probe", NULL, RB_DBCHECK_PROBE},
 	{"triage_database", "_triage_database", RB_DBCHECK_FUNCTION},
@@ -80,6 +85,12 @@ static const RbDbCheck rb_db_checks[] = {
 	{"sizes", "_sizes_relations", RB_DBCHECK_VIEW},
 	{"dead_tuples_top", "_dead_tuples_top", RB_DBCHECK_VIEW},
 	{"relation_names", "_relation_names", RB_DBCHECK_FUNCTION},
+	{"bloat_report", "_bloat_report", RB_DBCHECK_FUNCTION},
+	{"index_advice", "_index_advice", RB_DBCHECK_FUNCTION},
+	{"migration_status", "_migration_status", RB_DBCHECK_FUNCTION},
+	{"integrity_check", "_integrity_check", RB_DBCHECK_FUNCTION},
+	{"sequences_near_overflow", "_sequences_near_overflow", RB_DBCHECK_FUNCTION},
+	{"wraparound_tables", "_wraparound_tables", RB_DBCHECK_VIEW},
 };
 
 /* index of a check by name, or -1 */
@@ -237,11 +248,45 @@ rb_dbworker_test_delay(int ms)
 }
 
 /*
- * Run the check and send its rows.  In a transaction, SPI connected, a
+ * The rows of a check, kept by the worker until its transaction is over.
+ * The caller may be busy with its own database while the check runs (it
+ * reads the queues only then): rows sent as they come would fill the queue
+ * (RB_DBW_TUPQ_SIZE) and hold the check, its snapshot and its locks in
+ * this database, until the budget ran out.  Kept here instead, they are
+ * sent after the commit, when the worker holds nothing but a connection.
+ */
+typedef struct RbDbwRows
+{
+	MemoryContext cxt;
+	HeapTuple  *tuples;
+	int			n;
+	int			cap;
+} RbDbwRows;
+
+static void
+rb_dbworker_keep(RbDbwRows *rows, HeapTuple tup, TupleDesc desc)
+{
+	MemoryContext old = MemoryContextSwitchTo(rows->cxt);
+
+	if (rows->n >= rows->cap)
+	{
+		rows->cap = rows->cap == 0 ? 256 : rows->cap * 2;
+		rows->tuples = rows->tuples == NULL ?
+			palloc(sizeof(HeapTuple) * rows->cap) :
+			repalloc_huge(rows->tuples, sizeof(HeapTuple) * rows->cap);
+	}
+	/* TOAST pointers mean nothing to the caller: inline them */
+	rows->tuples[rows->n++] = HeapTupleHasExternal(tup) ?
+		toast_flatten_tuple(tup, desc) : heap_copytuple(tup);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Run the check and keep its rows.  In a transaction, SPI connected, a
  * snapshot pushed.  Returns the state to report.
  */
 static RbDbwState
-rb_dbworker_run(RbDbwFixed *fixed, shm_mq_handle *tuph, Datum *values,
+rb_dbworker_run(RbDbwFixed *fixed, RbDbwRows *rows, Datum *values,
 				char *nulls, char *detail)
 {
 	const RbDbCheck *c = rb_db_check(fixed->check);
@@ -297,22 +342,9 @@ rb_dbworker_run(RbDbwFixed *fixed, shm_mq_handle *tuph, Datum *values,
 		if (SPI_processed == 0)
 			break;
 		for (i = 0; i < SPI_processed; i++)
-		{
-			HeapTuple	tup = SPI_tuptable->vals[i];
-			shm_mq_result res;
-
-			/* TOAST pointers mean nothing to the caller: inline them */
-			if (HeapTupleHasExternal(tup))
-				tup = toast_flatten_tuple(tup, desc);
-			res = shm_mq_send(tuph, tup->t_len, tup->t_data, false, false);
-			if (res == SHM_MQ_DETACHED)
-				rb_dbworker_caller_gone();
-			if (tup != SPI_tuptable->vals[i])
-				heap_freetuple(tup);
-			fixed->nrows++;
-			CHECK_FOR_INTERRUPTS();
-		}
+			rb_dbworker_keep(rows, SPI_tuptable->vals[i], desc);
 		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
 	}
 	SPI_cursor_close(portal);
 	return RB_DBW_DONE;
@@ -335,6 +367,7 @@ rb_dbworker_main(Datum main_arg)
 	char		nulls[FUNC_MAX_ARGS];
 	char		detail[RB_DBW_DETAIL_LEN];
 	RbDbwState	state;
+	RbDbwRows	rows;
 	int			i;
 
 	pqsignal(SIGTERM, die);
@@ -351,6 +384,8 @@ rb_dbworker_main(Datum main_arg)
 	if (toc == NULL)
 		proc_exit(0);
 	fixed = shm_toc_lookup(toc, RB_DBW_KEY_FIXED, false);
+	rb_in_dbworker = true;
+	rb_dbworker_deadline = fixed->deadline;
 
 	/* from here on, errors (FATAL included) reach the caller */
 	mq = shm_toc_lookup(toc, RB_DBW_KEY_ERRQ, false);
@@ -404,13 +439,33 @@ rb_dbworker_main(Datum main_arg)
 		rb_dbworker_test_delay(fixed->test_delay_ms);
 
 	detail[0] = '\0';
-	state = rb_dbworker_run(fixed, tuph, values, nulls, detail);
+	memset(&rows, 0, sizeof(rows));
+	rows.cxt = AllocSetContextCreate(TopMemoryContext, "pg_runbook per-database rows",
+									 ALLOCSET_DEFAULT_SIZES);
+	state = rb_dbworker_run(fixed, &rows, values, nulls, detail);
 
 	PopActiveSnapshot();
 	SPI_finish();
 	disable_timeout(STATEMENT_TIMEOUT, false);
 	CommitTransactionCommand();
 	pgstat_report_activity(STATE_IDLE, NULL);
+
+	/*
+	 * The check is over: no snapshot, no lock, no timer.  Its rows go to
+	 * the caller as fast as it reads them; it does not count this wait
+	 * against the budget (sending).  A caller that is gone detaches.
+	 */
+	pg_write_barrier();
+	pg_atomic_write_u32(&fixed->sending, 1);
+	for (i = 0; i < rows.n; i++)
+	{
+		if (shm_mq_send(tuph, rows.tuples[i]->t_len, rows.tuples[i]->t_data,
+						false, false) == SHM_MQ_DETACHED)
+			rb_dbworker_caller_gone();
+		fixed->nrows++;
+		CHECK_FOR_INTERRUPTS();
+	}
+	MemoryContextDelete(rows.cxt);
 
 	/* what was found, then the end of the rows (flushes what is pending) */
 	rb_dbworker_report(fixed, state, detail);

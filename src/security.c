@@ -160,6 +160,15 @@ rb_escape_text(const char *val)
  *	transaction_timeout (17+)  0
  *	max_parallel_workers_per_gather  0: no worker starts more workers
  *	jit						  off: catalog queries, never worth compiling
+ *	DateStyle, IntervalStyle, extra_float_digits, bytea_output
+ *							  the defaults (ISO, MDY; postgres; 1; hex): a
+ *							  value a check writes into text (an age, a
+ *							  size, a timestamp) reads the same whatever the
+ *							  role or the database sets
+ *	row_security			  on, the default: a table's policies apply to
+ *							  the role as in its own session (the checks
+ *							  refuse such a table rather than read it,
+ *							  _read_refusal())
  *	TimeZone				  the caller's, so that times in the check's
  *							  texts read as in the caller's session
  *	pg_stat_statements.track  none (rb_worker_untracked())
@@ -178,6 +187,11 @@ rb_dbworker_fixed_environment(const char *timezone)
 		{"transaction_timeout", "0"},
 		{"max_parallel_workers_per_gather", "0"},
 		{"jit", "off"},
+		{"DateStyle", "ISO, MDY"},
+		{"IntervalStyle", "postgres"},
+		{"extra_float_digits", "1"},
+		{"bytea_output", "hex"},
+		{"row_security", "on"},
 	};
 	int			i;
 

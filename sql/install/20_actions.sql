@@ -43,6 +43,10 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.actions_id_seq', '');
 
 REVOKE ALL ON TABLE @extschema@.actions FROM PUBLIC;
 GRANT SELECT ON TABLE @extschema@.actions TO pg_monitor;
+-- (its sequence too: triage()'s sequences check reads every sequence of a
+-- database, and a pg_monitor role would otherwise find this one unreadable
+-- in every database with pg_runbook; 1.2)
+GRANT SELECT ON SEQUENCE @extschema@.actions_id_seq TO pg_monitor;
 
 -- Who reads which rows (issue 22): pg_stat_activity's visibility rule.  A
 -- row about a session is visible to members of pg_read_all_stats

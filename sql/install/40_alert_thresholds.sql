@@ -49,7 +49,9 @@ INSERT INTO @extschema@.alert_thresholds (name, value, unit, description, user_s
  ('disk_sev2_pct',               90,         'percent', 'the same, SEV2 at or above', false),
  ('disk_sev3_pct',               80,         'percent', 'the same, SEV3 at or above', false),
  ('slow_query_share_pct',        20,         'percent', 'a statement taking this share of all statement time (pg_stat_statements), with a mean of at least slow_query_share_mean_ms: SEV3', false),
- ('slow_query_share_mean_ms',    20,         'ms',      'a statement faster than this per call is ordinary traffic whatever its share of the time', false);
+ ('slow_query_share_mean_ms',    20,         'ms',      'a statement faster than this per call is ordinary traffic whatever its share of the time', false),
+ ('sequence_used_pct',           80,         'percent', 'a sequence (serial, identity) that has used this share of the range of its type or column, in any database: SEV3 (exhausted: SEV1)', false),
+ ('sequence_used_sev2_pct',      95,         'percent', 'the same, SEV2', false);
 
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.alert_thresholds', 'WHERE user_set');
 

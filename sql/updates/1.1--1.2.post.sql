@@ -28,7 +28,9 @@ ALTER TABLE @extschema@.alert_thresholds DISABLE TRIGGER alert_thresholds_write;
 
 INSERT INTO @extschema@.alert_thresholds (name, value, unit, description, user_set) VALUES
  ('slow_query_share_pct',        20,         'percent', 'a statement taking this share of all statement time (pg_stat_statements), with a mean of at least slow_query_share_mean_ms: SEV3', false),
- ('slow_query_share_mean_ms',    20,         'ms',      'a statement faster than this per call is ordinary traffic whatever its share of the time', false)
+ ('slow_query_share_mean_ms',    20,         'ms',      'a statement faster than this per call is ordinary traffic whatever its share of the time', false),
+ ('sequence_used_pct',           80,         'percent', 'a sequence (serial, identity) that has used this share of the range of its type or column, in any database: SEV3 (exhausted: SEV1)', false),
+ ('sequence_used_sev2_pct',      95,         'percent', 'the same, SEV2', false)
 ON CONFLICT (name) DO NOTHING;
 UPDATE @extschema@.alert_thresholds
    SET description = 'an inactive replication slot retaining this much WAL: SEV2 (any inactive slot holding a WAL segment: SEV3)'

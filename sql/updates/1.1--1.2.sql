@@ -94,3 +94,112 @@ DROP FUNCTION @extschema@.long_running(interval);
 -- slow_queries(): include_utility, lock_wait_pct and lock_wait_note; ranked
 -- by total time by default (issue 23)
 DROP FUNCTION @extschema@.slow_queries(integer, text, bigint);
+
+-- ---------------------------------------------------------------------
+-- Every database from one call, part 2 (issue 24): bloat_report(),
+-- index_advice(), migration_status(), integrity_check() and
+-- sequences_near_overflow() cover every database of the server (argument
+-- databases), and their rows name their database and relation (datname,
+-- schemaname, relname).  Their rows are named types (sql/install/
+-- 10_types.sql), as the per-database mechanism needs; migration_status()
+-- is dropped above already.
+-- ---------------------------------------------------------------------
+DROP FUNCTION @extschema@.bloat_report(text, regclass, bigint);
+DROP FUNCTION @extschema@.index_advice(bigint, bigint);
+DROP FUNCTION @extschema@.integrity_check(regclass[], interval, boolean, boolean);
+DROP FUNCTION @extschema@.sequences_near_overflow(real);
+
+ALTER TYPE @extschema@.bloat_row
+    ADD ATTRIBUTE datname name,
+    ADD ATTRIBUTE schemaname name,
+    ADD ATTRIBUTE relname name,
+    ADD ATTRIBUTE table_relname name;
+
+COMMENT ON TYPE @extschema@.bloat_row IS
+'a row of bloat_report(): a table or index (schemaname, relname; an index''s table in table_relname) of a database, its size and estimated or measured bloat, how far the figure can be trusted, and the remedy to run in that database';
+
+CREATE TYPE @extschema@.index_advice_row AS (
+    verdict text,
+    index regclass,
+    table_name regclass,
+    size_bytes bigint,
+    size_pretty text,
+    keep regclass,
+    reason text,
+    ddl text,
+    stats_since timestamptz,
+    datname name,
+    schemaname name,
+    relname name,
+    table_relname name);
+
+COMMENT ON TYPE @extschema@.index_advice_row IS
+'a row of index_advice(): the verdict, the index (relname) and its table (table_relname; an index is in its table''s schema), the reason and the DDL to run in that database';
+
+CREATE TYPE @extschema@.migration_status_row AS (
+    tool text,
+    migration_table regclass,
+    status text,
+    migration text,
+    started_at timestamptz,
+    finished_at timestamptz,
+    detail text,
+    remedy text,
+    remedy_command text,
+    remedy_sql text,
+    datname name,
+    schemaname name,
+    relname name);
+
+COMMENT ON TYPE @extschema@.migration_status_row IS
+'a row of migration_status(): a migration tool''s table in a database (schemaname, relname), its status and the remedy';
+
+CREATE TYPE @extschema@.integrity_check_row AS (
+    check_name text,
+    status text,
+    object text,
+    relation regclass,
+    count bigint,
+    detail text,
+    check_sql text,
+    remedy_sql text,
+    datname name,
+    schemaname name,
+    relname name);
+
+COMMENT ON TYPE @extschema@.integrity_check_row IS
+'a row of integrity_check(): a check, its status, the object and relation (schemaname, relname) in a database, the SQL that confirms it and the SQL that fixes it';
+
+CREATE TYPE @extschema@.sequences_near_overflow_row AS (
+    sequence regclass,
+    table_name regclass,
+    column_name name,
+    column_type regtype,
+    sequence_type regtype,
+    last_value bigint,
+    limit_value bigint,
+    limited_by text,
+    pct_used numeric,
+    remaining bigint,
+    cycles boolean,
+    status text,
+    remedy text,
+    datname name,
+    schemaname name,
+    relname name,
+    table_schemaname name,
+    table_relname name);
+
+COMMENT ON TYPE @extschema@.sequences_near_overflow_row IS
+'a row of sequences_near_overflow(): the sequence (schemaname, relname) and the column it feeds (table_schemaname, table_relname, column_name) in a database, how much of its range is used, and the remedy';
+
+-- triage(): the invalid indexes, NOT VALID constraints and migrations
+-- checks become per-database checks (_triage_db_<name>(thresholds), run in
+-- every database by the check "databases") (issue 24)
+DROP FUNCTION @extschema@._triage_invalid_indexes(@extschema@.sessions[], jsonb, integer[]);
+DROP FUNCTION @extschema@._triage_not_valid_constraints(@extschema@.sessions[], jsonb, integer[]);
+DROP FUNCTION @extschema@._triage_migrations(@extschema@.sessions[], jsonb, integer[]);
+
+-- triage()'s sequences check reads every sequence of a database: a
+-- pg_monitor role may read pg_runbook's own (as sql/install/20_actions.sql)
+GRANT SELECT ON SEQUENCE @extschema@.actions_id_seq TO pg_monitor;

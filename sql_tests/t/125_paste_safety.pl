@@ -309,7 +309,13 @@ my $cat = decode_json(sql(q{
 	         coalesce((SELECT json_agg(json_build_object('name', a.n, 'type', format_type(a.t, NULL)) ORDER BY a.o)
 	                     FROM unnest(coalesce(p.proallargtypes, p.proargtypes::oid[]), coalesce(p.proargmodes, array_fill('i'::"char", ARRAY[p.pronargs])),
 	                                 coalesce(p.proargnames, array_fill(''::text, ARRAY[p.pronargs]))) WITH ORDINALITY a(t, m, n, o)
-	                    WHERE a.m IN ('o', 't', 'b')), '[]') AS outs,
+	                    WHERE a.m IN ('o', 't', 'b')),
+	                  -- RETURNS SETOF a composite type (a row type of the
+	                  -- whole-server functions, a view's): its columns
+	                  (SELECT json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, NULL)) ORDER BY a.attnum)
+	                     FROM pg_type ty JOIN pg_attribute a ON a.attrelid = ty.typrelid
+	                    WHERE ty.oid = p.prorettype AND ty.typrelid <> 0 AND a.attnum > 0 AND NOT a.attisdropped),
+	                  '[]') AS outs,
 	         format_type(p.prorettype, NULL) AS rettype
 	    FROM pg_proc p
 	   WHERE p.pronamespace = 'runbook'::regnamespace AND p.proname !~ '^_'
@@ -355,7 +361,8 @@ my %shell = map { $_ => 1 } qw(remedy_command);
 my %prose = map { $_ => 1 } (
 	'lock_tree().line', 'triage().action', 'index_advice().reason', 'integrity_check().detail',
 	'migration_status().remedy', 'migration_status().detail', 'replication_status().detail',
-	'config_check().reason', 'wraparound.detail', 'incident_message().<ret>', 'incident_report().<ret>');
+	'config_check().reason', 'wraparound.detail', 'incident_message().<ret>', 'incident_report().<ret>',
+	'bloat_report().reason', '_wraparound_tables.detail', 'wraparound().detail');
 # raw values shown as data (names, query texts, states, settings); never text
 # to paste.  A new column is pasted (sql) until it is listed here.
 my %data = map { $_ => 1 } qw(
@@ -366,7 +373,8 @@ my %data = map { $_ => 1 } qw(
   metric metric_type help alert unit summary role client sync_state slot_type wal_status retained
   last_failed_wal pretty size_pretty limited_by column_name finding verdict confidence description updated_by
   comment application_pattern exclude_application_pattern database_name role_name states temp_size
-  indexes_pretty table_pretty toast_pretty total_pretty outcome schemaname relname code extversion);
+  indexes_pretty table_pretty toast_pretty total_pretty outcome schemaname relname code extversion
+  table_schemaname table_relname bloat_pretty kind method);
 # per function: a column whose name means something else there
 my %data_in = map { $_ => 1 } (
 	'slow_queries().lock_wait_note', 'events().detail', 'recent_actions().detail', 'recent_actions().reason', 'recent_actions().action',
@@ -384,9 +392,19 @@ my %data_in = map { $_ => 1 } (
 	# the Prometheus exposition format: label values escaped by its own rule
 	# (\\, \", \n; tested in 620_prometheus.pl), read by a scraper
 	'metrics().<ret>');
+# a column whose values are of several kinds, judged by the value:
+# bloat_report().remedy holds SQL, pg_repack's command line (shell), or a
+# word for a person ('none', a retry note)
+my %by_value = ('bloat_report().remedy' => sub {
+	my ($v) = @_;
+	return 'shell' if $v =~ /^pg_repack / || $v =~ /^# pg_runbook withheld this command/;
+	return 'prose' if $v eq 'none' || $v =~ /^retry later/;
+	return 'sql';
+});
 sub kind_of {
-	my ($label, $col) = @_;
+	my ($label, $col, $v) = @_;
 	my $key = "$label.$col";
+	return $by_value{$key}->($v) if $by_value{$key};
 	return 'shell' if $shell{$col};
 	return 'prose' if $prose{$key};
 	return 'data' if $data_in{$key} || $data{$col};
@@ -407,7 +425,7 @@ for my $c (@calls) {
 			my $v = $row->{$col};
 			next unless defined $v;
 			$v = join("\n", @$v) if ref $v eq 'ARRAY';
-			my $k = kind_of($fname, $col);
+			my $k = kind_of($fname, $col, $v);
 			$seen_kinds{"$fname.$col"} = $k;
 			push @{ $values{$k} }, [ "$label.$col", $v, "$fname.$col" ];
 		}

@@ -137,7 +137,7 @@ is( $node->safe_psql('restored',
 		"SELECT string_agg(name || '=' || value, ',') FROM runbook.alert_thresholds WHERE user_set"),
 	'lock_wait_seconds=0', 'restored database keeps the changed threshold');
 is($node->safe_psql('restored', 'SELECT count(*) FROM runbook.alert_thresholds'),
-	'28', 'and the shipped defaults, once each');
+	'30', 'and the shipped defaults, once each');
 
 $mon->quit;
 $node->stop;

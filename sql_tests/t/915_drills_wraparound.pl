@@ -19,6 +19,10 @@ autovacuum_freeze_max_age = 1500000000
 autovacuum_naptime = 1
 });
 $node->safe_psql('postgres', 'CREATE TABLE acc (id int PRIMARY KEY, v int); INSERT INTO acc VALUES (1, 0);');
+# an application database with pg_runbook: its tables are as old, and
+# triage() in postgres must name them (issue 24: every database)
+$node->safe_psql('postgres', 'CREATE DATABASE app');
+$node->safe_psql('app', 'CREATE EXTENSION pg_runbook; CREATE TABLE ledger (id int PRIMARY KEY); INSERT INTO ledger VALUES (1);');
 $node->stop;
 # the next xid: 1.15 billion on, at a pg_xact segment boundary, and the
 # segment file the server will write it to
@@ -33,9 +37,26 @@ $node->start;
 
 my $rows = triage($node);
 my @wrap = grep { $_->{check_name} eq 'wraparound' } @$rows;
-is(join(',', sort map { $_->{evidence}{datname} } @wrap), 'postgres,template0,template1', 'every database is reported');
+is(join(',', sort map { $_->{evidence}{datname} } @wrap), 'app,postgres,template0,template1', 'every database is reported');
 my $top = record_top('915 #1', top_live($rows));
 is($top->{check_name} . ' ' . $top->{severity}, 'wraparound SEV2', 'the highest live finding: wraparound, SEV2');
+
+# the tables behind the age, per database with pg_runbook: app's from
+# postgres (its worker read them there), as app's own catalog shows them
+my @wt = grep { $_->{check_name} eq 'wraparound_tables' } @$rows;
+is(join(',', map { "$_->{datname}:$_->{severity}" } sort { $a->{datname} cmp $b->{datname} } @wt), 'app:SEV2,postgres:SEV2',
+	'wraparound_tables: the old tables of app and postgres, each finding with its database');
+my ($wapp) = grep { $_->{datname} eq 'app' } @wt;
+is($wapp->{evidence}{count}, $node->safe_psql('app', q{SELECT count(*) FROM pg_class WHERE relkind IN ('r', 'm', 't') AND relfrozenxid <> '0'::xid
+                                                      AND age(relfrozenxid) > 1000000000}),
+	'app: as many tables as pg_class of app shows past the age');
+is($node->safe_psql('app', qq{SELECT age(relfrozenxid) = (SELECT max(age(c.relfrozenxid)) FROM pg_class c
+                                                           WHERE c.relkind IN ('r', 'm', 't') AND c.relfrozenxid <> '0'::xid)
+                               FROM pg_class WHERE oid = '$wapp->{evidence}{tables}[0]{table}'::regclass}),
+	't', "app: the table it names oldest ($wapp->{evidence}{tables}[0]{table}) is the oldest in pg_class of app");
+like($wapp->{remedy_sql}, qr/^VACUUM \(FREEZE, VERBOSE\) \S+;$/, 'app: the remedy freezes the oldest table');
+my ($ret0, $out0, $err0) = run_printed($node, $wapp->{remedy_sql}, 'app');
+is($ret0, 0, 'app: the remedy runs as printed in app') or diag $err0;
 
 # the view and triage agree, database by database
 my (undef, $vout) = $node->psql('postgres', q{SELECT name, pct_of_hard_limit, severity, action FROM runbook.wraparound WHERE kind = 'database'});
@@ -74,6 +95,6 @@ $node->restart if ($t0->{remedy_sql} // '') =~ /restart/;
 poll($node, q{SELECT max(age(datfrozenxid)) < 200000000 FROM pg_database}) or diag 'template0 still old';
 is($node->safe_psql('postgres', q{SELECT max(age(datfrozenxid)) < 200000000 FROM pg_database}), 't',
 	'pg_database: every database frozen, template0 by autovacuum');
-no_sev2_for(triage($node), [qw(wraparound)], 'after');
+no_sev2_for(triage($node), [qw(wraparound wraparound_tables)], 'after');
 
 done_testing();

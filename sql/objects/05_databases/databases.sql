@@ -51,6 +51,64 @@ COMMENT ON FUNCTION @extschema@._on_databases(text, name[], anyelement, "any") I
 REVOKE ALL ON FUNCTION @extschema@._on_databases(text, name[], anyelement, "any") FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@._on_databases(text, name[], anyelement, "any") TO pg_monitor;
 
+-- The same call in two steps, so that the caller checks its own database
+-- while the workers check the others: _on_databases_start() starts the
+-- workers of the OTHER databases of the call and returns a handle;
+-- _on_databases_collect() runs the call to its end and returns its rows as
+-- _on_databases() does, without the current database.  A call not
+-- collected is stopped at the end of its transaction.
+CREATE OR REPLACE FUNCTION @extschema@._on_databases_start(
+    check_name text,
+    databases name[],
+    rowtype anyelement)
+RETURNS bigint
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'rb_on_databases_start';
+
+COMMENT ON FUNCTION @extschema@._on_databases_start(text, name[], anyelement) IS
+'internal: start a per-database check in the other databases of the call (workers at once); its handle, for _on_databases_collect()';
+
+REVOKE ALL ON FUNCTION @extschema@._on_databases_start(text, name[], anyelement) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._on_databases_start(text, name[], anyelement) TO pg_monitor;
+
+CREATE OR REPLACE FUNCTION @extschema@._on_databases_start(
+    check_name text,
+    databases name[],
+    rowtype anyelement,
+    VARIADIC args "any")
+RETURNS bigint
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'rb_on_databases_start';
+
+COMMENT ON FUNCTION @extschema@._on_databases_start(text, name[], anyelement, "any") IS
+'internal: _on_databases_start() with the check''s arguments (built-in types)';
+
+REVOKE ALL ON FUNCTION @extschema@._on_databases_start(text, name[], anyelement, "any") FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._on_databases_start(text, name[], anyelement, "any") TO pg_monitor;
+
+CREATE OR REPLACE FUNCTION @extschema@._on_databases_collect(
+    handle bigint,
+    rowtype anyelement,
+    OUT datname name,
+    OUT summary boolean,
+    OUT checked boolean,
+    OUT code text,
+    OUT reason text,
+    OUT elapsed_ms double precision,
+    OUT r anyelement)
+RETURNS SETOF record
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'rb_on_databases_collect';
+
+COMMENT ON FUNCTION @extschema@._on_databases_collect(bigint, anyelement) IS
+'internal: the end of a call started by _on_databases_start(): per other database a summary row, then its rows in r';
+
+REVOKE ALL ON FUNCTION @extschema@._on_databases_collect(bigint, anyelement) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._on_databases_collect(bigint, anyelement) TO pg_monitor;
+
 CREATE OR REPLACE FUNCTION @extschema@._databases_probe(
     databases name[],
     OUT datname name,
@@ -71,6 +129,71 @@ COMMENT ON FUNCTION @extschema@._databases_probe(name[]) IS
 
 REVOKE ALL ON FUNCTION @extschema@._databases_probe(name[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@._databases_probe(name[]) TO pg_monitor;
+
+-- The end of this database's time budget in a per-database worker (NULL
+-- elsewhere): checks with time-bounded probes of their own keep them
+-- within it.
+CREATE OR REPLACE FUNCTION @extschema@._check_deadline()
+RETURNS timestamptz
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'rb_check_deadline';
+
+COMMENT ON FUNCTION @extschema@._check_deadline() IS
+'internal: in a per-database worker, when the database''s time budget (pg_runbook.per_database_timeout) ends; NULL in a session';
+
+REVOKE ALL ON FUNCTION @extschema@._check_deadline() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._check_deadline() TO pg_monitor;
+
+-- The time for one probe of a check (integrity_check()'s orphan counts,
+-- migration_status()'s table reads): want_ms, or less in a per-database
+-- worker, so that the check ends within its database's time budget (a
+-- quarter of a second, or a tenth of what is left, is kept for the rest of
+-- the check and its rows); 0 when nothing is left.
+CREATE OR REPLACE FUNCTION @extschema@._probe_budget_ms(want_ms integer)
+RETURNS integer
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN d.t IS NULL THEN want_ms
+                ELSE greatest(0, least(want_ms::numeric, l.ms - greatest(250, l.ms / 10)))::integer END
+      FROM @extschema@._check_deadline() AS d(t),
+           LATERAL (SELECT floor(extract(epoch FROM d.t - clock_timestamp()) * 1000) AS ms) l
+$$;
+
+COMMENT ON FUNCTION @extschema@._probe_budget_ms(integer) IS
+'internal: the milliseconds one probe of a check may take (want_ms, or less in a per-database worker near the end of its time budget)';
+
+REVOKE ALL ON FUNCTION @extschema@._probe_budget_ms(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._probe_budget_ms(integer) TO pg_monitor;
+
+-- Does a call of a whole-server function cover this database only?  With
+-- an argument that names a relation (a regclass names one of this
+-- database), it must: databases is then NULL or this database alone.
+CREATE OR REPLACE FUNCTION @extschema@._this_database_only(databases name[], relation_arg text DEFAULT NULL)
+RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    here boolean := databases IS NOT NULL AND cardinality(databases) > 0
+                    AND current_database() = ALL (databases);
+BEGIN
+    IF relation_arg IS NOT NULL AND NOT here AND databases IS NOT NULL THEN
+        RAISE EXCEPTION '% names a relation of this database: the call covers this database only', relation_arg
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('Leave databases out, or call the function in the database of the relation; databases => ARRAY[%L] is this one.',
+                                current_database());
+    END IF;
+    RETURN here OR relation_arg IS NOT NULL;
+END
+$fn$;
+
+COMMENT ON FUNCTION @extschema@._this_database_only(name[], text) IS
+'internal: a whole-server function covers this database only (databases names only it, or an argument names a relation of it)';
+
+REVOKE ALL ON FUNCTION @extschema@._this_database_only(name[], text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._this_database_only(name[], text) TO pg_monitor;
 
 -- What to do about a database a whole-server call cannot check (NULL when
 -- there is nothing to do: a template, a database that allows no
@@ -94,6 +217,29 @@ COMMENT ON FUNCTION @extschema@._database_fix(text, name) IS
 
 REVOKE ALL ON FUNCTION @extschema@._database_fix(text, name) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@._database_fix(text, name) TO pg_monitor;
+
+-- The row a whole-server function gives a database it could not check:
+-- datname, 'not checked: <reason>' in the column reason_col, the statement
+-- that fixes it (_database_fix(), to run in that database) in fix_col, and
+-- the columns of extra (a verdict or status that says it).
+CREATE OR REPLACE FUNCTION @extschema@._not_checked_row(rowtype anyelement, datname name, code text, reason text,
+                                                        reason_col text, fix_col text, extra jsonb DEFAULT '{}')
+RETURNS anyelement
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_populate_record(rowtype,
+               extra || jsonb_build_object('datname', datname, reason_col, 'not checked: ' || reason)
+               || CASE WHEN fix_col IS NOT NULL
+                       THEN jsonb_build_object(fix_col, @extschema@._database_fix(code, datname))
+                       ELSE '{}' END)
+$$;
+
+COMMENT ON FUNCTION @extschema@._not_checked_row(anyelement, name, text, text, text, text, jsonb) IS
+'internal: the row of a whole-server function for a database it could not check (datname, the reason, the fix)';
+
+REVOKE ALL ON FUNCTION @extschema@._not_checked_row(anyelement, name, text, text, text, text, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._not_checked_row(anyelement, name, text, text, text, text, jsonb) TO pg_monitor;
 
 CREATE OR REPLACE FUNCTION @extschema@.databases(
     OUT datname name,

@@ -1,8 +1,10 @@
--- runbook.bloat_report(method, rel, max_bytes): tables and indexes, bytes
--- and percent, with the method, its confidence and the remedy.  The
--- estimate is C (src/bloat.c, _bloat_rows: every figure, the confidence,
--- the reason and the advice, with conditional locks); the remedy text is
--- built here, only for the rows whose advice needs one.
+-- _bloat_report(method, rel, max_bytes): one database's part of
+-- runbook.bloat_report() (bloat_report_server.sql runs it in every
+-- database): tables and indexes, bytes and percent, with the method, its
+-- confidence and the remedy.  The estimate is C (src/bloat.c, _bloat_rows:
+-- every figure, the confidence, the reason and the advice, with
+-- conditional locks, and the names); the remedy text is built here, in the
+-- database of the row, only for the rows whose advice needs one.
 
 CREATE OR REPLACE FUNCTION @extschema@._bloat_rows(
     rel regclass DEFAULT NULL,
@@ -22,14 +24,17 @@ CREATE OR REPLACE FUNCTION @extschema@._bloat_rows(
     OUT method text,
     OUT confidence text,
     OUT reason text,
-    OUT advice text)
+    OUT advice text,
+    OUT schemaname name,
+    OUT relname name,
+    OUT table_relname name)
 RETURNS SETOF record
 LANGUAGE C VOLATILE PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'rb_bloat_rows';
 
 COMMENT ON FUNCTION @extschema@._bloat_rows(regclass) IS
-'internal: the rows of bloat_report(''estimate'') without the remedy text, with the advice it is built from';
+'internal: the rows of bloat_report(''estimate'') of this database without the remedy text, with the advice it is built from and the names';
 
 REVOKE ALL ON FUNCTION @extschema@._bloat_rows(regclass) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@._bloat_rows(regclass) TO pg_monitor;
@@ -50,10 +55,10 @@ COMMENT ON FUNCTION @extschema@._bloat_advice(text, bigint, bigint, numeric, tex
 REVOKE ALL ON FUNCTION @extschema@._bloat_advice(text, bigint, bigint, numeric, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@._bloat_advice(text, bigint, bigint, numeric, text) TO pg_monitor;
 
-CREATE OR REPLACE FUNCTION @extschema@.bloat_report(
-    method text DEFAULT 'estimate',
-    rel regclass DEFAULT NULL,
-    max_bytes bigint DEFAULT 1073741824)
+CREATE OR REPLACE FUNCTION @extschema@._bloat_report(
+    method text,
+    rel regclass,
+    max_bytes bigint)
 RETURNS SETOF @extschema@.bloat_row
 LANGUAGE plpgsql VOLATILE
 SET lock_timeout = '100ms'
@@ -65,7 +70,7 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     o @extschema@.bloat_row;
-    m text := lower(coalesce(bloat_report.method, 'estimate'));
+    m text := lower(coalesce(_bloat_report.method, 'estimate'));
     pgst name;
     e record;
     x record;
@@ -75,7 +80,7 @@ DECLARE
     scanned integer := 0;
 BEGIN
     IF m NOT IN ('estimate', 'approx', 'exact') THEN
-        RAISE EXCEPTION 'unknown bloat method "%"', bloat_report.method
+        RAISE EXCEPTION 'unknown bloat method "%"', _bloat_report.method
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Use ''estimate'' (catalog statistics, no scan), ''approx'' (pgstattuple_approx) or ''exact'' (pgstattuple / pgstatindex, reads every page).';
     END IF;
@@ -111,6 +116,10 @@ BEGIN
             o.confidence := e.confidence;
             o.reason := e.reason;
             o.remedy := NULL;
+            o.datname := current_database();
+            o.schemaname := e.schemaname;
+            o.relname := e.relname;
+            o.table_relname := e.table_relname;
             adv := e.advice;
 
             IF e.advice = 'retry' THEN
@@ -174,7 +183,8 @@ BEGIN
                         o.bloat_bytes := NULL; o.bloat_pct := NULL;
                         measured := measured || o;
                         CONTINUE;
-                    WHEN feature_not_supported OR wrong_object_type THEN
+                    -- an invalid index (a failed CREATE INDEX CONCURRENTLY): pgstatindex refuses it
+                    WHEN feature_not_supported OR wrong_object_type OR object_not_in_prerequisite_state THEN
                         o.reason := concat_ws('; ', o.reason, 'pgstattuple cannot measure it (' || SQLERRM || '): estimate shown');
                         IF adv = 'measure' THEN
                             adv := 'none';
@@ -215,23 +225,26 @@ BEGIN
                WHEN 'rebuild' THEN @extschema@._runnable('shell', 'pg_repack --dbname=%Q --table=%Q',
                                                          current_database()::text, b.relation::text)
                WHEN 'reindex' THEN @extschema@._runnable('sql', 'REINDEX INDEX CONCURRENTLY %R;', b.relation)
-           END
+           END,
+           current_database(), b.schemaname, b.relname, b.table_relname
       FROM (SELECT r.relation, r.kind, r.table_name, r.size_bytes, r.size_pretty, r.bloat_bytes,
                    r.bloat_pretty, r.bloat_pct, r.dead_tuple_pct, r.live_tuples, r.dead_tuples,
-                   r.toast_bytes, r.fillfactor, r.method, r.confidence, r.reason, r.advice
+                   r.toast_bytes, r.fillfactor, r.method, r.confidence, r.reason, r.advice,
+                   r.schemaname, r.relname, r.table_relname
               FROM @extschema@._bloat_rows(rel) r
              WHERE m = 'estimate'
             UNION ALL
             SELECT u.relation, u.kind, u.table_name, u.size_bytes, u.size_pretty, u.bloat_bytes,
                    u.bloat_pretty, u.bloat_pct, u.dead_tuple_pct, u.live_tuples, u.dead_tuples,
-                   u.toast_bytes, u.fillfactor, u.method, u.confidence, u.reason, u.remedy
+                   u.toast_bytes, u.fillfactor, u.method, u.confidence, u.reason, u.remedy,
+                   u.schemaname, u.relname, u.table_relname
               FROM unnest(measured) u
              WHERE m <> 'estimate') b;
 END
 $fn$;
 
-COMMENT ON FUNCTION @extschema@.bloat_report(text, regclass, bigint) IS
-'bloat of tables and indexes (btree and hash estimated) with method, confidence, the reason a figure is weak and the remedy; method estimate (default, catalog statistics, no scan), approx or exact (pgstattuple, opt-in, reads every page: relations up to max_bytes, one table with rel)';
+COMMENT ON FUNCTION @extschema@._bloat_report(text, regclass, bigint) IS
+'internal: bloat_report() in this database (the per-database check bloat_report() runs in each database)';
 
-REVOKE ALL ON FUNCTION @extschema@.bloat_report(text, regclass, bigint) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@.bloat_report(text, regclass, bigint) TO pg_monitor;
+REVOKE ALL ON FUNCTION @extschema@._bloat_report(text, regclass, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._bloat_report(text, regclass, bigint) TO pg_monitor;

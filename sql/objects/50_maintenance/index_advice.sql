@@ -1,10 +1,12 @@
 -- runbook.index_advice(): unused, duplicate, redundant and invalid indexes,
 -- foreign keys without an index, sequential-scan-heavy tables; each with
 -- the reason (_runnable('text')) and the DDL to run (_runnable('sql'): names
--- only as quoted identifiers, never in a comment).  Tables of extensions
--- (pg_runbook's own) are left out.  A table is no longer
--- sequential-scan-heavy once an index serves its lookups
--- (_index_serves_now()).
+-- only as quoted identifiers, never in a comment), in every database of
+-- the server (or the named ones: index_advice_server.sql).  _index_advice()
+-- is one database's part, run in each: its DDL is to be run in the
+-- database of its row (datname).  Tables of extensions (pg_runbook's own) are left out.
+-- A table is no longer sequential-scan-heavy once an index serves its
+-- lookups (_index_serves_now()).
 
 -- Does an index serve the lookups of a table now?  16+: its last index
 -- scan is newer than its last sequential scan.  15 keeps no such times: an
@@ -37,9 +39,9 @@ COMMENT ON FUNCTION @extschema@._index_serves_now(oid, bigint) IS
 REVOKE ALL ON FUNCTION @extschema@._index_serves_now(oid, bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@._index_serves_now(oid, bigint) TO pg_monitor;
 
-CREATE OR REPLACE FUNCTION @extschema@.index_advice(
-    min_table_bytes bigint DEFAULT 10485760,
-    min_seq_scans bigint DEFAULT 50)
+CREATE OR REPLACE FUNCTION @extschema@._index_advice(
+    min_table_bytes bigint,
+    min_seq_scans bigint)
 RETURNS TABLE (
     verdict text,
     index regclass,
@@ -49,7 +51,11 @@ RETURNS TABLE (
     keep regclass,
     reason text,
     ddl text,
-    stats_since timestamptz)
+    stats_since timestamptz,
+    datname name,
+    schemaname name,
+    relname name,
+    table_relname name)
 LANGUAGE sql VOLATILE
 -- self-joins of catalog CTEs: row estimates are poor and a nested loop is
 -- quadratic; disabling it inflates costs, which would trigger a JIT
@@ -58,6 +64,10 @@ SET enable_nestloop = off
 SET jit = off
 SET search_path = pg_catalog, pg_temp
 AS $fn$
+-- the advice, then the names of its relations (the index, or the table of
+-- a row without one; an index is in its table's schema)
+SELECT a.*, current_database(), n.nspname, c.relname, t.relname
+  FROM (
 WITH reset AS (
     SELECT coalesce(d.stats_reset, pg_postmaster_start_time()) AS since,
            d.stats_reset IS NULL AS never_reset
@@ -249,10 +259,15 @@ SELECT 'seq_scan_heavy', NULL, s.relid::regclass,
    -- the lookups, the old sequential scans are not the present
    AND NOT @extschema@._index_serves_now(s.relid, min_seq_scans)
 ORDER BY 1, 3, 2
+       ) a(verdict, index, table_name, size_bytes, size_pretty, keep, reason, ddl, stats_since)
+  LEFT JOIN pg_class c ON c.oid = coalesce(a.index, a.table_name)
+  LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN pg_class t ON t.oid = a.table_name
+ ORDER BY 1, 3, 2
 $fn$;
 
-COMMENT ON FUNCTION @extschema@.index_advice(bigint, bigint) IS
-'unused (never PK/unique/constraint), duplicate and redundant (respecting predicates, expressions, collations, operator classes, uniqueness; says which to keep), invalid (not a build in progress), foreign keys without an index, seq-scan-heavy large tables: each with the reason and the DDL';
+COMMENT ON FUNCTION @extschema@._index_advice(bigint, bigint) IS
+'internal: index_advice() in this database (the per-database check index_advice() runs in each database)';
 
-REVOKE ALL ON FUNCTION @extschema@.index_advice(bigint, bigint) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@.index_advice(bigint, bigint) TO pg_monitor;
+REVOKE ALL ON FUNCTION @extschema@._index_advice(bigint, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._index_advice(bigint, bigint) TO pg_monitor;

@@ -1,5 +1,8 @@
--- runbook.sequences_near_overflow(threshold): sequences and the range of
--- their type and of the columns they feed.
+-- runbook.sequences_near_overflow(threshold, databases): sequences and the
+-- range of their type and of the columns they feed, in every database of
+-- the server (or the named ones).  _sequences_near_overflow() is one
+-- database's part, run in each by _on_databases(): its remedy is to be run
+-- in the database of its row (datname).
 
 CREATE OR REPLACE FUNCTION @extschema@._sequence_last_value(seq regclass,
     OUT last_value bigint, OUT skipped text)
@@ -15,7 +18,7 @@ GRANT EXECUTE ON FUNCTION @extschema@._sequence_last_value(regclass) TO pg_monit
 -- sequences_near_overflow
 -- ---------------------------------------------------------------------
 
-CREATE OR REPLACE FUNCTION @extschema@.sequences_near_overflow(threshold real DEFAULT 0.8)
+CREATE OR REPLACE FUNCTION @extschema@._sequences_near_overflow(threshold real)
 RETURNS TABLE (
     sequence regclass,
     table_name regclass,
@@ -29,7 +32,12 @@ RETURNS TABLE (
     remaining bigint,
     cycles boolean,
     status text,
-    remedy text)
+    remedy text,
+    datname name,
+    schemaname name,
+    relname name,
+    table_schemaname name,
+    table_relname name)
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
@@ -107,15 +115,71 @@ BEGIN
                         @extschema@._as_owner_sql(p.tab::regclass, @extschema@._runnable('sql', 'ALTER TABLE %R ALTER COLUMN %I TYPE bigint', p.tab, p.attname)))
                 WHEN p.seqincrement > 0 THEN @extschema@._runnable('sql', 'ALTER SEQUENCE %R AS bigint MAXVALUE 9223372036854775807;', p.seqrelid)
                 ELSE @extschema@._runnable('sql', 'ALTER SEQUENCE %R AS bigint MINVALUE -9223372036854775808;', p.seqrelid)
-           END
+           END,
+           current_database(), sn.nspname, sc.relname, tn.nspname, tc.relname
       FROM pct p
+      JOIN pg_class sc ON sc.oid = p.seqrelid
+      JOIN pg_namespace sn ON sn.oid = sc.relnamespace
+      LEFT JOIN pg_class tc ON tc.oid = p.tab
+      LEFT JOIN pg_namespace tn ON tn.oid = tc.relnamespace
      WHERE p.skipped IS NOT NULL OR p.used >= threshold * 100
      ORDER BY p.used DESC NULLS FIRST;
 END
 $fn$;
 
-COMMENT ON FUNCTION @extschema@.sequences_near_overflow(real) IS
-'sequences, serial and identity columns whose last value has used at least threshold of the range of the column type (or the sequence) that limits them';
+COMMENT ON FUNCTION @extschema@._sequences_near_overflow(real) IS
+'internal: sequences_near_overflow() in this database (the per-database check sequences_near_overflow() runs in each database)';
 
-REVOKE ALL ON FUNCTION @extschema@.sequences_near_overflow(real) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@.sequences_near_overflow(real) TO pg_monitor;
+REVOKE ALL ON FUNCTION @extschema@._sequences_near_overflow(real) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._sequences_near_overflow(real) TO pg_monitor;
+
+CREATE OR REPLACE FUNCTION @extschema@.sequences_near_overflow(
+    threshold real DEFAULT 0.8,
+    databases name[] DEFAULT NULL)
+RETURNS SETOF @extschema@.sequences_near_overflow_row
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    h bigint;
+BEGIN
+    IF threshold IS NULL OR threshold < 0 OR threshold > 1 THEN
+        RAISE EXCEPTION 'threshold must be between 0 and 1, not %', threshold
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'It is the share of the usable range already consumed, e.g. 0.8 for 80 %.';
+    END IF;
+    IF @extschema@._this_database_only(databases) THEN
+        RETURN QUERY SELECT * FROM @extschema@._sequences_near_overflow(threshold);
+        RETURN;
+    END IF;
+    h := @extschema@._on_databases_start('sequences_near_overflow', databases, NULL::@extschema@.sequences_near_overflow_row, threshold);
+    -- this database, here, while the workers read the others; an error is
+    -- its row, as for another database
+    IF databases IS NULL OR current_database() = ANY (databases) THEN
+        BEGIN
+            RETURN QUERY SELECT * FROM @extschema@._sequences_near_overflow(threshold);
+        EXCEPTION WHEN OTHERS THEN
+            RETURN QUERY SELECT (@extschema@._not_checked_row(NULL::@extschema@.sequences_near_overflow_row, current_database(), 'error',
+                                     format('%s (SQLSTATE %s)', SQLERRM, SQLSTATE), 'status', 'remedy')).*;
+        END;
+    END IF;
+    -- the other databases' rows; a database that could not be checked is
+    -- one row that says why, with the statement that fixes it (to run in
+    -- that database)
+    RETURN QUERY
+    SELECT (y.v).*
+      FROM (SELECT CASE WHEN x.summary
+                        THEN @extschema@._not_checked_row(NULL::@extschema@.sequences_near_overflow_row, x.datname, x.code, x.reason,
+                                                          'status', 'remedy')
+                        ELSE x.r END AS v
+              FROM @extschema@._on_databases_collect(h, NULL::@extschema@.sequences_near_overflow_row) x
+             WHERE NOT x.summary OR NOT x.checked
+            OFFSET 0) y;
+END
+$fn$;
+
+COMMENT ON FUNCTION @extschema@.sequences_near_overflow(real, name[]) IS
+'sequences, serial and identity columns whose last value has used at least threshold of the range of the column type (or the sequence) that limits them, in every database of the server (databases NULL) or the named ones; sequence and table_name are NULL for another database''s (datname, schemaname, relname, table_schemaname, table_relname name them; the remedy is run there); a database that could not be checked is a row whose status says why';
+
+REVOKE ALL ON FUNCTION @extschema@.sequences_near_overflow(real, name[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sequences_near_overflow(real, name[]) TO pg_monitor;

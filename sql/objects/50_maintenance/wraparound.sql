@@ -24,8 +24,11 @@ COMMENT ON FUNCTION @extschema@._wraparound_pct(bigint, bigint) IS
 REVOKE ALL ON FUNCTION @extschema@._wraparound_pct(bigint, bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@._wraparound_pct(bigint, bigint) TO pg_monitor;
 
--- The severity of a row: the rule of triage()'s wraparound and xmin checks.
-CREATE OR REPLACE FUNCTION @extschema@._wraparound_severity(kind text, xid_age bigint, mxid_age bigint)
+-- The severity of a row: the rule of triage()'s wraparound and xmin checks,
+-- by the thresholds given (those of the database triage() runs in, when a
+-- per-database check of another database asks) or this database's.
+CREATE OR REPLACE FUNCTION @extschema@._wraparound_severity(kind text, xid_age bigint, mxid_age bigint,
+                                                              thresholds jsonb DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -34,22 +37,44 @@ DECLARE
     pct numeric := @extschema@._wraparound_pct(xid_age, mxid_age);
 BEGIN
     IF kind LIKE 'horizon%' THEN
-        RETURN CASE WHEN xid_age >= @extschema@._threshold('xmin_age_sev2_xids') THEN 'SEV2'
-                    WHEN xid_age >= @extschema@._threshold('xmin_age_xids') THEN 'SEV3' END;
+        RETURN CASE WHEN xid_age >= coalesce((thresholds->>'xmin_age_sev2_xids')::numeric, @extschema@._threshold('xmin_age_sev2_xids')) THEN 'SEV2'
+                    WHEN xid_age >= coalesce((thresholds->>'xmin_age_xids')::numeric, @extschema@._threshold('xmin_age_xids')) THEN 'SEV3' END;
     END IF;
-    RETURN CASE WHEN pct >= @extschema@._threshold('wraparound_sev1_pct') THEN 'SEV1'
-                WHEN pct >= @extschema@._threshold('wraparound_sev2_pct') THEN 'SEV2'
+    RETURN CASE WHEN pct >= coalesce((thresholds->>'wraparound_sev1_pct')::numeric, @extschema@._threshold('wraparound_sev1_pct')) THEN 'SEV1'
+                WHEN pct >= coalesce((thresholds->>'wraparound_sev2_pct')::numeric, @extschema@._threshold('wraparound_sev2_pct')) THEN 'SEV2'
                 WHEN xid_age > current_setting('autovacuum_freeze_max_age')::bigint * 1.2
                   OR coalesce(mxid_age, 0) > current_setting('autovacuum_multixact_freeze_max_age')::bigint * 1.2
                 THEN 'SEV3' END;
 END
 $fn$;
 
-COMMENT ON FUNCTION @extschema@._wraparound_severity(text, bigint, bigint) IS
-'internal: the severity of a runbook.wraparound row (SEV1 to SEV3, NULL when fine), as triage() gives it';
+COMMENT ON FUNCTION @extschema@._wraparound_severity(text, bigint, bigint, jsonb) IS
+'internal: the severity of a runbook.wraparound row (SEV1 to SEV3, NULL when fine), as triage() gives it, by the thresholds given or this database''s';
 
-REVOKE ALL ON FUNCTION @extschema@._wraparound_severity(text, bigint, bigint) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@._wraparound_severity(text, bigint, bigint) TO pg_monitor;
+REVOKE ALL ON FUNCTION @extschema@._wraparound_severity(text, bigint, bigint, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._wraparound_severity(text, bigint, bigint, jsonb) TO pg_monitor;
+
+-- The youngest xid and multixact ages to which _wraparound_severity() gives
+-- a severity, by the same thresholds: a check that looks for such rows
+-- reads only the relations older than these (the ages are two integer
+-- comparisons a row, the rule a PL/pgSQL call).
+CREATE OR REPLACE FUNCTION @extschema@._wraparound_floor(thresholds jsonb DEFAULT NULL,
+    OUT xid_age bigint, OUT mxid_age bigint)
+RETURNS record
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT least(p.pct * (2147483647 - 3000000) / 100, current_setting('autovacuum_freeze_max_age')::numeric * 1.2)::bigint,
+           least(p.pct * (2147483647 - 3000000) / 100, current_setting('autovacuum_multixact_freeze_max_age')::numeric * 1.2)::bigint
+      FROM (SELECT least(coalesce((thresholds->>'wraparound_sev1_pct')::numeric, @extschema@._threshold('wraparound_sev1_pct')),
+                         coalesce((thresholds->>'wraparound_sev2_pct')::numeric, @extschema@._threshold('wraparound_sev2_pct'))) AS pct) p
+$fn$;
+
+COMMENT ON FUNCTION @extschema@._wraparound_floor(jsonb) IS
+'internal: the youngest xid and multixact ages to which _wraparound_severity() gives a severity (by the thresholds given or this database''s)';
+
+REVOKE ALL ON FUNCTION @extschema@._wraparound_floor(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._wraparound_floor(jsonb) TO pg_monitor;
 
 -- The SQL to run for a database row (the view's action, triage's remedy):
 -- VACUUM in that database; never a connection to one that takes none
@@ -84,93 +109,25 @@ COMMENT ON FUNCTION @extschema@._wraparound_db_action(boolean, bigint, bigint, t
 REVOKE ALL ON FUNCTION @extschema@._wraparound_db_action(boolean, bigint, bigint, text, boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@._wraparound_db_action(boolean, bigint, bigint, text, boolean) TO pg_monitor;
 
-CREATE OR REPLACE VIEW @extschema@.wraparound AS
-WITH lim AS (
-    SELECT current_setting('autovacuum_freeze_max_age')::bigint AS fmax,
-           current_setting('autovacuum_multixact_freeze_max_age')::bigint AS mfmax,
-           2147483647 - 3000000 AS hard      -- the server refuses new xids at this age
-), sess AS (
-    SELECT ARRAY(SELECT s FROM @extschema@.sessions s) AS a
-), db AS (
-    SELECT 'database'::text AS kind, d.datname::text AS name, NULL::regclass AS relation,
-           age(d.datfrozenxid)::bigint AS xid_age, mxid_age(d.datminmxid)::bigint AS mxid_age,
-           CASE WHEN NOT d.datallowconn THEN 'takes no connections: autovacuum freezes it' END AS detail,
-           NULL::text AS gid, NULL::name AS slot_name, d.datallowconn AS allowconn
-      FROM pg_database d
-), tb AS (
-    SELECT * FROM (
-        SELECT 'table'::text AS kind, c.oid::regclass::text AS name, c.oid::regclass AS relation,
+-- The 20 oldest tables of this database: the table rows of the view, and
+-- the per-database check of wraparound(databases) (run in each database:
+-- its statement is built there, %R naming the table as that database
+-- knows it).
+CREATE OR REPLACE VIEW @extschema@._wraparound_tables AS
+SELECT x.name, x.relation, x.xid_age, x.mxid_age, x.detail,
+       @extschema@._runnable('sql', 'VACUUM (FREEZE, VERBOSE) %R;', x.relation) AS vacuum_sql,
+       current_database() AS datname, x.schemaname, x.relname
+  FROM (SELECT c.oid::regclass::text AS name, c.oid::regclass AS relation,
                age(c.relfrozenxid)::bigint AS xid_age, mxid_age(c.relminmxid)::bigint AS mxid_age,
                CASE WHEN c.relkind = 't' THEN 'TOAST table' END AS detail,
-               NULL::text AS gid, NULL::name AS slot_name, NULL::boolean AS allowconn
-          FROM pg_class c
+               n.nspname AS schemaname, c.relname
+          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE c.relkind IN ('r', 'm', 't') AND c.relfrozenxid <> '0'::xid
-         ORDER BY greatest(age(c.relfrozenxid)::float8 / (SELECT fmax FROM lim),
-                           mxid_age(c.relminmxid)::float8 / (SELECT mfmax FROM lim)) DESC
-         LIMIT 20) x
-), hold AS (
-    SELECT CASE h.source WHEN 'standby' THEN 'horizon: standby feedback' ELSE 'horizon: session' END AS kind,
-           CASE WHEN nullif(h.usename::text, '') IS NOT NULL THEN @extschema@._runnable('text', 'pid %s (%I)', h.pid, h.usename)
-                ELSE @extschema@._runnable('text', 'pid %s (%s)', h.pid, h.source) END AS name,
-           NULL::regclass AS relation, h.age AS xid_age, NULL::bigint AS mxid_age,
-           @extschema@._runnable('text', '%s (%s, transaction open %s): %s', h.why, h.state,
-                                 date_trunc('second', h.xact_age), left(h.query, 100)) AS detail,
-           NULL::text AS gid, NULL::name AS slot_name, NULL::boolean AS allowconn
-      FROM sess, @extschema@._xmin_holders(sess.a, 1) h
-    UNION ALL
-    SELECT 'horizon: prepared transaction', @extschema@._runnable('text', '%s (gid %L)', p.transaction, p.gid), NULL,
-           age(p.transaction)::bigint, NULL,
-           @extschema@._runnable('text', 'prepared %s ago by %I in database %I', date_trunc('second', now() - p.prepared), p.owner, p.database),
-           p.gid, NULL, NULL
-      FROM pg_prepared_xacts p
-    UNION ALL
-    -- a slot holds the horizon when nobody moves it (inactive), or when no
-    -- running transaction explains its xmin
-    SELECT 'horizon: replication slot', s.slot_name::text, NULL,
-           greatest(age(s.xmin), age(s.catalog_xmin))::bigint, NULL,
-           format('%s slot, %s', s.slot_type, CASE WHEN s.active THEN 'active' ELSE 'inactive' END),
-           NULL, s.slot_name, NULL
-      FROM pg_replication_slots s, sess
-     WHERE (s.xmin IS NOT NULL OR s.catalog_xmin IS NOT NULL)
-       AND (NOT s.active
-            OR NOT EXISTS (SELECT 1 FROM unnest(sess.a) o
-                            WHERE o.xid_age >= greatest(age(s.xmin), age(s.catalog_xmin)))
-               AND NOT EXISTS (SELECT 1 FROM pg_prepared_xacts p
-                                WHERE age(p.transaction) >= greatest(age(s.xmin), age(s.catalog_xmin))))
-), u AS (
-    SELECT x.*, @extschema@._wraparound_severity(x.kind, x.xid_age, x.mxid_age) AS severity
-      FROM (SELECT * FROM db UNION ALL SELECT * FROM tb UNION ALL SELECT * FROM hold) x
-), held AS (
-    SELECT EXISTS (SELECT 1 FROM u WHERE u.kind LIKE 'horizon%' AND u.severity IS NOT NULL) AS any
-)
-SELECT u.kind, u.name, u.relation, u.xid_age, u.mxid_age,
-       lim.fmax AS autovacuum_freeze_max_age,
-       lim.mfmax AS autovacuum_multixact_freeze_max_age,
-       round(100.0 * greatest(u.xid_age::numeric / lim.fmax, coalesce(u.mxid_age, 0)::numeric / lim.mfmax), 1) AS pct_of_freeze_max_age,
-       @extschema@._wraparound_pct(u.xid_age, u.mxid_age) AS pct_of_hard_limit,
-       lim.hard - greatest(u.xid_age, coalesce(u.mxid_age, 0)) AS remaining_to_hard_limit,
-       u.detail,
-       CASE
-         WHEN u.kind = 'horizon: session' THEN
-           @extschema@._runnable('sql', '-- end the transaction (runbook.terminate of this pid, or triage''s xmin_horizon remedy), then VACUUM')
-         WHEN u.kind = 'horizon: prepared transaction' THEN
-           @extschema@._runnable('sql', 'ROLLBACK PREPARED %L;  -- or COMMIT PREPARED; in the database of the transaction (see detail)', u.gid)
-         WHEN u.kind = 'horizon: replication slot' THEN
-           @extschema@._runnable('sql', 'SELECT pg_drop_replication_slot(%L);  -- or make its consumer catch up', u.slot_name)
-         WHEN u.kind LIKE 'horizon%' THEN
-           @extschema@._runnable('sql', '-- check the long queries of the standby, or turn hot_standby_feedback off')
-         WHEN u.kind = 'database' THEN
-           @extschema@._wraparound_db_action(u.allowconn, u.xid_age, u.mxid_age, u.severity, held.any)
-         WHEN u.severity IS NULL AND greatest(u.xid_age::numeric / lim.fmax, coalesce(u.mxid_age, 0)::numeric / lim.mfmax) < 1 THEN
-           NULL                         -- nothing to do
-         ELSE @extschema@._runnable('sql', 'VACUUM (FREEZE, VERBOSE) %R;', u.relation)
-       END AS action,
-       u.severity
-  FROM u, lim, held
- ORDER BY CASE WHEN u.kind = 'database' THEN 0 WHEN u.kind = 'table' THEN 1 ELSE 2 END,
-          greatest(u.xid_age, coalesce(u.mxid_age, 0)) DESC;
+         ORDER BY greatest(age(c.relfrozenxid)::float8 / current_setting('autovacuum_freeze_max_age')::float8,
+                           mxid_age(c.relminmxid)::float8 / current_setting('autovacuum_multixact_freeze_max_age')::float8) DESC
+         LIMIT 20) x;
 
-COMMENT ON VIEW @extschema@.wraparound IS
-'xid and multixact (mxid_age) ages of databases and the oldest tables against autovacuum_freeze_max_age and the hard stop, what really holds the xmin horizon back, the severity triage() gives each row and the SQL to run (never a connection to a database that takes none)';
+COMMENT ON VIEW @extschema@._wraparound_tables IS
+'internal: the 20 oldest tables of this database against the wraparound limit, with the VACUUM that freezes each (the table rows of runbook.wraparound; the per-database check of wraparound(databases))';
 
-GRANT SELECT ON @extschema@.wraparound TO pg_monitor;
+GRANT SELECT ON @extschema@._wraparound_tables TO pg_monitor;

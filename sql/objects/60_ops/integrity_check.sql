@@ -1,14 +1,19 @@
--- runbook.integrity_check(): checksum failures, invalid indexes, NOT VALID
--- constraints, orphans, amcheck.  check_sql and remedy_sql are built by
--- _runnable(); a statement that runs code of a table's owner (validating a
--- CHECK, counting the rows a CHECK refuses, deleting orphans from a table
--- with triggers or rules) runs as that owner through as_owner().
+-- _integrity_check(): one database's part of runbook.integrity_check()
+-- (integrity_check_server.sql runs it in every database): invalid indexes,
+-- NOT VALID constraints, orphans, amcheck.  Its SQL is to be run in the
+-- database of its row (datname); its orphan counts keep within the
+-- database's time budget (_probe_budget_ms()).  Checksum failures are
+-- server-wide (pg_stat_database): integrity_check() reads them once.  check_sql and
+-- remedy_sql are built by _runnable(); a statement that runs code of a
+-- table's owner (validating a CHECK, counting the rows a CHECK refuses,
+-- deleting orphans from a table with triggers or rules) runs as that owner
+-- through as_owner().
 
-CREATE OR REPLACE FUNCTION @extschema@.integrity_check(
-    amcheck_indexes regclass[] DEFAULT NULL,
-    orphan_timeout interval DEFAULT '5s',
-    include_ok boolean DEFAULT false,
-    heapallindexed boolean DEFAULT false,
+CREATE OR REPLACE FUNCTION @extschema@._integrity_check(
+    amcheck_indexes regclass[],
+    orphan_timeout interval,
+    include_ok boolean,
+    heapallindexed boolean,
     OUT check_name text,
     OUT status text,
     OUT object text,
@@ -16,7 +21,10 @@ CREATE OR REPLACE FUNCTION @extschema@.integrity_check(
     OUT count bigint,
     OUT detail text,
     OUT check_sql text,
-    OUT remedy_sql text)
+    OUT remedy_sql text,
+    OUT datname name,
+    OUT schemaname name,
+    OUT relname name)
 RETURNS SETOF record
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -30,7 +38,9 @@ DECLARE
     idx regclass;
     idx_list regclass[] := '{}';
     old_lock_timeout text := current_setting('lock_timeout');
+    budget_ms integer;
 BEGIN
+    datname := current_database();
     IF orphan_timeout IS NOT NULL AND orphan_timeout < interval '0' THEN
         RAISE EXCEPTION 'orphan_timeout must not be negative'
             USING ERRCODE = 'invalid_parameter_value',
@@ -84,6 +94,8 @@ BEGIN
         remedy_sql := CASE WHEN r.building THEN NULL
             WHEN r.indisunique THEN @extschema@._runnable('sql', 'REINDEX INDEX CONCURRENTLY %R;  -- after removing the duplicates; or drop it: DROP INDEX CONCURRENTLY', r.idx)
             ELSE @extschema@._runnable('sql', 'REINDEX INDEX CONCURRENTLY %R;  -- or drop it: DROP INDEX CONCURRENTLY', r.idx) END;
+        SELECT n.nspname, c.relname INTO schemaname, relname
+          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = relation;
         RETURN NEXT;
     END LOOP;
 
@@ -115,6 +127,8 @@ BEGIN
         ELSE
             detail := 'check constraint created NOT VALID: rows older than the constraint were never checked';
         END IF;
+        SELECT n.nspname, c.relname INTO schemaname, relname
+          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = relation;
         RETURN NEXT;
     END LOOP;
 
@@ -133,13 +147,18 @@ BEGIN
             check_name := 'orphaned_rows';
             object := quote_ident(r.conname); relation := r.child;
             orphan_from := @extschema@._fk_orphan_from(r.oid);
+            -- within the database's time budget in a per-database worker
+            budget_ms := @extschema@._probe_budget_ms(timeout_ms);
             IF NOT (has_table_privilege(r.child, 'SELECT') AND has_table_privilege(r.parent, 'SELECT')) THEN
                 status := 'skipped'; count := NULL;
                 detail := @extschema@._runnable('text', 'skipped: no SELECT privilege on %R or %R', r.child, r.parent);
+            ELSIF budget_ms < 1 THEN
+                status := 'skipped'; count := NULL;
+                detail := 'skipped: the time budget of this database (pg_runbook.per_database_timeout) is spent';
             ELSE
                 BEGIN
                     probe := @extschema@._bounded_query('SELECT count(*) AS n ' || orphan_from,
-                                                         ARRAY[r.child, r.parent], timeout_ms);
+                                                         ARRAY[r.child, r.parent], budget_ms);
                 EXCEPTION WHEN undefined_table OR undefined_object THEN
                     SELECT NULL::jsonb AS result, 'skipped: dropped while being checked' AS outcome
                       INTO probe;
@@ -171,30 +190,12 @@ BEGIN
                                   @extschema@._as_owner_sql(r.child, @extschema@._runnable('sql', 'ALTER TABLE %R VALIDATE CONSTRAINT %I', r.child, r.conname)));
             END IF;
             IF status <> 'ok' OR include_ok THEN
+                SELECT n.nspname, c.relname INTO schemaname, relname
+                  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = relation;
                 RETURN NEXT;
             END IF;
         END LOOP;
     END IF;
-
-    -- 4. checksum failures, per database (NULL when checksums are off)
-    FOR r IN
-        SELECT coalesce(d.datname, '(shared objects)') AS dbname, d.checksum_failures, d.checksum_last_failure
-          FROM pg_stat_database d
-         WHERE d.checksum_failures > 0 OR (include_ok AND d.checksum_failures IS NOT NULL)
-         ORDER BY 1
-    LOOP
-        check_name := 'checksum_failures';
-        status := CASE WHEN r.checksum_failures > 0 THEN 'found' ELSE 'ok' END;
-        object := r.dbname; relation := NULL; count := r.checksum_failures;
-        detail := CASE WHEN r.checksum_failures > 0
-            THEN 'data page checksum failures, last at ' || r.checksum_last_failure || ': storage is corrupting pages; find them in the server log (WARNING: page verification failed)'
-            ELSE 'no checksum failures' END;
-        check_sql := @extschema@._runnable('sql', 'SELECT datname, checksum_failures, checksum_last_failure FROM pg_stat_database WHERE datname IS NOT DISTINCT FROM %L;',
-                            CASE WHEN r.dbname = '(shared objects)' THEN NULL ELSE r.dbname END);
-        remedy_sql := CASE WHEN r.checksum_failures > 0
-            THEN @extschema@._runnable('sql', '-- restore the damaged relations from a backup; check the disks; pg_checksums --check (offline) lists every bad block') END;
-        RETURN NEXT;
-    END LOOP;
 
     -- 5. amcheck over chosen indexes (a table means all its B-tree indexes)
     IF amcheck_indexes IS NOT NULL THEN
@@ -246,14 +247,17 @@ BEGIN
                         detail := @extschema@._runnable('text', 'skipped: %s (GRANT EXECUTE ON FUNCTION %I.bt_index_check(regclass, boolean) TO ...)', SQLERRM, amcheck_schema);
                 END;
             END IF;
+            SELECT n.nspname, c.relname INTO schemaname, relname
+              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = relation;
             RETURN NEXT;
         END LOOP;
     END IF;
 END
 $fn$;
 
-COMMENT ON FUNCTION @extschema@.integrity_check(regclass[], interval, boolean, boolean) IS
-'invalid indexes, NOT VALID constraints, orphaned rows per foreign key (time-bounded, locked tables skipped), checksum failures, and bt_index_check over amcheck_indexes; each finding with the SQL that confirms or fixes it';
+COMMENT ON FUNCTION @extschema@._integrity_check(regclass[], interval, boolean, boolean) IS
+'internal: integrity_check() in this database but the checksum failures (the per-database check integrity_check() runs in each database)';
 
-REVOKE ALL ON FUNCTION @extschema@.integrity_check(regclass[], interval, boolean, boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@.integrity_check(regclass[], interval, boolean, boolean) TO pg_monitor;
+REVOKE ALL ON FUNCTION @extschema@._integrity_check(regclass[], interval, boolean, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._integrity_check(regclass[], interval, boolean, boolean) TO pg_monitor;
+

@@ -1,8 +1,11 @@
--- runbook.migration_status(): failed or stuck migrations of Prisma, Rails,
--- Flyway, Liquibase, Django, Alembic, Knex and goose, held migration
--- locks, the remedy: what to do (remedy, prose), the tool's shell command
+-- _migration_status(): one database's part of runbook.migration_status()
+-- (migration_status_server.sql runs it in every database): failed or
+-- stuck migrations of Prisma, Rails, Flyway, Liquibase, Django, Alembic,
+-- Knex and goose, held migration locks, the remedy: what to do (remedy, prose), the tool's shell command
 -- (remedy_command) and the SQL (remedy_sql), each built by _runnable()
--- of its kind (docs/security.md, Emitted text).
+-- of its kind (docs/security.md, Emitted text), to be run in the database
+-- of its row (datname); its table reads keep within the database's time
+-- budget (_probe_budget_ms()).
 
 -- Single-quoted for a POSIX shell: 'it'\''s'.
 CREATE OR REPLACE FUNCTION @extschema@._shell_quote(s text)
@@ -21,8 +24,8 @@ GRANT EXECUTE ON FUNCTION @extschema@._shell_quote(text) TO pg_monitor;
 -- reported as refused; values in detail are shown with their control
 -- characters visible; shell commands quote the migration name as one word
 
-CREATE OR REPLACE FUNCTION @extschema@.migration_status(
-    probe_timeout interval DEFAULT '2s',
+CREATE OR REPLACE FUNCTION @extschema@._migration_status(
+    probe_timeout interval,
     OUT tool text,
     OUT migration_table regclass,
     OUT status text,
@@ -32,7 +35,10 @@ CREATE OR REPLACE FUNCTION @extschema@.migration_status(
     OUT detail text,
     OUT remedy text,
     OUT remedy_command text,
-    OUT remedy_sql text)
+    OUT remedy_sql text,
+    OUT datname name,
+    OUT schemaname name,
+    OUT relname name)
 RETURNS SETOF record
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -47,6 +53,7 @@ DECLARE
     timeout_ms integer;
     holder record;
     prisma_locked boolean;
+    budget_ms integer;
 BEGIN
     IF probe_timeout IS NULL OR probe_timeout <= interval '0' THEN
         RAISE EXCEPTION 'probe_timeout must be positive'
@@ -54,11 +61,15 @@ BEGIN
     END IF;
     timeout_ms := greatest(1, least(extract(epoch FROM probe_timeout) * 1000, 2147483647))::integer;
 
-    -- prisma migrate holds advisory lock 72707369 (bigint form) while it runs
-    prisma_locked := EXISTS (
+    -- prisma migrate holds advisory lock 72707369 (bigint form) while it
+    -- runs; pg_locks is read only where prisma has its table (it copies the
+    -- whole lock table, and a database without migration tables reads
+    -- nothing but pg_class: a check that runs in every database)
+    prisma_locked := EXISTS (SELECT 1 FROM pg_class c WHERE c.relname = '_prisma_migrations' AND c.relkind IN ('r', 'p'))
+        AND EXISTS (
         SELECT 1 FROM pg_locks l
          WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = 72707369
-           AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()));
+           AND l.objsubid = 1 AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database()));
 
     FOR t IN
         SELECT c.oid::regclass AS tbl, c.relname::text AS relname
@@ -223,8 +234,15 @@ BEGIN
                                              'detail', @extschema@._runnable('text', 'no SELECT privilege on %R', t.tbl));
             CONTINUE;
         END IF;
+        -- within the database's time budget in a per-database worker
+        budget_ms := @extschema@._probe_budget_ms(timeout_ms);
+        IF budget_ms < 1 THEN
+            acc := acc || jsonb_build_object('tool', tool_name, 'tbl', t.tbl::text, 'status', 'skipped',
+                                             'detail', 'skipped: the time budget of this database (pg_runbook.per_database_timeout) is spent');
+            CONTINUE;
+        END IF;
         BEGIN
-            probe := @extschema@._bounded_query(q, ARRAY[t.tbl], timeout_ms);
+            probe := @extschema@._bounded_query(q, ARRAY[t.tbl], budget_ms);
         EXCEPTION WHEN undefined_column OR undefined_function OR datatype_mismatch
                        OR invalid_text_representation OR undefined_table THEN
             SELECT NULL::jsonb AS result,
@@ -251,7 +269,7 @@ BEGIN
             SELECT l.pid, a.application_name, a.xact_start, a.state
               FROM pg_locks l LEFT JOIN @extschema@.sessions a ON a.pid = l.pid
              WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = 72707369
-               AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+               AND l.objsubid = 1 AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
         LOOP
             acc := acc || jsonb_build_object('tool', 'prisma', 'status', 'locked',
                 'detail', @extschema@._runnable('text', 'prisma migrate lock (advisory 72707369) held by pid %s (%s, %s)',
@@ -264,17 +282,19 @@ BEGIN
 
     RETURN QUERY
         SELECT x.tool, x.tbl::regclass, x.status, x.migration, x.started_at, x.finished_at, x.detail, x.remedy,
-               x.remedy_command, x.remedy_sql
+               x.remedy_command, x.remedy_sql, current_database(), n.nspname, c.relname
           FROM jsonb_to_recordset(acc) AS x(tool text, tbl text, status text, migration text,
                                              started_at timestamptz, finished_at timestamptz,
                                              detail text, remedy text, remedy_command text, remedy_sql text)
+          LEFT JOIN pg_class c ON c.oid = x.tbl::regclass
+          LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
          ORDER BY array_position(ARRAY['failed', 'dirty', 'partial', 'locked', 'skipped', 'empty', 'last_applied'], x.status),
                   x.tool, x.tbl, x.started_at NULLS LAST, x.migration;
 END
 $fn$;
 
-COMMENT ON FUNCTION @extschema@.migration_status(interval) IS
-'migration tables of Prisma, Flyway, Rails, golang-migrate, Alembic, Knex, Django, Liquibase, sqlx and goose in any schema: failed, partial, dirty, locked, and the last applied; zero rows when none is found';
+COMMENT ON FUNCTION @extschema@._migration_status(interval) IS
+'internal: migration_status() in this database (the per-database check migration_status() runs in each database)';
 
-REVOKE ALL ON FUNCTION @extschema@.migration_status(interval) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@.migration_status(interval) TO pg_monitor;
+REVOKE ALL ON FUNCTION @extschema@._migration_status(interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._migration_status(interval) TO pg_monitor;

@@ -25,6 +25,7 @@ AS $$
             WHEN 'memory_sev3_pct' THEN 80 WHEN 'disk_sev1_pct' THEN 95
             WHEN 'disk_sev2_pct' THEN 90 WHEN 'disk_sev3_pct' THEN 80
             WHEN 'slow_query_share_pct' THEN 20 WHEN 'slow_query_share_mean_ms' THEN 20
+            WHEN 'sequence_used_pct' THEN 80 WHEN 'sequence_used_sev2_pct' THEN 95
         END)
 $$;
 

@@ -4,9 +4,12 @@
 -- (it numbers the findings: ord), each in its own subtransaction: a check
 -- that fails (no privilege, a view missing on this server, the log not
 -- readable, no pg_stat_statements) is one SEV4 finding that says why, and
--- the others still run.  The check "databases" (checks/databases.sql) runs
--- the per-database checks (triage_database.sql) in every database of the
--- server and reports the databases it could not check.  A finding's
+-- the others still run.  The per-database checks (triage_database.sql) of
+-- every other database are started first, in workers
+-- (_on_databases_start()), so that they run while this session runs its
+-- own checks; the check "databases" (checks/databases.sql), last, runs
+-- them here for this database, collects the others' findings and reports
+-- the databases it could not check.  A finding's
 -- datname is the database it is about (from its evidence when the check
 -- does not set it), NULL for the server as a whole.  A finding about the
 -- past (the server log: its evidence has past_at) has live = false and
@@ -30,9 +33,10 @@ DECLARE
     checks  CONSTANT text[] := ARRAY[
         'connections', 'memory', 'disk', 'idle_in_transaction_blocking', 'lock_waits', 'long_running',
         'idle_in_transaction', 'xmin_horizon', 'prepared_transactions', 'replication_slots_xmin',
-        'wraparound', 'replication', 'worker', 'config', 'migrations',
-        'checksum_failures', 'invalid_indexes', 'not_valid_constraints', 'server_log',
-        'databases', 'bloat', 'slow_queries'];
+        'wraparound', 'replication', 'worker', 'config',
+        'checksum_failures', 'server_log', 'slow_queries',
+        -- last: the per-database checks, started in the other databases below
+        'databases'];
     sess    @extschema@.sessions[];
     waits   jsonb;
     roots   integer[];
@@ -42,7 +46,21 @@ DECLARE
     errmsg  text;
     errhint text;
     errcode text;
+    th      jsonb;
+    started bigint;
+    start_error text;
 BEGIN
+    -- The per-database checks of every other database, started now: their
+    -- workers run while this session runs the checks below.  The
+    -- thresholds are this database's (a check never reads pg_runbook's
+    -- tables in another database).
+    SELECT coalesce(jsonb_object_agg(t.name, t.value), '{}') INTO th FROM @extschema@.alert_thresholds t;
+    BEGIN
+        started := @extschema@._on_databases_start('triage_database', NULL, NULL::@extschema@.triage_finding, th);
+    EXCEPTION WHEN OTHERS THEN
+        start_error := SQLERRM;
+    END;
+
     -- One snapshot of every backend, shared by the checks, and the lock
     -- waits: pid -> seconds waited for the lock (not the statement), and
     -- the root blockers of the wait queues.
@@ -54,13 +72,17 @@ BEGIN
 
     FOREACH chk IN ARRAY checks LOOP
         BEGIN
-            FOR f IN EXECUTE format('SELECT * FROM %I.%I($1, $2, $3)', '@extschema@', '_triage_' || chk)
-                     USING sess, waits, roots
+            IF chk = 'databases' AND started IS NULL THEN
+                RAISE EXCEPTION '%', start_error;
+            END IF;
+            FOR f IN EXECUTE CASE WHEN chk = 'databases'
+                                  THEN format('SELECT * FROM %I._triage_databases($4, $5)', '@extschema@')
+                                  ELSE format('SELECT * FROM %I.%I($1, $2, $3)', '@extschema@', '_triage_' || chk) END
+                     USING sess, waits, roots, started, th
             LOOP
                 severity := f.severity; check_name := f.check_name; finding := f.finding;
                 evidence := f.evidence; action := f.action; remedy_sql := f.remedy_sql;
-                datname := coalesce(f.datname, (f.evidence->>'datname')::name,
-                                    CASE WHEN chk = 'migrations' THEN current_database() END);
+                datname := coalesce(f.datname, (f.evidence->>'datname')::name);
                 live := f.evidence->'past_at' IS NULL;
                 n := n + 1; ord := n; RETURN NEXT;
             END LOOP;

@@ -15,7 +15,8 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
-    checks  CONSTANT text[] := ARRAY['dead_tuples'];
+    checks  CONSTANT text[] := ARRAY['dead_tuples', 'invalid_indexes', 'not_valid_constraints', 'migrations',
+                                     'sequences', 'wraparound_tables', 'bloat'];
     chk     text;
     f       @extschema@.triage_finding;
     errmsg  text;

@@ -112,7 +112,8 @@ COMMENT ON FUNCTION @extschema@._log_lines(timestamptz) IS
 REVOKE ALL ON FUNCTION @extschema@._log_lines(timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@._log_lines(timestamptz) TO pg_monitor;
 
--- Data integrity status from the triage rows (resolve).
+-- Data integrity status from the triage rows (resolve); a finding of
+-- another database (triage's per-database checks) names it.
 
 CREATE OR REPLACE FUNCTION @extschema@._integrity_lines(f jsonb)
 RETURNS text
@@ -121,15 +122,18 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT string_agg(
              format(E'- %s: %s\n', v.label,
-                    coalesce((SELECT string_agg(format('%s %s', e->>'severity', @extschema@._one_line(e->>'finding')), '; ')
+                    coalesce((SELECT string_agg(format('%s %s%s', e->>'severity',
+                                                       CASE WHEN e->>'datname' <> current_database()
+                                                            THEN format('(database %s) ', e->>'datname') ELSE '' END,
+                                                       @extschema@._one_line(e->>'finding')), '; ')
                                 FROM jsonb_array_elements(f) e
                                WHERE e->>'check_name' = v.chk
                                  AND (v.chk <> 'server_log' OR e->'evidence'->>'category' IN
                                       ('checksum_failure', 'data_corrupted', 'index_corrupted'))),
                              v.clean)), '' ORDER BY v.n)
       FROM (VALUES (1, 'checksum_failures', 'Checksum failures', 'none in pg_stat_database (NULL counters: checksums off)'),
-                   (2, 'invalid_indexes', 'Invalid indexes', 'none in this database'),
-                   (3, 'not_valid_constraints', 'NOT VALID constraints', 'none in this database'),
+                   (2, 'invalid_indexes', 'Invalid indexes', 'none in the databases checked'),
+                   (3, 'not_valid_constraints', 'NOT VALID constraints', 'none in the databases checked'),
                    (4, 'migrations', 'Migrations', 'no failed, partial, dirty or locked migration found'),
                    (5, 'server_log', 'Server log', 'no corruption error in the last hour')) v(n, chk, label, clean)
 $$;

@@ -1,5 +1,5 @@
--- A check of triage() (80_triage/triage.sql runs them): bloat (this
--- database), what bloat_report() knows of the user tables of 8 MB or more
+-- A per-database check of triage() (80_triage/triage_database.sql runs it
+-- in every database): bloat, what bloat_report() knows of the user tables of 8 MB or more
 -- (and of their indexes): after VACUUM the dead rows are gone
 -- but the space they took stays in the table and its indexes (VACUUM makes
 -- it reusable, it does not give it back).  A relation is a finding when
@@ -10,9 +10,11 @@
 -- tiny or TOAST-heavy relation) is never acted on: it is SEV4 and its
 -- remedy measures the relation (pgstattuple) instead of rebuilding it.  The remedy rebuilds: VACUUM FULL for a table up
 -- to 256 MB (its ACCESS EXCLUSIVE lock lasts seconds), pg_repack (online)
--- for a bigger one, REINDEX INDEX CONCURRENTLY for an index alone.
+-- for a bigger one, REINDEX INDEX CONCURRENTLY for an index alone.  The
+-- remedy is to be run in this database (the finding's datname); the
+-- thresholds come from the database triage() runs in.
 
-CREATE OR REPLACE FUNCTION @extschema@._triage_bloat(sess @extschema@.sessions[], waits jsonb, roots integer[])
+CREATE OR REPLACE FUNCTION @extschema@._triage_db_bloat(thresholds jsonb)
 RETURNS SETOF @extschema@.triage_finding
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -22,6 +24,7 @@ DECLARE
     r       record;
     n       integer := 0;
     av_off  boolean := NOT current_setting('autovacuum')::boolean;
+    t_dead  numeric := coalesce((thresholds->>'dead_tuples_pct')::numeric, @extschema@._threshold('dead_tuples_pct'));
 BEGIN
     f.check_name := 'bloat';
     FOR r IN
@@ -48,7 +51,7 @@ BEGIN
              ORDER BY x.pages DESC
              LIMIT 50
         ), b AS (
-            SELECT br.* FROM cand CROSS JOIN LATERAL @extschema@.bloat_report('estimate', cand.oid::regclass) br
+            SELECT br.* FROM cand CROSS JOIN LATERAL @extschema@._bloat_report('estimate', cand.oid::regclass, 1073741824) br
         ), big AS (
             SELECT b.*, coalesce(b.table_name, b.relation) AS tbl
               FROM b
@@ -65,7 +68,7 @@ BEGIN
                coalesce(@extschema@._reloption(c.reloptions, 'autovacuum_enabled') IN ('false', 'off', 'no', '0'), false) AS table_off
           FROM big g
           JOIN pg_class c ON c.oid = g.tbl
-         WHERE (g.kind = 'table' AND coalesce(g.dead_tuple_pct, 0) < @extschema@._threshold('dead_tuples_pct'))
+         WHERE (g.kind = 'table' AND coalesce(g.dead_tuple_pct, 0) < t_dead)
             OR (g.kind = 'index' AND NOT EXISTS (SELECT 1 FROM big t WHERE t.kind = 'table' AND t.relation = g.tbl))
          ORDER BY g.bloat_bytes DESC
          LIMIT 5
@@ -98,18 +101,19 @@ BEGIN
                                  THEN @extschema@._runnable('sql', 'ALTER TABLE %1$R RESET (autovacuum_enabled);  VACUUM (FULL, ANALYZE) %1$R;', r.relation)
                                  ELSE @extschema@._runnable('sql', 'VACUUM (FULL, ANALYZE) %R;', r.relation) END;
         ELSE
-            f.action := @extschema@._runnable('text', 'rewrite it online with pg_repack (VACUUM FULL would lock it for the whole copy of %s): pg_repack --table=%s',
-                                              pg_size_pretty(r.size_bytes - r.bloat_bytes), r.relation::text);
+            f.action := @extschema@._runnable('text', 'rewrite it online with pg_repack (VACUUM FULL would lock it for the whole copy of %s): pg_repack --dbname=%s --table=%s',
+                                              pg_size_pretty(r.size_bytes - r.bloat_bytes), current_database(), r.relation::text);
             f.remedy_sql := NULL;
         END IF;
+        f.datname := current_database();
         RETURN NEXT f;
         n := n + 1;
     END LOOP;
 END
 $fn$;
 
-COMMENT ON FUNCTION @extschema@._triage_bloat(@extschema@.sessions[], jsonb, integer[]) IS
-'internal: a check of triage(), run by _triage_rows()';
+COMMENT ON FUNCTION @extschema@._triage_db_bloat(jsonb) IS
+'internal: a per-database check of triage(), run in every database by _triage_database()';
 
-REVOKE ALL ON FUNCTION @extschema@._triage_bloat(@extschema@.sessions[], jsonb, integer[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@._triage_bloat(@extschema@.sessions[], jsonb, integer[]) TO pg_monitor;
+REVOKE ALL ON FUNCTION @extschema@._triage_db_bloat(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._triage_db_bloat(jsonb) TO pg_monitor;

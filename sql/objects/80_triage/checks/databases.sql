@@ -1,13 +1,15 @@
 -- A check of triage() (80_triage/triage.sql runs it): every database of
--- the server.  It runs the per-database checks (_triage_database(), see
--- 80_triage/triage_database.sql) in each database but the templates, in
--- one call: here for this database, in a worker connected to each other
--- one as the caller (_on_databases()).  It returns their findings, each
--- with its database in datname (where its remedy_sql is to be run), and one
--- finding per database it could not check, with the reason and the fix:
--- triage() never stays silent about a database it did not look at.
+-- the server.  _triage_rows() starts the per-database checks
+-- (_triage_database(), see 80_triage/triage_database.sql) in every other
+-- database but the templates first (_on_databases_start(): a worker
+-- connected to each as the caller), before its own checks; here this
+-- database's run in this session, then the others' findings are collected.
+-- It returns their findings, each with its database in datname (where its
+-- remedy_sql is to be run), and one finding per database it could not
+-- check, with the reason and the fix: triage() never stays silent about a
+-- database it did not look at.
 
-CREATE OR REPLACE FUNCTION @extschema@._triage_databases(sess @extschema@.sessions[], waits jsonb, roots integer[])
+CREATE OR REPLACE FUNCTION @extschema@._triage_databases(started bigint, thresholds jsonb)
 RETURNS SETOF @extschema@.triage_finding
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -15,13 +17,16 @@ AS $fn$
 DECLARE
     f       @extschema@.triage_finding;
     r       record;
-    th      jsonb;
     fix     text;
 BEGIN
-    SELECT jsonb_object_agg(t.name, t.value) INTO th FROM @extschema@.alert_thresholds t;
+    -- this database, here (each check in its own subtransaction), while the
+    -- workers check the others
+    FOR f IN SELECT * FROM @extschema@._triage_database(thresholds) LOOP
+        f.datname := current_database();
+        RETURN NEXT f;
+    END LOOP;
     FOR r IN
-        SELECT x.* FROM @extschema@._on_databases('triage_database', NULL, NULL::@extschema@.triage_finding,
-                                                  coalesce(th, '{}'::jsonb)) x
+        SELECT x.* FROM @extschema@._on_databases_collect(started, NULL::@extschema@.triage_finding) x
     LOOP
         IF NOT r.summary THEN
             f := r.r;
@@ -46,6 +51,7 @@ BEGIN
                 WHEN 'connection_limit' THEN 'the role or database is at its connection limit: run triage() again when connections are free'
                 WHEN 'no_slot' THEN 'only reserved connection slots are left: run triage() as a superuser, or when connections are free'
                 WHEN 'no_worker_slot' THEN 'raise max_worker_processes (restart) or wait for background workers to end'
+                WHEN 'no_shared_memory' THEN 'the server is out of dynamic shared memory segments (parallel queries hold them): run triage() again when they are released'
                 ELSE 'see the reason; runbook.databases() checks every database again' END;
             f.remedy_sql := fix;
             RETURN NEXT f;
@@ -54,8 +60,8 @@ BEGIN
 END
 $fn$;
 
-COMMENT ON FUNCTION @extschema@._triage_databases(@extschema@.sessions[], jsonb, integer[]) IS
-'internal: a check of triage(), run by _triage_rows(): the per-database checks in every database, and the databases that could not be checked';
+COMMENT ON FUNCTION @extschema@._triage_databases(bigint, jsonb) IS
+'internal: a check of triage(), run by _triage_rows(): the per-database checks here, the findings of the other databases from the call _triage_rows() started, and the databases that could not be checked';
 
-REVOKE ALL ON FUNCTION @extschema@._triage_databases(@extschema@.sessions[], jsonb, integer[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@._triage_databases(@extschema@.sessions[], jsonb, integer[]) TO pg_monitor;
+REVOKE ALL ON FUNCTION @extschema@._triage_databases(bigint, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._triage_databases(bigint, jsonb) TO pg_monitor;

@@ -1,5 +1,6 @@
--- A check of triage() (80_triage/triage.sql runs them): integrity: invalid
--- indexes (this database).  A failed CREATE INDEX CONCURRENTLY or REINDEX
+-- A per-database check of triage() (80_triage/triage_database.sql runs it
+-- in every database): integrity: invalid indexes.  Its remedy is to be run
+-- in this database (the finding's datname).  A failed CREATE INDEX CONCURRENTLY or REINDEX
 -- CONCURRENTLY leaves one; builds in progress are not findings.  What it
 -- still does depends on pg_index.indisready: a build that failed while it
 -- filled the index (a unique one over duplicates: the usual case) leaves
@@ -10,7 +11,7 @@
 -- leaves a second invalid index, _ccnew): it lists the duplicates and drops
 -- the index; the DBA fixes the rows and creates it again.
 
-CREATE OR REPLACE FUNCTION @extschema@._triage_invalid_indexes(sess @extschema@.sessions[], waits jsonb, roots integer[])
+CREATE OR REPLACE FUNCTION @extschema@._triage_db_invalid_indexes(thresholds jsonb)
 RETURNS SETOF @extschema@.triage_finding
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -86,13 +87,14 @@ BEGIN
             f.action := @extschema@._runnable('text', 'rebuild it online (REINDEX INDEX CONCURRENTLY) or drop it; find why the build failed in the server log (a deadlock, a cancel, a lack of disk)');
             f.remedy_sql := @extschema@._runnable('sql', 'REINDEX INDEX CONCURRENTLY %R;', r.idx);
         END IF;
+        f.datname := current_database();
         RETURN NEXT f;
     END LOOP;
 END
 $fn$;
 
-COMMENT ON FUNCTION @extschema@._triage_invalid_indexes(@extschema@.sessions[], jsonb, integer[]) IS
-'internal: a check of triage(), run by _triage_rows()';
+COMMENT ON FUNCTION @extschema@._triage_db_invalid_indexes(jsonb) IS
+'internal: a per-database check of triage(), run in every database by _triage_database()';
 
-REVOKE ALL ON FUNCTION @extschema@._triage_invalid_indexes(@extschema@.sessions[], jsonb, integer[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@._triage_invalid_indexes(@extschema@.sessions[], jsonb, integer[]) TO pg_monitor;
+REVOKE ALL ON FUNCTION @extschema@._triage_db_invalid_indexes(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._triage_db_invalid_indexes(jsonb) TO pg_monitor;

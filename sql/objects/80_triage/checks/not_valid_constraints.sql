@@ -1,9 +1,11 @@
--- A check of triage() (80_triage/triage.sql runs them): integrity:
--- constraints added NOT VALID and never validated (this database).
+-- A per-database check of triage() (80_triage/triage_database.sql runs it
+-- in every database): integrity: constraints added NOT VALID and never
+-- validated.  Its remedy is to be run in this database (the finding's
+-- datname).
 -- existing rows were never checked: orphans (foreign keys) or violating
 -- rows may exist.  A foreign key is SEV3, a check or not-null SEV4.
 
-CREATE OR REPLACE FUNCTION @extschema@._triage_not_valid_constraints(sess @extschema@.sessions[], waits jsonb, roots integer[])
+CREATE OR REPLACE FUNCTION @extschema@._triage_db_not_valid_constraints(thresholds jsonb)
 RETURNS SETOF @extschema@.triage_finding
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -32,13 +34,14 @@ BEGIN
         f.action := 'validate it (a SHARE UPDATE EXCLUSIVE lock: reads and writes go on); if it fails, fix the rows it names';
         -- validation runs the table owner's code (a CHECK's functions): as the owner
         f.remedy_sql := @extschema@._as_owner_sql(r.tbl, @extschema@._runnable('sql', 'ALTER TABLE %R VALIDATE CONSTRAINT %I', r.tbl, r.conname));
+        f.datname := current_database();
         RETURN NEXT f;
     END LOOP;
 END
 $fn$;
 
-COMMENT ON FUNCTION @extschema@._triage_not_valid_constraints(@extschema@.sessions[], jsonb, integer[]) IS
-'internal: a check of triage(), run by _triage_rows()';
+COMMENT ON FUNCTION @extschema@._triage_db_not_valid_constraints(jsonb) IS
+'internal: a per-database check of triage(), run in every database by _triage_database()';
 
-REVOKE ALL ON FUNCTION @extschema@._triage_not_valid_constraints(@extschema@.sessions[], jsonb, integer[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@._triage_not_valid_constraints(@extschema@.sessions[], jsonb, integer[]) TO pg_monitor;
+REVOKE ALL ON FUNCTION @extschema@._triage_db_not_valid_constraints(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._triage_db_not_valid_constraints(jsonb) TO pg_monitor;
