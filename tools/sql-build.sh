@@ -12,7 +12,8 @@
 #   sql/seed/*.sql (rows that need the functions).
 # update: sql/updates/pre-update.sql, sql/updates/FROM--TO.sql (what the
 #   version changes in tables and types, and the objects it drops or whose
-#   signature or result changes), every object of sql/objects/ as written
+#   signature or result changes; a line "-- @include sql/install/X.sql"
+#   there stands for that file, for what the version adds whole), every object of sql/objects/ as written
 #   (CREATE OR REPLACE), sql/updates/FROM--TO.post.sql when it exists (rows
 #   that need the new functions), sql/updates/post-update.sql.
 # Every piece is preceded by a comment line naming its source file.
@@ -53,7 +54,20 @@ update)
 	echo "-- pg_runbook $from -> $to, assembled by tools/sql-build.sh from sql/updates"
 	echo '-- and sql/objects.  Edit those, never this file.'
 	piece sql/updates/pre-update.sql
-	piece "sql/updates/$from--$to.sql"
+	# "-- @include sql/install/NAME.sql" in an update: that install file,
+	# so that what a version adds (a new type, a new table) is written once
+	printf -- '-- ==== %s\n' "sql/updates/$from--$to.sql"
+	while IFS= read -r line || [ -n "$line" ]; do
+		if [[ $line =~ ^--\ @include\ (sql/install/[A-Za-z0-9_.-]+\.sql)$ ]]; then
+			inc=${BASH_REMATCH[1]}
+			[ -f "$inc" ] || { echo "sql-build: $from--$to.sql includes a missing $inc" >&2; exit 1; }
+			printf -- '-- ==== %s (included)\n' "$inc"
+			cat "$inc"
+		else
+			printf '%s\n' "$line"
+		fi
+	done < "sql/updates/$from--$to.sql"
+	printf '\n'
 	for f in $(objects); do piece "$f"; done
 	[ -f "sql/updates/$from--$to.post.sql" ] && piece "sql/updates/$from--$to.post.sql"
 	piece sql/updates/post-update.sql
