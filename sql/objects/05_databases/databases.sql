@@ -241,6 +241,28 @@ COMMENT ON FUNCTION @extschema@._not_checked_row(anyelement, name, text, text, t
 REVOKE ALL ON FUNCTION @extschema@._not_checked_row(anyelement, name, text, text, text, text, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@._not_checked_row(anyelement, name, text, text, text, text, jsonb) TO pg_monitor;
 
+-- The other databases' rows of a whole-server call started with
+-- _on_databases_start(): their rows, and for a database that could not be
+-- checked the one row that says why (_not_checked_row()).
+CREATE OR REPLACE FUNCTION @extschema@._on_databases_rows(handle bigint, rowtype anyelement,
+                                                          reason_col text, fix_col text, extra jsonb DEFAULT '{}')
+RETURNS SETOF anyelement
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN x.summary
+                THEN @extschema@._not_checked_row(rowtype, x.datname, x.code, x.reason, reason_col, fix_col, extra)
+                ELSE x.r END
+      FROM @extschema@._on_databases_collect(handle, rowtype) x
+     WHERE NOT x.summary OR NOT x.checked
+$$;
+
+COMMENT ON FUNCTION @extschema@._on_databases_rows(bigint, anyelement, text, text, jsonb) IS
+'internal: collect a whole-server call: the other databases'' rows, and a row that says why for each database not checked';
+
+REVOKE ALL ON FUNCTION @extschema@._on_databases_rows(bigint, anyelement, text, text, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._on_databases_rows(bigint, anyelement, text, text, jsonb) TO pg_monitor;
+
 CREATE OR REPLACE FUNCTION @extschema@.databases(
     OUT datname name,
     OUT is_current boolean,

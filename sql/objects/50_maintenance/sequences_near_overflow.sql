@@ -166,15 +166,8 @@ BEGIN
     -- the other databases' rows; a database that could not be checked is
     -- one row that says why, with the statement that fixes it (to run in
     -- that database)
-    RETURN QUERY
-    SELECT (y.v).*
-      FROM (SELECT CASE WHEN x.summary
-                        THEN @extschema@._not_checked_row(NULL::@extschema@.sequences_near_overflow_row, x.datname, x.code, x.reason,
-                                                          'status', 'remedy')
-                        ELSE x.r END AS v
-              FROM @extschema@._on_databases_collect(h, NULL::@extschema@.sequences_near_overflow_row) x
-             WHERE NOT x.summary OR NOT x.checked
-            OFFSET 0) y;
+    RETURN QUERY SELECT * FROM @extschema@._on_databases_rows(h, NULL::@extschema@.sequences_near_overflow_row,
+                                                           'status', 'remedy');
 END
 $fn$;
 

@@ -34,15 +34,8 @@ BEGIN
     -- the other databases' rows; a database that could not be checked is
     -- one row that says why, with the statement that fixes it (to run in
     -- that database)
-    RETURN QUERY
-    SELECT (y.v).*
-      FROM (SELECT CASE WHEN x.summary
-                        THEN @extschema@._not_checked_row(NULL::@extschema@.migration_status_row, x.datname, x.code, x.reason,
-                                                          'detail', 'remedy_sql', '{"status": "not_checked"}')
-                        ELSE x.r END AS v
-              FROM @extschema@._on_databases_collect(h, NULL::@extschema@.migration_status_row) x
-             WHERE NOT x.summary OR NOT x.checked
-            OFFSET 0) y;
+    RETURN QUERY SELECT * FROM @extschema@._on_databases_rows(h, NULL::@extschema@.migration_status_row,
+                                                           'detail', 'remedy_sql', '{"status": "not_checked"}');
 END
 $fn$;
 
